@@ -1,0 +1,150 @@
+// Package fakesf is a fake Service Fabric cluster for tests and demos: SF's HTTP management API (the naming and
+// query calls a gateway resolver makes, and SF's own fault calls) on one port, and one real HTTP server per replica
+// listener on each node's own loopback IP.
+//
+// Place in the data flow (DESIGN.md section 1): the gateway's resolver talks to fakesf exactly as it talks to a
+// cluster's HTTP gateway (port 19080): GetPartitions, ResolvePartition (with PreviousRspVersion complaints), and
+// then the gateway forwards requests to the replica URLs published in the resolved Address strings. fakesf
+// imports nothing of this module, so it stays an independent check of the resolver and gateway.
+//
+// # Go API
+//
+//	c, err := fakesf.Start(ctx, fakesf.DefaultTopology())   // options: WithListenAddr("127.0.0.1:19080"), ...
+//	defer c.Close()
+//	c.URL()                                     // "http://127.0.0.1:41234"
+//	parts, _ := c.Partitions("fabric:/Shop/Orders")  // []PartitionState: IDs, ranges, Version, replicas, URLs
+//
+//	// faults (the same as the HTTP fault calls below; errors are *FabricError)
+//	c.MovePrimary(partitionID, "")              // "" = any live secondary; or a node name
+//	c.RestartReplica(nodeName, partitionID, replicaID)
+//	c.StopNode("_Node_1"); c.StartNode("_Node_1")
+//
+//	// fake-only knobs
+//	c.SetResolveDelay(200 * time.Millisecond)
+//	c.SetNamingFault(fakesf.NamingFault{Status: 503, Code: "FABRIC_E_SERVICE_OFFLINE", Count: 2})
+//	c.SetNamingFault(fakesf.NamingFault{Drop: true})   // close the connection; NamingFault{} clears
+//	c.SetNamingCache(fakesf.NamingCache{Stale: true}) // stale answers until a PreviousRspVersion complaint
+//	c.SetAutoFailover(false)                          // a stopped primary is not replaced until MovePrimary
+//	c.SetReplicaFault(replicaID, fakesf.ReplicaFault{Status: 503, Delay: time.Second, Count: 1})
+//	c.SetReplicaFault(replicaID, fakesf.ReplicaFault{Status: 404, Header: map[string]string{"X-ServiceFabric": "ResourceNotFound"}})
+//	c.SetReplicaFault(replicaID, fakesf.ReplicaFault{Drop: true})   // ReplicaFault{} clears
+//
+//	// counters
+//	c.ResolveCalls(); c.PartitionResolveCalls(pid); c.ReplicaHits(replicaID); c.ResetCounters()
+//
+// Options: WithListenAddr, WithClusterVersion (default "8.2.1571.9590": api-versions up to 8.2 are accepted),
+// WithTLS(serverCert), WithClientCertThumbprints(sha1hex...), WithBearerToken(func(token) error) (ExpectAudience
+// builds one checking aud/iss/roles; Thumbprint computes SF's SHA-1 thumbprint of a certificate), WithAADMetadata,
+// WithNamingCache. Start's ctx bounds the cluster's life:
+// when it is done the cluster closes. Close closes every listener and connection and waits for every goroutine.
+//
+// # Management API (SF's paths, shapes, enums, errors)
+//
+//	GET  /Applications                                   (api-version >= 6.1; ContinuationToken, MaxResults)
+//	GET  /Applications/{appId}                           (204 when absent)
+//	GET  /Applications/{appId}/$/GetServices             (MaxResults from 6.4)
+//	GET  /Applications/{appId}/$/GetServices/{serviceId} (204 when absent)
+//	GET  /Applications/{appId}/$/GetServices/{serviceId}/$/GetPartitions and .../$/ResolvePartition (aliases)
+//	GET  /Services/{serviceId}/$/GetPartitions            (>= 6.4; ContinuationToken, MaxResults)
+//	GET  /Services/{serviceId}/$/GetDescription
+//	GET  /Services/{serviceId}/$/GetApplicationName
+//	GET  /Services/{serviceId}/$/ResolvePartition         (PartitionKeyType 1|2|3, PartitionKeyValue,
+//	                                                      PreviousRspVersion, timeout)
+//	GET  /Partitions/{partitionId}                        (204 when absent)
+//	GET  /Partitions/{partitionId}/$/GetReplicas[/{replicaId}]
+//	GET  /Partitions/{partitionId}/$/GetServiceName
+//	GET  /Nodes[/{nodeName}]                              (GET /Nodes >= 6.3)
+//	GET  /$/GetClusterVersion                             (>= 6.4)
+//	GET  /$/GetAadMetadata                                (anonymous)
+//	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200
+//	POST /Nodes/{nodeName}/$/GetPartitions/{partitionId}/$/GetReplicas/{replicaId}/$/Restart → 200
+//	POST /Faults/Nodes/{nodeName}/$/StartTransition/      (OperationId, NodeTransitionType Start|Stop,
+//	                                                      NodeInstanceId, StopDurationInSeconds 600..14400) → 202
+//	GET  /Faults/Nodes/{nodeName}/$/GetTransitionProgress (OperationId)
+//
+// Service and application IDs take SF's "~" form (Shop~Orders) or the raw "/" form (Shop/Orders); path segments
+// are case-sensitive. The query is read as SF reads it: raw split on & and =, first occurrence wins, no
+// percent-decoding (PreviousRspVersion is unescaped once and JSON-parsed), so a Version sent back verbatim
+// works. api-version is required: "-preview" is stripped, then it must lie between the operation's minimum and
+// the runtime version; otherwise 400 E_INVALIDARG. Errors are {"Error":{"Code":...,"Message":...}} with SF's
+// status codes; authentication failures are 403 with an empty body. Responses carry
+// "Content-Type: application/json; charset=utf-8" and "X-Content-Type-Options: nosniff", with '/' written as
+// '\/' as SF's JSON writer does.
+//
+// Versions: each partition's Version is SF's escaped JSON
+// {"PartitionId":..,"FMVersion":..,"StoreVersion":..,"GenerationNumber":{"Generation":..,"NodeId":{"Id":..}}};
+// FMVersion is cluster-wide and grows with every reconfiguration (primary move, replica restart, node stop or
+// start), so a newer answer always compares newer by (Generation, FMVersion).
+//
+// # Replicas
+//
+// RestartReplica (stateful only, as in SF) reopens the replica's listeners on new ports; a restarted primary fails
+// over to a secondary first. StopNode (StartTransition Stop) closes every listener on the node, marks its replicas
+// Down and promotes a live secondary wherever the primary was there; StartNode brings them back as secondaries with
+// a new node instance ID (StopDurationInSeconds later the node also comes back by itself).
+//
+// Each open listener is an HTTP server on the replica's node IP with its own port. It answers any method and path
+// with 200 (or the ReplicaFault status) and a JSON ReplicaResponse: service, partitionId, replicaId, role
+// (primary|secondary|stateless), node, listener, method, path, query, host, headers, bodyLength, bodySha256 and
+// body (first 64 KiB). Published Address: {"Endpoints":{"":"http:\/\/127.0.0.2:PORT\/<partitionId>\/<replicaId>"}}
+// (one entry per listener), or "" when the replica's listeners are closed. Stateful listeners open on the
+// primary only unless the service sets listenOnSecondary; a demoted primary's listeners close together with their
+// open connections, so clients get connection refused.
+//
+// # Fake-only control API (/_fake, no credentials needed)
+//
+//	GET    /_fake/state                                   nodes, services, partitions, replicas, URLs, Versions
+//	GET    /_fake/counters                                {"resolveCalls":N,"partitions":{pid:{"plain":..,"withPrevious":..}},"replicaHits":{rid:N}}
+//	POST   /_fake/counters/reset
+//	POST   /_fake/naming/delay?duration=250ms
+//	POST   /_fake/naming/fault?status=503&code=FABRIC_E_SERVICE_OFFLINE[&count=N][&all=true]
+//	POST   /_fake/naming/fault?drop=true[&count=N]        close the connection without an answer
+//	DELETE /_fake/naming/fault
+//	POST   /_fake/naming/cache?stale=true[&maxAge=5s]     stale naming-gateway cache on/off
+//	POST   /_fake/failover?auto=false                     automatic failover off/on
+//	POST   /_fake/replicas/{replicaId}/fault?status=503&delay=1s&drop=true&count=N&header=Name:Value
+//	DELETE /_fake/replicas/{replicaId}/fault
+//
+// # Topology YAML
+//
+// Unknown fields, wrong types, anchors/aliases and inconsistent values are errors naming the line, column and
+// field. Example (this is DefaultTopology, less the Catalog application):
+//
+//	nodes:                       # each node gets its own loopback IP
+//	  - {name: _Node_0, ip: 127.0.0.2}
+//	  - {name: _Node_1, ip: 127.0.0.3}
+//	  - {name: _Node_2, ip: 127.0.0.4, type: NodeType0}
+//	  - {name: _Node_3}            # ip defaults to 127.0.0.(2+index)
+//	  - {name: _Node_4}
+//	applications:
+//	  - name: fabric:/Shop
+//	    typeName: ShopType         # default: last name segment + "Type"
+//	    typeVersion: 1.0.0         # default 1.0.0
+//	    parameters: {Web_InstanceCount: "3"}
+//	    services:
+//	      - name: fabric:/Shop/Orders
+//	        kind: Stateful          # Stateful | Stateless
+//	        scheme: Int64Range      # Singleton | Int64Range (or UniformInt64Range) | Named
+//	        partitions: 4           # uniform split of [lowKey, highKey]: 256 keys each
+//	        lowKey: 0
+//	        highKey: 1023
+//	        replicas: 3             # target replica set size; at most one replica per node
+//	        minReplicas: 2          # default replicas/2+1
+//	        hasPersistedState: true
+//	      - name: fabric:/Shop/Carts
+//	        kind: Stateful
+//	        scheme: Named
+//	        names: [eu, us, asia]
+//	        replicas: 3
+//	        listenOnSecondary: true # secondaries publish and open their listeners too
+//	      - name: fabric:/Shop/Web
+//	        kind: Stateless
+//	        scheme: Singleton
+//	        instances: 3            # or -1: one per node
+//	        listeners: ["", Admin]  # default [""]
+//
+// A service has at most MaxPartitions partitions; a topology file at most 1 MiB.
+//
+// Placement: replica j of the k-th partition in the cluster goes to node (k+j) mod len(nodes); replica 0 starts
+// as primary. Partition IDs are derived from the service name and partition index, so they are stable across runs.
+package fakesf

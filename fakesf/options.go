@@ -1,0 +1,109 @@
+package fakesf
+
+import (
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	listen         string
+	clusterVersion string
+	runtimeMajor   int
+	runtimeMinor   int
+	tlsCert        *tls.Certificate
+	thumbprints    map[string]bool // upper-case SHA-1 hex
+	bearer         func(token string) error
+	aad            *AADMetadata
+	naming         NamingCache
+	err            error
+}
+
+func defaultConfig() config {
+	return config{listen: "127.0.0.1:0", clusterVersion: "8.2.1571.9590", runtimeMajor: 8, runtimeMinor: 2}
+}
+
+func (c *config) check() error {
+	if c.err != nil {
+		return c.err
+	}
+	if (len(c.thumbprints) > 0) && c.tlsCert == nil {
+		return errors.New("fakesf: WithClientCertThumbprints needs WithTLS (client certificates travel in the TLS handshake)")
+	}
+	return nil
+}
+
+// WithListenAddr sets the management listener address (default "127.0.0.1:0", a free port).
+func WithListenAddr(addr string) Option {
+	return func(c *config) { c.listen = addr }
+}
+
+// WithClusterVersion sets the simulated runtime version returned by GetClusterVersion (default "8.2.1571.9590").
+// Its major.minor is the highest api-version the cluster accepts.
+func WithClusterVersion(version string) Option {
+	return func(c *config) {
+		parts := strings.Split(version, ".")
+		if len(parts) < 2 {
+			c.err = fmt.Errorf("fakesf: cluster version %q: want major.minor[.build.revision]", version)
+			return
+		}
+		major, err1 := strconv.Atoi(parts[0])
+		minor, err2 := strconv.Atoi(parts[1])
+		if err1 != nil || err2 != nil || major < 6 {
+			c.err = fmt.Errorf("fakesf: cluster version %q: want numeric major.minor, at least 6.4", version)
+			return
+		}
+		c.clusterVersion, c.runtimeMajor, c.runtimeMinor = version, major, minor
+	}
+}
+
+// WithTLS serves the management API over HTTPS with cert as the server certificate.
+func WithTLS(cert tls.Certificate) Option {
+	return func(c *config) { c.tlsCert = &cert }
+}
+
+// WithClientCertThumbprints requires a client certificate whose SHA-1 thumbprint (40 hex digits, any case, as SF
+// configures them) is in the list; other requests get 403 with an empty body, as SF's gateway answers. With
+// WithBearerToken too, either credential is enough (SF checks the bearer token first). Needs WithTLS.
+func WithClientCertThumbprints(thumbprints ...string) Option {
+	return func(c *config) {
+		if c.thumbprints == nil {
+			c.thumbprints = map[string]bool{}
+		}
+		for _, t := range thumbprints {
+			t = strings.ToUpper(strings.ReplaceAll(t, " ", ""))
+			if b, err := hex.DecodeString(t); err != nil || len(b) != 20 {
+				c.err = fmt.Errorf("fakesf: client certificate thumbprint %q is not 40 hex digits", t)
+				return
+			}
+			c.thumbprints[t] = true
+		}
+	}
+}
+
+// WithBearerToken requires "Authorization: Bearer <token>" accepted by validate (nil error); other requests get
+// 403 with an empty body. GET /$/GetAadMetadata stays anonymous. See ExpectAudience for a ready-made check.
+func WithBearerToken(validate func(token string) error) Option {
+	return func(c *config) { c.bearer = validate }
+}
+
+// AADMetadata is what GET /$/GetAadMetadata returns for an Azure AD cluster (SF's AadMetadata fields).
+type AADMetadata struct {
+	Authority, Client, Cluster, Login, Redirect, Tenant string
+}
+
+// WithAADMetadata makes GET /$/GetAadMetadata answer {"type":"aad","metadata":{...}} (default: {}).
+func WithAADMetadata(m AADMetadata) Option {
+	return func(c *config) { c.aad = &m }
+}
+
+// WithNamingCache sets the initial naming-gateway cache behaviour (see Cluster.SetNamingCache).
+func WithNamingCache(n NamingCache) Option {
+	return func(c *config) { c.naming = n }
+}
