@@ -1,0 +1,636 @@
+package expr
+
+import (
+	"bytes"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Param is one URL-template parameter matched by routing (context.Request.MatchedParameters).
+type Param struct {
+	Name  string
+	Value []byte
+}
+
+// API is context.Api: the API the request was routed to.
+type API struct {
+	Name       string
+	Path       string // the API URL suffix, e.g. "api" (leading and trailing slashes are ignored)
+	ServiceURL string // the API's web service URL (context.Api.ServiceUrl), may be empty
+}
+
+// Operation is context.Operation: the operation the request matched.
+type Operation struct {
+	Name        string
+	Method      string
+	URLTemplate string
+}
+
+// Response is context.Response after a backend attempt.
+type Response struct {
+	StatusCode int
+	Reason     []byte
+	Header     *fasthttp.ResponseHeader // may be nil
+}
+
+// Context is the request-scoped `context` object of policy expressions. The gateway owns and
+// pools it: Reset, fill the exported fields, then Begin. Policies read it through expressions
+// and edit the request in place (headers, query) through package policy.
+type Context struct {
+	Request           *fasthttp.Request // the request as it will be forwarded
+	IsTLS             bool              // the client called over https
+	IPAddress         []byte            // context.Request.IpAddress
+	MatchedParameters []Param           // context.Request.MatchedParameters
+	Api               API               // context.Api
+	Operation         Operation         // context.Operation
+	RequestID         []byte            // context.RequestId (text form)
+	Timestamp         time.Time         // context.Timestamp
+	Response          *Response         // nil until a backend attempt
+	LastError         *LastError        // nil when there is no error
+
+	vars        []variable
+	orig        fasthttp.URI // context.Request.OriginalUrl
+	pathAfter   []byte       // request path after the API suffix (rewrite-uri replaces it)
+	queryEdited bool
+	base        []byte       // base URL set by set-backend-service base-url
+	baseURI     fasthttp.URI // parsed base (or Api.ServiceURL when base is nil)
+	baseParsed  bool
+	svcURI      fasthttp.URI // parsed Api.ServiceURL
+	svcParsed   bool
+	arena       []byte
+	lists       [][]byte
+	locals      []Value
+}
+
+type variable struct {
+	name string
+	v    Value
+}
+
+// Reset clears the context for reuse, keeping allocated capacity.
+func (c *Context) Reset() {
+	c.Request = nil
+	c.IsTLS = false
+	c.IPAddress = nil
+	for i := range c.MatchedParameters {
+		c.MatchedParameters[i] = Param{}
+	}
+	c.MatchedParameters = c.MatchedParameters[:0]
+	c.Api = API{}
+	c.Operation = Operation{}
+	c.RequestID = nil
+	c.Timestamp = time.Time{}
+	c.Response = nil
+	c.LastError = nil
+	for i := range c.vars {
+		c.vars[i] = variable{}
+	}
+	c.vars = c.vars[:0]
+	c.orig.Reset()
+	c.pathAfter = c.pathAfter[:0]
+	c.queryEdited = false
+	c.base = nil
+	c.baseParsed = false
+	c.svcParsed = false
+	c.arena = c.arena[:0]
+	for i := range c.lists {
+		c.lists[i] = nil
+	}
+	c.lists = c.lists[:0]
+	for i := range c.locals {
+		c.locals[i] = Value{}
+	}
+}
+
+// Begin starts a request: it records req as context.Request, snapshots the original URL
+// (context.Request.OriginalUrl) and the path after the API suffix. Set Api before calling.
+func (c *Context) Begin(req *fasthttp.Request, isTLS bool) {
+	c.Request = req
+	c.IsTLS = isTLS
+	u := req.URI()
+	u.CopyTo(&c.orig)
+	if isTLS {
+		c.orig.SetScheme("https")
+	}
+	c.pathAfter = append(c.pathAfter[:0], StripAPISuffix(u.PathOriginal(), c.Api.Path)...)
+}
+
+// StripAPISuffix returns the part of the raw request path after the API URL suffix
+// ("/api/partners/15" with suffix "api" gives "/partners/15"). The suffix matches whole
+// segments, case-insensitively; a path that does not start with it is returned unchanged.
+func StripAPISuffix(path []byte, suffix string) []byte {
+	for len(suffix) > 0 && suffix[0] == '/' {
+		suffix = suffix[1:]
+	}
+	for len(suffix) > 0 && suffix[len(suffix)-1] == '/' {
+		suffix = suffix[:len(suffix)-1]
+	}
+	if suffix == "" {
+		return path
+	}
+	p := path
+	if len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	if len(p) < len(suffix) || !bytes.EqualFold(p[:len(suffix)], []byte(suffix)) {
+		return path
+	}
+	rest := p[len(suffix):]
+	if len(rest) > 0 && rest[0] != '/' {
+		return path
+	}
+	return rest
+}
+
+// Variable returns context.Variables[name].
+func (c *Context) Variable(name string) (Value, bool) {
+	for i := range c.vars {
+		if c.vars[i].name == name {
+			return c.vars[i].v, true
+		}
+	}
+	return Value{}, false
+}
+
+func (c *Context) variableBytes(name []byte) (Value, bool) {
+	for i := range c.vars {
+		if c.vars[i].name == string(name) {
+			return c.vars[i].v, true
+		}
+	}
+	return Value{}, false
+}
+
+// SetVariable sets context.Variables[name], copying v's bytes into the context so that later
+// edits of the request cannot change it.
+func (c *Context) SetVariable(name string, v Value) {
+	v = c.Keep(v)
+	for i := range c.vars {
+		if c.vars[i].name == name {
+			c.vars[i].v = v
+			return
+		}
+	}
+	c.vars = append(c.vars, variable{name: name, v: v})
+}
+
+// Keep returns v with its bytes copied into the context's arena (valid until Reset).
+func (c *Context) Keep(v Value) Value {
+	switch v.Kind {
+	case String:
+		v.B = c.KeepBytes(v.B)
+	case Strings:
+		l := c.allocList(len(v.List))
+		for i, s := range v.List {
+			l[i] = c.KeepBytes(s)
+		}
+		v.List = l
+	}
+	return v
+}
+
+// KeepBytes copies b into the context's arena and returns the copy (valid until Reset).
+func (c *Context) KeepBytes(b []byte) []byte {
+	d := c.alloc(len(b))
+	copy(d, b)
+	return d
+}
+
+// alloc returns n bytes from the per-request arena. A full arena is replaced by a bigger one;
+// views into the old one stay valid because nothing reuses it before Reset.
+func (c *Context) alloc(n int) []byte {
+	if cap(c.arena)-len(c.arena) < n {
+		size := 2 * cap(c.arena)
+		if size < 512 {
+			size = 512
+		}
+		if size < n {
+			size = n
+		}
+		c.arena = make([]byte, 0, size)
+	}
+	start := len(c.arena)
+	c.arena = c.arena[:start+n]
+	return c.arena[start : start+n : start+n]
+}
+
+func (c *Context) allocList(n int) [][]byte {
+	if cap(c.lists)-len(c.lists) < n {
+		size := 2 * cap(c.lists)
+		if size < 16 {
+			size = 16
+		}
+		if size < n {
+			size = n
+		}
+		c.lists = make([][]byte, 0, size)
+	}
+	start := len(c.lists)
+	c.lists = c.lists[:start+n]
+	return c.lists[start : start+n : start+n]
+}
+
+// concat returns a+b in the arena.
+func (c *Context) concat(a, b []byte) []byte {
+	d := c.alloc(len(a) + len(b))
+	copy(d, a)
+	copy(d[len(a):], b)
+	return d
+}
+
+// SetBaseURL records the backend base URL chosen by set-backend-service base-url so that
+// context.Request.Url reflects it. b must stay valid until Reset.
+func (c *Context) SetBaseURL(b []byte) {
+	c.base = b
+	c.baseParsed = false
+}
+
+// PathAfterSuffix returns the request path after the API suffix, as rewritten by rewrite-uri.
+func (c *Context) PathAfterSuffix() []byte { return c.pathAfter }
+
+// SetPathAfterSuffix replaces the path after the API suffix (rewrite-uri).
+func (c *Context) SetPathAfterSuffix(p []byte) { c.pathAfter = append(c.pathAfter[:0], p...) }
+
+// MarkQueryEdited records that a policy changed the query of Request, so RawQuery re-encodes it.
+func (c *Context) MarkQueryEdited() { c.queryEdited = true }
+
+// RawQuery returns the query to forward, without '?': the original bytes verbatim unless a
+// policy edited the query, then the re-encoded query arguments.
+func (c *Context) RawQuery() []byte {
+	if c.Request == nil {
+		return nil
+	}
+	u := c.Request.URI()
+	if !c.queryEdited {
+		return u.QueryString()
+	}
+	start := len(c.arena)
+	c.arena = u.QueryArgs().AppendBytes(c.arena)
+	return c.arena[start:len(c.arena):len(c.arena)]
+}
+
+// frame returns n zeroed local slots for a statement block.
+func (c *Context) frame(n int) []Value {
+	if cap(c.locals) < n {
+		c.locals = make([]Value, n)
+	}
+	c.locals = c.locals[:n]
+	clear(c.locals)
+	return c.locals
+}
+
+// --- URL views -------------------------------------------------------------------------------
+
+// urlFor returns the parsed URI that backs a URL object, or nil.
+func (c *Context) urlFor(obj int64) *fasthttp.URI {
+	switch obj {
+	case objOriginalURL:
+		return &c.orig
+	case objServiceURL:
+		if c.Api.ServiceURL == "" {
+			return nil
+		}
+		if !c.svcParsed {
+			c.svcURI.Update(c.Api.ServiceURL)
+			c.svcParsed = true
+		}
+		return &c.svcURI
+	case objURL:
+		if !c.baseParsed {
+			switch {
+			case c.base != nil:
+				c.baseURI.UpdateBytes(c.base)
+			case c.Api.ServiceURL != "":
+				c.baseURI.Update(c.Api.ServiceURL)
+			default:
+				return &c.orig
+			}
+			c.baseParsed = true
+		}
+		return &c.baseURI
+	}
+	return nil
+}
+
+// urlScheme, urlHost, urlPort, urlPath implement IUrl members.
+func (c *Context) urlScheme(obj int64) []byte {
+	if u := c.urlFor(obj); u != nil {
+		return u.Scheme()
+	}
+	return nil
+}
+
+func (c *Context) urlHost(obj int64) []byte {
+	u := c.urlFor(obj)
+	if u == nil {
+		return nil
+	}
+	h, _ := splitHostPort(u.Host())
+	return h
+}
+
+func (c *Context) urlPort(obj int64) int64 {
+	u := c.urlFor(obj)
+	if u == nil {
+		return 0
+	}
+	_, p := splitHostPort(u.Host())
+	if len(p) > 0 {
+		n, err := strconv.ParseInt(string(p), 10, 32)
+		if err == nil {
+			return n
+		}
+	}
+	if string(u.Scheme()) == "https" {
+		return 443
+	}
+	return 80
+}
+
+func (c *Context) urlPath(obj int64) []byte {
+	u := c.urlFor(obj)
+	if u == nil {
+		return nil
+	}
+	if obj == objURL && u != &c.orig {
+		return joinPath(c, u.PathOriginal(), c.pathAfter)
+	}
+	if obj == objURL && c.Request != nil {
+		return c.Request.URI().PathOriginal()
+	}
+	p := u.PathOriginal()
+	if len(p) == 0 {
+		return slash
+	}
+	return p
+}
+
+var slash = []byte("/")
+
+// joinPath joins a base path and a remainder with exactly one '/', in the arena.
+func joinPath(c *Context, base, rest []byte) []byte {
+	for len(base) > 0 && base[len(base)-1] == '/' {
+		base = base[:len(base)-1]
+	}
+	for len(rest) > 0 && rest[0] == '/' {
+		rest = rest[1:]
+	}
+	d := c.alloc(len(base) + 1 + len(rest))
+	n := copy(d, base)
+	d[n] = '/'
+	copy(d[n+1:], rest)
+	return d
+}
+
+func (c *Context) queryArgs(obj int64) *fasthttp.Args {
+	switch obj {
+	case objQuery:
+		if c.Request == nil {
+			return nil
+		}
+		return c.Request.URI().QueryArgs()
+	case objOriginalQuery:
+		return c.orig.QueryArgs()
+	case objServiceQuery:
+		if u := c.urlFor(objServiceURL); u != nil {
+			return u.QueryArgs()
+		}
+	}
+	return nil
+}
+
+func (c *Context) urlQueryString(obj int64) []byte {
+	var q []byte
+	switch obj {
+	case objURL:
+		q = c.RawQuery()
+	case objOriginalURL:
+		q = c.orig.QueryString()
+	default:
+		if u := c.urlFor(obj); u != nil {
+			q = u.QueryString()
+		}
+	}
+	if len(q) == 0 {
+		return q[:0:0]
+	}
+	d := c.alloc(len(q) + 1)
+	d[0] = '?'
+	copy(d[1:], q)
+	return d
+}
+
+func (c *Context) urlString(obj int64) []byte {
+	u := c.urlFor(obj)
+	if u == nil {
+		return nil
+	}
+	scheme, host := u.Scheme(), u.Host()
+	path := c.urlPath(obj)
+	q := c.urlQueryString(obj)
+	start := len(c.arena)
+	buf := append(c.arena, scheme...)
+	buf = append(buf, "://"...)
+	buf = append(buf, host...)
+	buf = append(buf, path...)
+	buf = append(buf, q...)
+	c.arena = buf
+	return c.arena[start:len(c.arena):len(c.arena)]
+}
+
+// splitHostPort splits "host:port" ("[v6]:port" too); port is nil when absent.
+func splitHostPort(h []byte) (host, port []byte) {
+	i := bytes.LastIndexByte(h, ':')
+	if i < 0 || bytes.IndexByte(h[i:], ']') >= 0 {
+		return h, nil
+	}
+	return h[:i], h[i+1:]
+}
+
+// lookupArgs returns the values of key in args: found, the single value or the values joined
+// with ',' (in the arena when there are several).
+func (c *Context) lookupArgs(a *fasthttp.Args, key []byte) ([]byte, bool) {
+	if a == nil {
+		return nil, false
+	}
+	var first []byte
+	n := 0
+	start := len(c.arena)
+	for k, v := range a.All() {
+		if string(k) != string(key) {
+			continue
+		}
+		switch n {
+		case 0:
+			first = v
+		case 1:
+			c.arena = append(c.arena, first...)
+			c.arena = append(c.arena, ',')
+			c.arena = append(c.arena, v...)
+		default:
+			c.arena = append(c.arena, ',')
+			c.arena = append(c.arena, v...)
+		}
+		n++
+	}
+	switch n {
+	case 0:
+		return nil, false
+	case 1:
+		if first == nil {
+			first = []byte{}
+		}
+		return first, true
+	}
+	return c.arena[start:len(c.arena):len(c.arena)], true
+}
+
+// listArgs returns every value of key as string[].
+func (c *Context) listArgs(a *fasthttp.Args, key []byte) ([][]byte, bool) {
+	if a == nil {
+		return nil, false
+	}
+	n := 0
+	for k := range a.All() {
+		if string(k) == string(key) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	l := c.allocList(n)
+	i := 0
+	for k, v := range a.All() {
+		if string(k) == string(key) {
+			l[i] = v
+			i++
+		}
+	}
+	return l, true
+}
+
+// lookupHeader returns the comma-joined values of a request (obj objRequestHeaders) or
+// response header, matching the name case-insensitively.
+func (c *Context) lookupHeader(obj int64, name []byte) ([]byte, bool) {
+	var first []byte
+	n := 0
+	start := len(c.arena)
+	c.eachHeader(obj, name, func(v []byte) {
+		switch n {
+		case 0:
+			first = v
+		case 1:
+			c.arena = append(c.arena, first...)
+			c.arena = append(c.arena, ',')
+			c.arena = append(c.arena, v...)
+		default:
+			c.arena = append(c.arena, ',')
+			c.arena = append(c.arena, v...)
+		}
+		n++
+	})
+	switch n {
+	case 0:
+		return nil, false
+	case 1:
+		if first == nil {
+			first = []byte{}
+		}
+		return first, true
+	}
+	return c.arena[start:len(c.arena):len(c.arena)], true
+}
+
+func (c *Context) listHeader(obj int64, name []byte) ([][]byte, bool) {
+	n := 0
+	c.eachHeader(obj, name, func([]byte) { n++ })
+	if n == 0 {
+		return nil, false
+	}
+	l := c.allocList(n)
+	i := 0
+	c.eachHeader(obj, name, func(v []byte) {
+		l[i] = v
+		i++
+	})
+	return l, true
+}
+
+func (c *Context) eachHeader(obj int64, name []byte, f func(v []byte)) {
+	switch obj {
+	case objRequestHeaders:
+		if c.Request == nil {
+			return
+		}
+		for k, v := range c.Request.Header.All() {
+			if bytes.EqualFold(k, name) {
+				f(v)
+			}
+		}
+	case objResponseHeaders:
+		if c.Response == nil || c.Response.Header == nil {
+			return
+		}
+		for k, v := range c.Response.Header.All() {
+			if bytes.EqualFold(k, name) {
+				f(v)
+			}
+		}
+	}
+}
+
+func (c *Context) headerCount(obj int64) int64 {
+	n := int64(0)
+	switch obj {
+	case objRequestHeaders:
+		if c.Request != nil {
+			for range c.Request.Header.All() {
+				n++
+			}
+		}
+	case objResponseHeaders:
+		if c.Response != nil && c.Response.Header != nil {
+			for range c.Response.Header.All() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (c *Context) param(name []byte) ([]byte, bool) {
+	for i := range c.MatchedParameters {
+		if c.MatchedParameters[i].Name == string(name) {
+			v := c.MatchedParameters[i].Value
+			if v == nil {
+				v = []byte{}
+			}
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// copyString returns a string field of the context as a byte view in the arena.
+func (c *Context) copyString(s string) []byte {
+	d := c.alloc(len(s))
+	copy(d, s)
+	return d
+}
+
+// Text returns v formatted as C# ToString would, as bytes valid until Reset: a string's own
+// bytes, numbers and bools formatted into the arena, nil for null.
+func (c *Context) Text(v Value) []byte {
+	switch v.Kind {
+	case Null:
+		return nil
+	case String:
+		return v.B
+	}
+	start := len(c.arena)
+	c.arena = appendString(c.arena, v)
+	return c.arena[start:len(c.arena):len(c.arena)]
+}

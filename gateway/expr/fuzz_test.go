@@ -1,0 +1,51 @@
+package expr
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzCompile feeds arbitrary expression text to the compiler: it must return a program or a
+// *CompileError (never panic or hang), and evaluating a program must return a value or an
+// *EvalError.
+func FuzzCompile(f *testing.F) {
+	for _, tc := range routingCases {
+		f.Add(tc.src)
+	}
+	for _, s := range []string{
+		`@(context.Request.Url.Query.GetValueOrDefault("userId","")`,
+		`@{ var b = context.Request.Headers.GetValueOrDefault("X", ""); if (b == "") { return "none"; } return b.ToLower(); }`,
+		`@($"signin-{context.Variables["cacheKey"]}-state")`,
+		`@(string.Format("AOAI-{0}", int.Parse("7") % 3))`,
+		`@(((string)context.Variables["redirect"]).StartsWith("/oauth", StringComparison.InvariantCultureIgnoreCase))`,
+		`@(context.Request.Headers["Content-Length"][0])`,
+		`@("a,b".Split(',')[1].Substring(0, 1).Replace("b", "c"))`,
+		`@(@"verbatim ""q""" + 'c' + 1L)`,
+		`@(((((((((1)))))))))`,
+		`@(!!!!!!true)`,
+		`@{ if (true) if (false) return 1; else return 2; return 3; }`,
+		`@(x => x)`, `@(new [] {"a"})`, `@(1.5)`, `@("\u00e9\z")`, `@(/* c */ 1 // x` + "\n)",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		e, err := Compile(src, Pos{File: "fuzz", Line: 1, Col: 1}, TypeAny)
+		if err != nil {
+			ce, ok := err.(*CompileError)
+			if !ok {
+				t.Fatalf("error %T is not a *CompileError", err)
+			}
+			if !strings.HasPrefix(ce.Error(), "fuzz:") || ce.Pos.Line < 1 || ce.Pos.Col < 1 {
+				t.Fatalf("bad error position: %v", ce)
+			}
+			return
+		}
+		c := evalContext(t)
+		withResponse(c, 503)
+		if _, err := e.Eval(c); err != nil {
+			if _, ok := err.(*EvalError); !ok {
+				t.Fatalf("runtime error %T is not an *EvalError", err)
+			}
+		}
+	})
+}
