@@ -1,0 +1,298 @@
+package resolver
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+)
+
+// Auth configures how the resolver authenticates to the cluster's HTTP gateway and how it validates the
+// gateway's certificate (research/sf-rest.md §7). The zero value means an unsecured cluster (plain http,
+// no credential). Fields combine: an Azure AD cluster still accepts client certificates.
+type Auth struct {
+	// ClientCertFile and ClientKeyFile are PEM files of the X.509 client certificate and its private key
+	// (ClientKeyFile may be empty when the key is in ClientCertFile). TLS renegotiation is allowed, since the
+	// http.sys-based gateway may ask for the certificate mid-connection; HTTP/2 is never used for that reason.
+	ClientCertFile, ClientKeyFile string
+	// ClientCertificate is an alternative to the files.
+	ClientCertificate *tls.Certificate
+
+	// ServerCertThumbprints accepts a server whose leaf certificate's SHA-1 thumbprint (40 hex digits,
+	// case-insensitive, spaces and colons ignored) is listed, whatever its chain and host name
+	// (APIM serverCertificateThumbprints; SF clusters often use self-signed certificates).
+	ServerCertThumbprints []string
+	// ServerX509Names accepts a server whose leaf certificate's common name or a DNS name equals Name
+	// (case-insensitive) and that either is issued (or self-signed) by a certificate with one of
+	// IssuerThumbprints, or, when no issuer is pinned, chains to RootCAs (APIM serverX509Names).
+	ServerX509Names []X509Name
+	// RootCAs is the trust store for chain validation; nil means the system pool. With neither thumbprints
+	// nor names, https endpoints are validated the standard way (chain to RootCAs and host name).
+	RootCAs *x509.CertPool
+
+	// Credential obtains Azure AD tokens (see NewCredential); requires ClusterAppID.
+	Credential azcore.TokenCredential
+	// ClusterAppID is the cluster's Azure AD application (client) ID; the token scope is "<ClusterAppID>/.default"
+	// (a value already ending in "/.default" is used as is).
+	ClusterAppID string
+	// AllowBearerOverHTTP lets the bearer token travel over plain http. Off by default (azcore refuses it):
+	// only for a local fake cluster without TLS.
+	AllowBearerOverHTTP bool
+}
+
+// X509Name is one accepted server certificate name, optionally pinned to issuer thumbprints.
+type X509Name struct {
+	Name              string
+	IssuerThumbprints []string
+}
+
+// CertificateError reports a management endpoint certificate that matched no configured thumbprint or name.
+// It is not retried on other endpoints: it is a configuration problem.
+type CertificateError struct {
+	Thumbprint string   // leaf SHA-1, upper-case hex
+	Subject    string   // leaf common name
+	DNSNames   []string // leaf DNS names
+	Reason     string
+}
+
+func (e *CertificateError) Error() string {
+	return fmt.Sprintf("server certificate (thumbprint %s, CN %q, DNS %v) rejected: %s",
+		e.Thumbprint, e.Subject, e.DNSNames, e.Reason)
+}
+
+// Thumbprint returns the SF-style thumbprint of a certificate: SHA-1 of its DER bytes, upper-case hex.
+func Thumbprint(cert *x509.Certificate) string {
+	sum := sha1.Sum(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// normalizeThumbprint strips separators and upper-cases; it reports whether the result is 40 hex digits.
+func normalizeThumbprint(s string) (string, bool) {
+	s = strings.ToUpper(strings.NewReplacer(" ", "", ":", "", "\u200e", "").Replace(strings.TrimSpace(s)))
+	if len(s) != 40 {
+		return s, false
+	}
+	_, err := hex.DecodeString(s)
+	return s, err == nil
+}
+
+// tlsConfig builds the client TLS configuration for the management endpoints.
+func (a *Auth) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{
+		MinVersion:    tls.VersionTLS12,
+		RootCAs:       a.RootCAs,
+		Renegotiation: tls.RenegotiateFreelyAsClient,
+	}
+	switch {
+	case a.ClientCertificate != nil:
+		cfg.Certificates = []tls.Certificate{*a.ClientCertificate}
+	case a.ClientCertFile != "":
+		keyFile := a.ClientKeyFile
+		if keyFile == "" {
+			keyFile = a.ClientCertFile
+		}
+		cert, err := tls.LoadX509KeyPair(a.ClientCertFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate %s (key %s): %w", a.ClientCertFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	case a.ClientKeyFile != "":
+		return nil, fmt.Errorf("client key file %s given without a client certificate file", a.ClientKeyFile)
+	}
+	if len(a.ServerCertThumbprints) == 0 && len(a.ServerX509Names) == 0 {
+		return cfg, nil
+	}
+	v, err := newServerVerifier(a)
+	if err != nil {
+		return nil, err
+	}
+	// Standard verification is replaced, not skipped: VerifyConnection runs on every handshake (including
+	// resumed ones) and applies the thumbprint / name rules.
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return v.verify(cs.PeerCertificates) }
+	return cfg, nil
+}
+
+type serverVerifier struct {
+	thumbprints map[string]bool
+	names       []X509Name // issuer thumbprints normalized
+	roots       *x509.CertPool
+	now         func() time.Time
+}
+
+func newServerVerifier(a *Auth) (*serverVerifier, error) {
+	v := &serverVerifier{thumbprints: map[string]bool{}, roots: a.RootCAs, now: time.Now}
+	for _, t := range a.ServerCertThumbprints {
+		n, ok := normalizeThumbprint(t)
+		if !ok {
+			return nil, fmt.Errorf("server certificate thumbprint %q is not 40 hex digits (SHA-1)", t)
+		}
+		v.thumbprints[n] = true
+	}
+	for _, xn := range a.ServerX509Names {
+		if strings.TrimSpace(xn.Name) == "" {
+			return nil, errors.New("server X.509 name is empty")
+		}
+		out := X509Name{Name: strings.TrimSpace(xn.Name)}
+		for _, t := range xn.IssuerThumbprints {
+			n, ok := normalizeThumbprint(t)
+			if !ok {
+				return nil, fmt.Errorf("issuer thumbprint %q for server name %q is not 40 hex digits (SHA-1)", t, xn.Name)
+			}
+			out.IssuerThumbprints = append(out.IssuerThumbprints, n)
+		}
+		v.names = append(v.names, out)
+	}
+	return v, nil
+}
+
+func (v *serverVerifier) verify(certs []*x509.Certificate) error {
+	if len(certs) == 0 {
+		return &CertificateError{Reason: "the server presented no certificate"}
+	}
+	leaf := certs[0]
+	tp := Thumbprint(leaf)
+	if v.thumbprints[tp] {
+		return nil
+	}
+	reasons := []string{}
+	if len(v.thumbprints) > 0 {
+		reasons = append(reasons, "thumbprint not in the configured list")
+	}
+	for _, n := range v.names {
+		if !certHasName(leaf, n.Name) {
+			reasons = append(reasons, fmt.Sprintf("name %q not in the certificate", n.Name))
+			continue
+		}
+		err := v.verifyIssuer(leaf, certs[1:], n.IssuerThumbprints)
+		if err == nil {
+			return nil
+		}
+		reasons = append(reasons, fmt.Sprintf("name %q matched but %v", n.Name, err))
+	}
+	return &CertificateError{Thumbprint: tp, Subject: leaf.Subject.CommonName, DNSNames: leaf.DNSNames,
+		Reason: strings.Join(reasons, "; ")}
+}
+
+// verifyIssuer checks the trust of a name-matched leaf: pinned issuer thumbprints, or a chain to the roots.
+func (v *serverVerifier) verifyIssuer(leaf *x509.Certificate, presented []*x509.Certificate, issuers []string) error {
+	now := v.now()
+	if len(issuers) == 0 {
+		inter := x509.NewCertPool()
+		for _, c := range presented {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: now})
+		if err != nil {
+			return fmt.Errorf("the chain does not validate: %w", err)
+		}
+		return nil
+	}
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return fmt.Errorf("the certificate is not valid now (valid %s to %s)",
+			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	candidates := append([]*x509.Certificate{leaf}, presented...)
+	for _, c := range candidates {
+		if !contains(issuers, Thumbprint(c)) {
+			continue
+		}
+		if leaf.CheckSignatureFrom(c) == nil || (c == leaf && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil) {
+			return nil
+		}
+	}
+	return fmt.Errorf("its issuer is not one of the pinned issuer thumbprints %v", issuers)
+}
+
+func certHasName(c *x509.Certificate, name string) bool {
+	if strings.EqualFold(c.Subject.CommonName, name) {
+		return true
+	}
+	for _, d := range c.DNSNames {
+		if strings.EqualFold(d, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newTransport builds the HTTP client for the management endpoints: HTTP/1.1 only (renegotiation is
+// impossible on HTTP/2), keep-alive, bounded dial and TLS handshake times.
+func newTransport(cfg *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     cfg,
+		TLSHandshakeTimeout: 10 * time.Second,
+		ForceAttemptHTTP2:   false,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 16,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+// bearerPolicy returns the azcore bearer-token policy for Azure AD, or nil when no credential is set.
+func (a *Auth) bearerPolicy() (policy.Policy, error) {
+	if a.Credential == nil {
+		if a.ClusterAppID != "" {
+			return nil, fmt.Errorf("Azure AD cluster application ID %q given without a credential", a.ClusterAppID)
+		}
+		return nil, nil
+	}
+	if a.ClusterAppID == "" {
+		return nil, errors.New("Azure AD credential given without the cluster application ID (the token scope is <appId>/.default)")
+	}
+	return runtime.NewBearerTokenPolicy(credential{a.Credential}, []string{tokenScope(a.ClusterAppID)},
+		&policy.BearerTokenOptions{InsecureAllowCredentialWithHTTP: a.AllowBearerOverHTTP}), nil
+}
+
+func tokenScope(appID string) string {
+	if strings.HasSuffix(appID, "/.default") {
+		return appID
+	}
+	return strings.TrimSuffix(appID, "/") + "/.default"
+}
+
+// credential marks token acquisition failures so that failover does not retry them on other endpoints.
+type credential struct{ azcore.TokenCredential }
+
+func (c credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.TokenCredential.GetToken(ctx, opts)
+	if err != nil {
+		return tok, &credentialError{scopes: opts.Scopes, err: err}
+	}
+	return tok, nil
+}
+
+// credentialError is a failure to obtain an Azure AD token; it matches ErrUnauthorized.
+type credentialError struct {
+	scopes []string
+	err    error
+}
+
+func (e *credentialError) Error() string {
+	return fmt.Sprintf("get Azure AD token for %s: %v", strings.Join(e.scopes, " "), e.err)
+}
+func (e *credentialError) Unwrap() error        { return e.err }
+func (e *credentialError) Is(target error) bool { return target == ErrUnauthorized }

@@ -1,0 +1,613 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/sfgate/sfgate/listener"
+	"github.com/sfgate/sfgate/partition"
+)
+
+// Snapshot is the resolution of one partition: immutable once published, shared by every caller that
+// receives it. Never modify it.
+type Snapshot struct {
+	Service   string         // fabric:/App/Svc, as passed to Resolve
+	Partition partition.Info // the partition the key mapped to
+	Version   string         // SF Version string, verbatim; pass it to Invalidate as seenVersion
+	Replicas  *listener.Set  // the replicas SF returned (never nil; may be empty)
+	Resolved  time.Time      // when the answer arrived
+
+	stale     atomic.Bool // set by a timer RefreshAfter after Resolved: hits then trigger a refresh
+	stopTimer func() bool // cancels that timer
+	expireAt  time.Time   // Resolved + RefreshAfter + StaleGrace: past this the snapshot is not served
+}
+
+// Clock is the resolver's time source; the default is the real clock. Tests inject a fake one to move time.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed; the returned stop cancels it and reports
+	// whether it did.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// Options configure a Resolver. Zero values take the documented defaults.
+type Options struct {
+	// ManagementEndpoints are the cluster's HTTP gateway base URLs, e.g. "https://node0:19080" (required).
+	// A call starts at the endpoint that answered last and fails over in order.
+	ManagementEndpoints []string
+	// Auth configures client authentication and server certificate validation; zero = none.
+	Auth Auth
+	// CallTimeout bounds one naming HTTP attempt (also sent to SF as "timeout"). Default 10s.
+	CallTimeout time.Duration
+	// MaxAttempts bounds the attempts of one naming operation across endpoints, with jittered exponential
+	// backoff (50 ms doubling, 2 s cap) between them. Default max(3, 2×len(ManagementEndpoints)).
+	MaxAttempts int
+	// RefreshAfter is the age after which a hit still returns the snapshot but starts one background
+	// refresh. Default 5m.
+	RefreshAfter time.Duration
+	// StaleGrace is how long past RefreshAfter a snapshot keeps being served while naming fails; after it,
+	// Resolve waits for naming and fails with ErrUnavailable if naming still fails. Default 2m.
+	StaleGrace time.Duration
+	// NegativeTTL is how long "service does not exist" is remembered. Default 5s; negative disables.
+	NegativeTTL time.Duration
+	// MaxServices bounds the partition-scheme cache. Default 1024.
+	MaxServices int
+	// MaxPartitions bounds the snapshot cache. Default 65536.
+	MaxPartitions int
+	// OnNamingCall, if set, is called after every naming HTTP attempt (for logs and traces). It must not block.
+	OnNamingCall func(NamingCall)
+	// Transport replaces the built-in HTTP client (and then Auth's TLS settings are not applied).
+	Transport policy.Transporter
+	// Clock is the time source for snapshot ages; default the real clock.
+	Clock Clock
+}
+
+// Defaults applied by New.
+const (
+	DefaultCallTimeout   = 10 * time.Second
+	DefaultRefreshAfter  = 5 * time.Minute
+	DefaultStaleGrace    = 2 * time.Minute
+	DefaultNegativeTTL   = 5 * time.Second
+	DefaultMaxServices   = 1024
+	DefaultMaxPartitions = 65536
+)
+
+// refreshRetryInterval spaces background refreshes of one partition while naming keeps failing.
+const refreshRetryInterval = time.Second
+
+// secondChanceScan bounds how many recently used entries an eviction may skip (CLOCK-style second chance:
+// hits set a flag instead of reordering the LRU, so the hot path never takes the lock).
+const secondChanceScan = 16
+
+// Resolver resolves (service, partition key) to partition snapshots of one cluster, with caches in front of
+// the naming client. It is safe for concurrent use and must not be copied. Close stops its background work.
+type Resolver struct {
+	client        *namingClient
+	clock         Clock
+	refreshAfter  time.Duration
+	staleGrace    time.Duration
+	negativeTTL   time.Duration
+	maxServices   int
+	maxPartitions int
+
+	services atomic.Pointer[map[string]*serviceEntry] // copy-on-write read side of the scheme cache
+
+	mu        sync.Mutex // guards writes to services and the three LRUs
+	schemeLRU *simplelru.LRU[string, *serviceEntry]
+	snapLRU   *simplelru.LRU[string, *slot]
+	negative  *simplelru.LRU[string, negativeEntry]
+	removing  bool // set while entries are removed on purpose (not evicted for capacity)
+
+	flights singleflight.Group
+	stats   *counters // separate allocation: its hit stripes share no cache line with the read-mostly fields above
+
+	ctx     context.Context // cancelled by Close; parent of naming calls shared by several callers
+	cancel  context.CancelFunc
+	life    sync.RWMutex // orders background goroutine starts against Close
+	closed  atomic.Bool
+	workers sync.WaitGroup
+}
+
+// serviceEntry is one cached partition scheme with a snapshot slot per partition.
+type serviceEntry struct {
+	service string
+	id      string // REST path ID (App~Svc)
+	scheme  *partition.Scheme
+	slots   []slot // by partition index
+	used    atomic.Bool
+}
+
+// slot holds the current snapshot of one partition.
+type slot struct {
+	snap       atomic.Pointer[Snapshot]
+	used       atomic.Bool  // second-chance flag, set by hits
+	refreshing atomic.Bool  // a background refresh is running
+	retryAt    atomic.Int64 // unix nanos before which no new background refresh starts
+}
+
+type negativeEntry struct {
+	err   error
+	until time.Time
+}
+
+// New validates opts and returns a Resolver. It does not contact the cluster.
+func New(opts Options) (*Resolver, error) {
+	if len(opts.ManagementEndpoints) == 0 {
+		return nil, errors.New("resolver: no management endpoints (want e.g. http://localhost:19080)")
+	}
+	endpoints := make([]string, len(opts.ManagementEndpoints))
+	for i, e := range opts.ManagementEndpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.RawQuery != "" || u.Fragment != "") {
+			return nil, fmt.Errorf("resolver: management endpoint %q is not an http(s)://host:port URL", e)
+		}
+		if u.Scheme == "http" && opts.Auth.Credential != nil && !opts.Auth.AllowBearerOverHTTP {
+			return nil, fmt.Errorf("resolver: management endpoint %q is plain http: an Azure AD token would travel in clear text (use https, or Auth.AllowBearerOverHTTP for a local test cluster)", e)
+		}
+		endpoints[i] = strings.TrimRight(e, "/")
+	}
+	o := opts
+	setDefault(&o.CallTimeout, DefaultCallTimeout)
+	setDefault(&o.RefreshAfter, DefaultRefreshAfter)
+	setDefault(&o.StaleGrace, DefaultStaleGrace)
+	setDefault(&o.NegativeTTL, DefaultNegativeTTL)
+	setDefault(&o.MaxServices, DefaultMaxServices)
+	setDefault(&o.MaxPartitions, DefaultMaxPartitions)
+	setDefault(&o.MaxAttempts, max(3, 2*len(endpoints)))
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+
+	var perRetry []policy.Policy
+	bearer, err := o.Auth.bearerPolicy()
+	if err != nil {
+		return nil, fmt.Errorf("resolver: %w", err)
+	}
+	if bearer != nil {
+		perRetry = append(perRetry, bearer)
+	}
+	transport := o.Transport
+	if transport == nil {
+		cfg, err := o.Auth.tlsConfig()
+		if err != nil {
+			return nil, fmt.Errorf("resolver: %w", err)
+		}
+		transport = newTransport(cfg)
+	}
+
+	r := &Resolver{
+		clock:         o.Clock,
+		refreshAfter:  o.RefreshAfter,
+		staleGrace:    o.StaleGrace,
+		negativeTTL:   o.NegativeTTL,
+		maxServices:   o.MaxServices,
+		maxPartitions: o.MaxPartitions,
+		stats:         new(counters),
+	}
+	r.client = &namingClient{
+		endpoints:   endpoints,
+		pipeline:    newPipeline(transport, perRetry),
+		callTimeout: o.CallTimeout,
+		maxAttempts: o.MaxAttempts,
+		backoff:     newBackoff,
+		onCall:      o.OnNamingCall,
+		stats:       r.stats,
+	}
+	empty := map[string]*serviceEntry{}
+	r.services.Store(&empty)
+	r.schemeLRU, _ = simplelru.NewLRU(o.MaxServices, r.onSchemeEvicted)
+	r.snapLRU, _ = simplelru.NewLRU(o.MaxPartitions, r.onSnapshotEvicted)
+	r.negative, _ = simplelru.NewLRU[string, negativeEntry](o.MaxServices, nil)
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Resolve returns the current snapshot of the partition of service that holds key (the key is parsed per
+// the service's scheme: decimal int64, partition name, or ignored for Singleton). A cache hit takes no
+// lock and allocates nothing. On a miss, concurrent callers for one partition share one naming call.
+//
+// Errors: ErrInvalidPartitionKey (with a *partition.KeyError), ErrServiceNotFound, ErrUnavailable,
+// ErrTimeout, ErrNotReady, ErrUnauthorized, other *FabricError, the context's error, ErrClosed.
+func (r *Resolver) Resolve(ctx context.Context, service string, key []byte) (*Snapshot, error) {
+	if e := (*r.services.Load())[service]; e != nil {
+		if i, err := e.scheme.Find(key); err == nil {
+			sl := &e.slots[i]
+			if s := sl.snap.Load(); s != nil && !s.stale.Load() {
+				if !e.used.Load() {
+					e.used.Store(true)
+				}
+				if !sl.used.Load() {
+					sl.used.Store(true)
+				}
+				r.stats.hit()
+				return s, nil
+			}
+		}
+	}
+	return r.resolveSlow(ctx, service, key, true)
+}
+
+// resolveSlow handles everything but a fresh hit. retry allows one restart when the service turns out to
+// have been re-created with other partitions.
+func (r *Resolver) resolveSlow(ctx context.Context, service string, key []byte, retry bool) (*Snapshot, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	e, err := r.entry(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	i, err := e.scheme.Find(key)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w: %w", service, ErrInvalidPartitionKey, err)
+	}
+	sl := &e.slots[i]
+	old := sl.snap.Load()
+	now := r.clock.Now()
+	if old != nil {
+		if !old.stale.Load() {
+			sl.used.Store(true)
+			r.stats.hit()
+			return old, nil
+		}
+		if now.Before(old.expireAt) {
+			r.stats.hit()
+			r.stats.staleHits.Add(1)
+			r.refreshInBackground(e, i, now)
+			return old, nil
+		}
+	}
+	r.stats.misses.Add(1)
+	s, err := r.fetch(ctx, e, i, "")
+	if errors.Is(err, errSchemeChanged) && retry {
+		return r.resolveSlow(ctx, service, key, false)
+	}
+	if err != nil && old != nil && !errors.Is(err, ErrServiceNotFound) && ctx.Err() == nil {
+		return nil, fmt.Errorf("%w: %s partition %s: the last good snapshot is %s old, past RefreshAfter %s + StaleGrace %s: %w",
+			ErrUnavailable, service, old.Partition.ID, now.Sub(old.Resolved).Round(time.Millisecond), r.refreshAfter, r.staleGrace, err)
+	}
+	return s, err
+}
+
+// Invalidate is a complaint: the endpoint taken from the snapshot with seenVersion did not work. If the cache
+// already holds another version, that one is returned without a naming call. Otherwise one ResolvePartition
+// with PreviousRspVersion=seenVersion is made (concurrent complaints about the same version share it) and its
+// answer returned; SF may return the same version when it knows nothing newer.
+func (r *Resolver) Invalidate(ctx context.Context, service string, key []byte, seenVersion string) (*Snapshot, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	r.stats.invalidations.Add(1)
+	e, err := r.entry(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	i, err := e.scheme.Find(key)
+	if err != nil {
+		return nil, fmt.Errorf("invalidate %s: %w: %w", service, ErrInvalidPartitionKey, err)
+	}
+	if cur := e.slots[i].snap.Load(); cur != nil && cur.Version != seenVersion {
+		r.stats.invalidationsNewer.Add(1)
+		return cur, nil
+	}
+	s, err := r.fetch(ctx, e, i, seenVersion)
+	if errors.Is(err, errSchemeChanged) {
+		return r.resolveSlow(ctx, service, key, false)
+	}
+	return s, err
+}
+
+// Scheme returns the partition scheme of service (from the cache, or one GetPartitions listing).
+func (r *Resolver) Scheme(ctx context.Context, service string) (*partition.Scheme, error) {
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	e, err := r.entry(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	return e.scheme, nil
+}
+
+// Stats returns a copy of the counters. It does not allocate.
+func (r *Resolver) Stats() Stats {
+	s := r.stats.snapshot()
+	r.mu.Lock()
+	s.Services, s.Partitions = r.schemeLRU.Len(), r.snapLRU.Len()
+	r.mu.Unlock()
+	return s
+}
+
+// Close cancels in-flight naming calls and background refreshes and waits for them. Later calls fail with
+// ErrClosed. Close is idempotent.
+func (r *Resolver) Close() error {
+	r.life.Lock()
+	r.closed.Store(true)
+	r.life.Unlock()
+	r.cancel()
+	r.workers.Wait()
+	r.mu.Lock()
+	r.removing = true
+	r.snapLRU.Purge() // stops the refresh timers
+	r.removing = false
+	r.mu.Unlock()
+	return nil
+}
+
+// errSchemeChanged: ResolvePartition answered for another partition ID than the cached scheme has, so the
+// service was deleted and re-created; the scheme entry has been dropped.
+var errSchemeChanged = errors.New("resolver: partition scheme changed")
+
+// entry returns the cached scheme entry of service, loading it (once, for concurrent callers) on a miss.
+func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, error) {
+	if e := (*r.services.Load())[service]; e != nil {
+		e.used.Store(true)
+		return e, nil
+	}
+	r.mu.Lock()
+	neg, ok := r.negative.Get(service)
+	if ok && !r.clock.Now().Before(neg.until) {
+		r.negative.Remove(service)
+		ok = false
+	}
+	r.mu.Unlock()
+	if ok {
+		r.stats.negativeHits.Add(1)
+		return nil, neg.err
+	}
+	id, err := serviceID(service)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: %w", err)
+	}
+	v, err := r.wait(ctx, "S\x00"+service, func() (any, error) {
+		if e := (*r.services.Load())[service]; e != nil {
+			return e, nil
+		}
+		infos, err := r.client.getPartitions(r.ctx, id)
+		if err != nil {
+			if errors.Is(err, ErrServiceNotFound) {
+				r.remember(service, fmt.Errorf("service %s: %w", service, err))
+			}
+			return nil, err
+		}
+		if len(infos) == 0 {
+			return nil, fmt.Errorf("GetPartitions: service has no partitions")
+		}
+		scheme, err := partition.NewScheme(infos[0].Kind, infos)
+		if err != nil {
+			return nil, fmt.Errorf("GetPartitions: %w", err)
+		}
+		e := &serviceEntry{service: service, id: id, scheme: scheme, slots: make([]slot, scheme.Len())}
+		r.addService(e)
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", service, err)
+	}
+	return v.(*serviceEntry), nil
+}
+
+// fetch resolves partition i of e through one shared naming call and publishes the answer, unless a newer
+// snapshot was published meanwhile (then that one is returned). prev is sent as PreviousRspVersion.
+func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev string) (*Snapshot, error) {
+	sl := &e.slots[i]
+	pid := e.scheme.Partition(i).ID
+	v, err := r.wait(ctx, "P\x00"+pid+"\x00"+prev, func() (any, error) {
+		before := sl.snap.Load()
+		switch {
+		case before != nil && prev != "" && before.Version != prev:
+			return before, nil // a complaint about an older version: someone already got a newer one
+		case before != nil && prev == "" && !before.stale.Load():
+			return before, nil // a flight that ended just before this one started already answered
+		}
+		if prev != "" {
+			r.stats.reresolves.Add(1)
+		}
+		s, err := r.client.resolvePartition(r.ctx, e.id, e.scheme.Representative(i), prev)
+		if err != nil {
+			if errors.Is(err, ErrServiceNotFound) {
+				r.dropService(e)
+				r.remember(e.service, fmt.Errorf("service %s: %w", e.service, err))
+			}
+			return nil, err
+		}
+		if s.Partition.ID != pid {
+			r.dropService(e)
+			return nil, fmt.Errorf("%w: partition %s of %s is now %s", errSchemeChanged, pid, e.service, s.Partition.ID)
+		}
+		s.Service = e.service
+		s.Resolved = r.clock.Now()
+		s.expireAt = s.Resolved.Add(r.refreshAfter + r.staleGrace)
+		s.stopTimer = r.clock.AfterFunc(r.refreshAfter, func() { s.stale.Store(true) })
+		if cur, kept := publish(sl, before, s); kept {
+			s.stopTimer()
+			return cur, nil
+		}
+		r.addSnapshot(pid, sl)
+		return s, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s partition %s: %w", e.service, pid, err)
+	}
+	return v.(*Snapshot), nil
+}
+
+// publish stores s in sl unless, since before was read, another caller published a snapshot with a version
+// that differs from both before's and s's (then that one is kept and returned with kept = true).
+// The replaced snapshot's refresh timer is stopped.
+func publish(sl *slot, before, s *Snapshot) (cur *Snapshot, kept bool) {
+	for {
+		cur = sl.snap.Load()
+		if cur != nil && cur != before && (before == nil || cur.Version != before.Version) && cur.Version != s.Version {
+			return cur, true
+		}
+		if sl.snap.CompareAndSwap(cur, s) {
+			if cur != nil {
+				cur.stopTimer()
+			}
+			return s, false
+		}
+	}
+}
+
+// wait runs fn once per key for concurrent callers; each caller stops waiting when its own ctx ends.
+func (r *Resolver) wait(ctx context.Context, key string, fn func() (any, error)) (any, error) {
+	ch := r.flights.DoChan(key, fn)
+	select {
+	case res := <-ch:
+		if res.Err != nil && r.closed.Load() && errors.Is(res.Err, context.Canceled) {
+			return nil, ErrClosed
+		}
+		return res.Val, res.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// refreshInBackground starts one refresh of partition i unless one is running or naming failed just now.
+func (r *Resolver) refreshInBackground(e *serviceEntry, i int, now time.Time) {
+	sl := &e.slots[i]
+	if now.UnixNano() < sl.retryAt.Load() || !sl.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed.Load() {
+		sl.refreshing.Store(false)
+		return
+	}
+	r.stats.refreshes.Add(1)
+	r.workers.Add(1)
+	go func() {
+		defer r.workers.Done()
+		defer sl.refreshing.Store(false)
+		if _, err := r.fetch(r.ctx, e, i, ""); err != nil {
+			sl.retryAt.Store(r.clock.Now().Add(refreshRetryInterval).UnixNano())
+		}
+	}()
+}
+
+// remember puts a "service does not exist" answer into the negative cache.
+func (r *Resolver) remember(service string, err error) {
+	if r.negativeTTL < 0 {
+		return
+	}
+	r.mu.Lock()
+	r.negative.Add(service, negativeEntry{err: err, until: r.clock.Now().Add(r.negativeTTL)})
+	r.mu.Unlock()
+}
+
+// addService publishes a new scheme entry (copy-on-write map) and makes room in the scheme LRU.
+func (r *Resolver) addService(e *serviceEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.negative.Remove(e.service)
+	makeRoom(r.schemeLRU, r.maxServices, func(x *serviceEntry) *atomic.Bool { return &x.used })
+	r.schemeLRU.Add(e.service, e)
+	r.storeServices(func(m map[string]*serviceEntry) { m[e.service] = e })
+}
+
+// dropService removes e (if still current) and its snapshots.
+func (r *Resolver) dropService(e *serviceEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.schemeLRU.Peek(e.service); ok && cur == e {
+		r.removing = true
+		r.schemeLRU.Remove(e.service)
+		r.removing = false
+	}
+}
+
+// onSchemeEvicted runs under r.mu when an entry leaves the scheme LRU (capacity or dropService).
+func (r *Resolver) onSchemeEvicted(service string, e *serviceEntry) {
+	if !r.removing {
+		r.stats.schemeEvictions.Add(1)
+	}
+	r.storeServices(func(m map[string]*serviceEntry) {
+		if m[service] == e {
+			delete(m, service)
+		}
+	})
+	removing := r.removing
+	r.removing = true
+	for i := range e.slots {
+		pid := e.scheme.Partition(i).ID
+		if sl, ok := r.snapLRU.Peek(pid); ok && sl == &e.slots[i] {
+			r.snapLRU.Remove(pid)
+		}
+	}
+	r.removing = removing
+}
+
+// addSnapshot records that slot sl (partition pid) holds a snapshot, making room in the snapshot LRU.
+func (r *Resolver) addSnapshot(pid string, sl *slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.snapLRU.Peek(pid); ok && cur == sl {
+		r.snapLRU.Get(pid) // refresh recency
+		return
+	}
+	makeRoom(r.snapLRU, r.maxPartitions, func(x *slot) *atomic.Bool { return &x.used })
+	r.snapLRU.Add(pid, sl)
+}
+
+// onSnapshotEvicted runs under r.mu when a partition leaves the snapshot LRU.
+func (r *Resolver) onSnapshotEvicted(_ string, sl *slot) {
+	if !r.removing {
+		r.stats.snapshotEviction.Add(1)
+	}
+	if old := sl.snap.Swap(nil); old != nil {
+		old.stopTimer()
+	}
+}
+
+// storeServices publishes a modified copy of the services map. Called with r.mu held.
+func (r *Resolver) storeServices(edit func(map[string]*serviceEntry)) {
+	old := *r.services.Load()
+	m := make(map[string]*serviceEntry, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	edit(m)
+	r.services.Store(&m)
+}
+
+// makeRoom gives recently used entries at the cold end of a full LRU a second chance (their used flag is
+// cleared and they move to the warm end), so the next Add evicts an entry that was not used since its last
+// pass. Called with r.mu held.
+func makeRoom[V any](l *simplelru.LRU[string, V], capacity int, used func(V) *atomic.Bool) {
+	if l.Len() < capacity {
+		return
+	}
+	for range secondChanceScan {
+		k, v, ok := l.GetOldest()
+		if !ok || !used(v).Load() {
+			return
+		}
+		used(v).Store(false)
+		l.Get(k)
+	}
+}

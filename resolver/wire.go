@@ -1,0 +1,175 @@
+package resolver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/sfgate/sfgate/listener"
+	"github.com/sfgate/sfgate/partition"
+)
+
+// Wire shapes of the SF HTTP gateway (research/sf-rest.md §2.2, §4.3, §5.1). Only the fields the resolver
+// uses are declared; unknown fields are ignored, as SF adds fields across versions.
+
+type wirePartitionInfo struct {
+	ServicePartitionKind string
+	ID                   string `json:"Id"`
+	LowKey               wireInt64
+	HighKey              wireInt64
+	Name                 string
+}
+
+type wireEndpoint struct {
+	Kind    string
+	Address string
+}
+
+type wireResolved struct {
+	Name                 string
+	PartitionInformation wirePartitionInfo
+	Endpoints            []wireEndpoint
+	Version              string
+}
+
+type wirePartitionPage struct {
+	ContinuationToken string
+	Items             []struct {
+		PartitionInformation wirePartitionInfo
+	}
+}
+
+type wireError struct {
+	Error struct {
+		Code    string
+		Message string
+	}
+}
+
+// wireInt64 is SF's int64-as-JSON-string; a bare number is accepted too.
+type wireInt64 int64
+
+func (v *wireInt64) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	if s == "null" {
+		return nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("int64 field %s: %w", b, err)
+	}
+	*v = wireInt64(n)
+	return nil
+}
+
+// info converts PartitionInformation into a partition.Info.
+func (w *wirePartitionInfo) info() (partition.Info, error) {
+	kind, err := partition.ParseKind(w.ServicePartitionKind)
+	if err != nil {
+		return partition.Info{}, fmt.Errorf("PartitionInformation.ServicePartitionKind: %w", err)
+	}
+	if w.ID == "" {
+		return partition.Info{}, fmt.Errorf("PartitionInformation.Id is empty")
+	}
+	info := partition.Info{ID: w.ID, Kind: kind}
+	switch kind {
+	case partition.Int64Range:
+		info.LowKey, info.HighKey = int64(w.LowKey), int64(w.HighKey)
+	case partition.Named:
+		info.Name = w.Name
+	}
+	return info, nil
+}
+
+// decodeResolved parses a ResolvePartition answer into a Snapshot (Resolved and Service left to the caller).
+// A replica whose Kind is unknown is skipped; one whose Address does not parse keeps its raw Address with
+// no listeners, so one bad replica never hides the others.
+func decodeResolved(body []byte) (*Snapshot, error) {
+	var w wireResolved
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("decode ResolvedServicePartition: %w", err)
+	}
+	if w.Version == "" {
+		return nil, fmt.Errorf("decode ResolvedServicePartition: Version is missing")
+	}
+	info, err := w.PartitionInformation.info()
+	if err != nil {
+		return nil, fmt.Errorf("decode ResolvedServicePartition: %w", err)
+	}
+	replicas := make([]listener.Replica, 0, len(w.Endpoints))
+	for _, ep := range w.Endpoints {
+		rep, err := listener.ParseReplica(ep.Kind, ep.Address)
+		if err != nil && rep.Role == 0 {
+			continue // unknown Kind ("Invalid"): not routable
+		}
+		replicas = append(replicas, rep) // a malformed Address leaves the replica without listeners
+	}
+	return &Snapshot{
+		Service:   w.Name,
+		Partition: info,
+		Version:   w.Version,
+		Replicas:  listener.NewSet(replicas),
+	}, nil
+}
+
+// decodePartitionPage parses one GetPartitions page.
+func decodePartitionPage(body []byte) ([]partition.Info, string, error) {
+	var w wirePartitionPage
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, "", fmt.Errorf("decode PagedServicePartitionInfoList: %w", err)
+	}
+	infos := make([]partition.Info, 0, len(w.Items))
+	for i := range w.Items {
+		info, err := w.Items[i].PartitionInformation.info()
+		if err != nil {
+			return nil, "", fmt.Errorf("decode PagedServicePartitionInfoList: Items[%d]: %w", i, err)
+		}
+		infos = append(infos, info)
+	}
+	return infos, w.ContinuationToken, nil
+}
+
+// decodeError turns a non-2xx answer into a *FabricError.
+func decodeError(status int, body []byte, endpoint string) *FabricError {
+	fe := &FabricError{Status: status, Endpoint: endpoint}
+	var w wireError
+	if len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &w) == nil {
+		fe.Code, fe.Message = w.Error.Code, w.Error.Message
+	} else if len(body) > 0 {
+		fe.Message = truncate(strings.TrimSpace(string(body)), 200)
+	}
+	return fe
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// serviceID turns "fabric:/App/Svc" into the path ID "App~Svc" (research/sf-rest.md §1.2), escaping each
+// segment. It rejects names that cannot be addressed through REST.
+func serviceID(service string) (string, error) {
+	rest, ok := strings.CutPrefix(service, "fabric:/")
+	if !ok {
+		return "", fmt.Errorf("service name %q must start with fabric:/ (e.g. fabric:/App/Svc)", service)
+	}
+	if rest == "" {
+		return "", fmt.Errorf("service name %q has no application or service segment", service)
+	}
+	segs := strings.Split(rest, "/")
+	for i, seg := range segs {
+		if seg == "" {
+			return "", fmt.Errorf("service name %q has an empty segment", service)
+		}
+		if strings.Contains(seg, "~") {
+			return "", fmt.Errorf("service name %q contains '~', which the SF REST API cannot address", service)
+		}
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "~"), nil
+}
