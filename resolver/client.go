@@ -147,7 +147,8 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 	first := int(c.current.Load())
 	bo := c.backoff()
 	var lastErr error
-	for attempt := 0; attempt < c.maxAttempts; attempt++ {
+	attempt := 0
+	for ; attempt < c.maxAttempts; attempt++ {
 		if attempt > 0 {
 			wait := bo.NextBackOff()
 			if wait == backoff.Stop {
@@ -168,7 +169,7 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 			return body, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w", op, ctx.Err())
+			return nil, fmt.Errorf("%s: %w (last error: %w)", op, ctx.Err(), err)
 		}
 		var fe *FabricError
 		if errors.As(err, &fe) {
@@ -182,7 +183,7 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 		lastErr = err
 	}
 	return nil, fmt.Errorf("%w: %s failed on %d management endpoint(s) after %d attempt(s): %w",
-		ErrUnavailable, op, n, c.maxAttempts, lastErr)
+		ErrUnavailable, op, n, attempt, lastErr)
 }
 
 // retryable reports whether a transport-level error may go away on another endpoint.

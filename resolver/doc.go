@@ -22,8 +22,15 @@
 // Consistency. Concurrent misses for one partition share one naming call (singleflight); so do concurrent
 // complaints about one version. A complaint (Invalidate) about a version the cache no longer holds returns the
 // newer snapshot without a call; otherwise it re-resolves with PreviousRspVersion, sent verbatim, which makes
-// SF's gateway refresh its own naming cache. Answers are published with compare-and-swap, so a slow refresh
-// never overwrites a newer answer.
+// SF's gateway refresh its own naming cache. Versions never go backwards: an answer is installed only if it
+// is not older, by (Generation, FMVersion) decoded from the Version string (which itself is always sent back
+// verbatim), than the cached one, so a late plain answer, or one from a gateway node with an older cache,
+// never replaces a complaint's newer answer. Answers for a service whose scheme was dropped or evicted
+// during the call are returned but not cached. Complaint answers SF rejects with 409
+// FABRIC_E_SERVICE_METADATA_MISMATCH are asked again once without PreviousRspVersion; 404
+// FABRIC_E_PARTITION_NOT_FOUND or FABRIC_E_INVALID_PARTITION_KEY for a key of the cached scheme drop the
+// scheme, which is read again once. Close cancels every naming call and background refresh and waits for
+// them.
 //
 // Staleness. A snapshot older than RefreshAfter is still served while one background refresh runs; while
 // naming fails it keeps being served for StaleGrace more, after which Resolve waits for naming and fails

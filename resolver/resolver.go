@@ -28,8 +28,21 @@ type Snapshot struct {
 	Resolved  time.Time      // when the answer arrived
 
 	stale     atomic.Bool // set by a timer RefreshAfter after Resolved: hits then trigger a refresh
-	stopTimer func() bool // cancels that timer
+	stopTimer func() bool // cancels that timer (noTimer until the snapshot is installed in a slot)
 	expireAt  time.Time   // Resolved + RefreshAfter + StaleGrace: past this the snapshot is not served
+	version   version     // Version decoded for ordering (never re-encoded)
+}
+
+func noTimer() bool { return false }
+
+// newerThan reports whether s is known to be newer than the answer with Version raw (decoded v): by
+// (Generation, FMVersion) when both decode as versions of one partition, else by the strings differing (an
+// opaque version the cache no longer holds was replaced by a later answer).
+func (s *Snapshot) newerThan(raw string, v version) bool {
+	if order, ok := s.version.compare(v); ok {
+		return order > 0
+	}
+	return s.Version != raw
 }
 
 // Clock is the resolver's time source; the default is the real clock. Tests inject a fake one to move time.
@@ -118,11 +131,13 @@ type Resolver struct {
 	flights singleflight.Group
 	stats   *counters // separate allocation: its hit stripes share no cache line with the read-mostly fields above
 
+	testHookJoined func(flightKey string) // tests only: called after a caller joined (or started) a flight
+
 	ctx     context.Context // cancelled by Close; parent of naming calls shared by several callers
 	cancel  context.CancelFunc
-	life    sync.RWMutex // orders background goroutine starts against Close
+	life    sync.RWMutex // orders flight and refresh starts against Close
 	closed  atomic.Bool
-	workers sync.WaitGroup
+	workers sync.WaitGroup // running flights and background refreshes; Close waits for them
 }
 
 // serviceEntry is one cached partition scheme with a snapshot slot per partition.
@@ -293,9 +308,11 @@ func (r *Resolver) resolveSlow(ctx context.Context, service string, key []byte, 
 }
 
 // Invalidate is a complaint: the endpoint taken from the snapshot with seenVersion did not work. If the cache
-// already holds another version, that one is returned without a naming call. Otherwise one ResolvePartition
-// with PreviousRspVersion=seenVersion is made (concurrent complaints about the same version share it) and its
-// answer returned; SF may return the same version when it knows nothing newer.
+// already holds a newer version, that one is returned without a naming call ("newer" by (Generation,
+// FMVersion) when both versions decode as SF versions of the partition, else simply another version).
+// Otherwise one ResolvePartition with PreviousRspVersion=seenVersion is made (concurrent complaints about the
+// same version share it) and its answer returned; SF may return the same version when it knows nothing newer
+// (e.g. the partition still has no primary: complain again after a backoff).
 func (r *Resolver) Invalidate(ctx context.Context, service string, key []byte, seenVersion string) (*Snapshot, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
@@ -309,7 +326,7 @@ func (r *Resolver) Invalidate(ctx context.Context, service string, key []byte, s
 	if err != nil {
 		return nil, fmt.Errorf("invalidate %s: %w: %w", service, ErrInvalidPartitionKey, err)
 	}
-	if cur := e.slots[i].snap.Load(); cur != nil && cur.Version != seenVersion {
+	if cur := e.slots[i].snap.Load(); cur != nil && cur.newerThan(seenVersion, parseVersion(seenVersion)) {
 		r.stats.invalidationsNewer.Add(1)
 		return cur, nil
 	}
@@ -351,15 +368,29 @@ func (r *Resolver) Close() error {
 	r.workers.Wait()
 	r.mu.Lock()
 	r.removing = true
-	r.snapLRU.Purge() // stops the refresh timers
+	r.schemeLRU.Purge() // empties the services map and the snapshot slots of every service
+	r.snapLRU.Purge()   // stops the refresh timers
+	r.negative.Purge()
 	r.removing = false
 	r.mu.Unlock()
 	return nil
 }
 
-// errSchemeChanged: ResolvePartition answered for another partition ID than the cached scheme has, so the
-// service was deleted and re-created; the scheme entry has been dropped.
-var errSchemeChanged = errors.New("resolver: partition scheme changed")
+// startWorker registers a flight or background refresh with Close; false once the Resolver is closed.
+func (r *Resolver) startWorker() bool {
+	r.life.RLock()
+	defer r.life.RUnlock()
+	if r.closed.Load() {
+		return false
+	}
+	r.workers.Add(1)
+	return true
+}
+
+// errSchemeChanged: ResolvePartition showed that the cached scheme is out of date (an answer for another
+// partition ID, FABRIC_E_PARTITION_NOT_FOUND, or FABRIC_E_INVALID_PARTITION_KEY for a key the scheme holds),
+// so the service was deleted and re-created or repartitioned; the scheme entry has been dropped.
+var errSchemeChanged = errors.New("resolver: the cached partition scheme no longer matches the service")
 
 // entry returns the cached scheme entry of service, loading it (once, for concurrent callers) on a miss.
 func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, error) {
@@ -410,15 +441,19 @@ func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, er
 	return v.(*serviceEntry), nil
 }
 
-// fetch resolves partition i of e through one shared naming call and publishes the answer, unless a newer
-// snapshot was published meanwhile (then that one is returned). prev is sent as PreviousRspVersion.
+// fetch resolves partition i of e through one shared naming call and installs the answer, unless a newer
+// snapshot was installed meanwhile (then that one is returned). prev is sent as PreviousRspVersion.
+//
+// SF answers that mean the cached scheme no longer matches the service (FABRIC_E_PARTITION_NOT_FOUND, or
+// FABRIC_E_INVALID_PARTITION_KEY for a representative key of the cached scheme, or an answer for another
+// partition ID) drop the scheme and return errSchemeChanged, so the caller reads the scheme again once.
 func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev string) (*Snapshot, error) {
 	sl := &e.slots[i]
 	pid := e.scheme.Partition(i).ID
 	v, err := r.wait(ctx, "P\x00"+pid+"\x00"+prev, func() (any, error) {
 		before := sl.snap.Load()
 		switch {
-		case before != nil && prev != "" && before.Version != prev:
+		case before != nil && prev != "" && before.newerThan(prev, parseVersion(prev)):
 			return before, nil // a complaint about an older version: someone already got a newer one
 		case before != nil && prev == "" && !before.stale.Load():
 			return before, nil // a flight that ended just before this one started already answered
@@ -426,28 +461,33 @@ func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev strin
 		if prev != "" {
 			r.stats.reresolves.Add(1)
 		}
-		s, err := r.client.resolvePartition(r.ctx, e.id, e.scheme.Representative(i), prev)
-		if err != nil {
-			if errors.Is(err, ErrServiceNotFound) {
-				r.dropService(e)
-				r.remember(e.service, fmt.Errorf("service %s: %w", e.service, err))
-			}
+		key := e.scheme.Representative(i)
+		s, err := r.client.resolvePartition(r.ctx, e.id, key, prev)
+		if prev != "" && hasCode(err, "FABRIC_E_SERVICE_METADATA_MISMATCH") {
+			// The complained-about version no longer fits the service (research/sf-rest.md §5.3): ask again
+			// without it.
+			s, err = r.client.resolvePartition(r.ctx, e.id, key, "")
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrServiceNotFound):
+			r.dropService(e)
+			r.remember(e.service, fmt.Errorf("service %s: %w", e.service, err))
+			return nil, err
+		case hasCode(err, "FABRIC_E_PARTITION_NOT_FOUND") || errors.Is(err, ErrInvalidPartitionKey):
+			r.dropService(e)
+			return nil, fmt.Errorf("%w: %w", errSchemeChanged, err)
+		default:
 			return nil, err
 		}
-		if s.Partition.ID != pid {
+		if !strings.EqualFold(s.Partition.ID, pid) {
 			r.dropService(e)
 			return nil, fmt.Errorf("%w: partition %s of %s is now %s", errSchemeChanged, pid, e.service, s.Partition.ID)
 		}
 		s.Service = e.service
 		s.Resolved = r.clock.Now()
 		s.expireAt = s.Resolved.Add(r.refreshAfter + r.staleGrace)
-		s.stopTimer = r.clock.AfterFunc(r.refreshAfter, func() { s.stale.Store(true) })
-		if cur, kept := publish(sl, before, s); kept {
-			s.stopTimer()
-			return cur, nil
-		}
-		r.addSnapshot(pid, sl)
-		return s, nil
+		return r.install(e, i, before, s), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s partition %s: %w", e.service, pid, err)
@@ -455,27 +495,61 @@ func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev strin
 	return v.(*Snapshot), nil
 }
 
-// publish stores s in sl unless, since before was read, another caller published a snapshot with a version
-// that differs from both before's and s's (then that one is kept and returned with kept = true).
-// The replaced snapshot's refresh timer is stopped.
-func publish(sl *slot, before, s *Snapshot) (cur *Snapshot, kept bool) {
-	for {
-		cur = sl.snap.Load()
-		if cur != nil && cur != before && (before == nil || cur.Version != before.Version) && cur.Version != s.Version {
-			return cur, true
-		}
-		if sl.snap.CompareAndSwap(cur, s) {
-			if cur != nil {
-				cur.stopTimer()
-			}
-			return s, false
-		}
+// hasCode reports whether err carries an SF error answer with the given code.
+func hasCode(err error, code string) bool {
+	var fe *FabricError
+	return errors.As(err, &fe) && fe.Code == code
+}
+
+// install makes s the snapshot of partition i of e and returns it, with two exceptions. If the slot holds a
+// newer version (a complaint was answered while this call was under way, or this answer came from a gateway
+// node with an older cache), the slot is kept and its snapshot returned: versions never go backwards. If e
+// is no longer the cached entry of its service (dropped or evicted during the call), s is returned uncached,
+// so the snapshot cache only ever holds slots of cached services.
+//
+// Versions are ordered by (Generation, FMVersion). When they cannot be decoded, the slot's snapshot is kept
+// only if it was installed after before was read and differs from both before and s.
+func (r *Resolver) install(e *serviceEntry, i int, before, s *Snapshot) *Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.schemeLRU.Peek(e.service); !ok || cur != e {
+		return s
 	}
+	sl := &e.slots[i]
+	if cur := sl.snap.Load(); cur != nil {
+		order, ok := cur.version.compare(s.version)
+		newer := ok && order > 0
+		opaqueNewer := !ok && cur != before && (before == nil || cur.Version != before.Version) && cur.Version != s.Version
+		if newer || opaqueNewer {
+			return cur
+		}
+		cur.stopTimer()
+	}
+	s.stopTimer = r.clock.AfterFunc(r.refreshAfter, func() { s.stale.Store(true) })
+	sl.snap.Store(s)
+	pid := e.scheme.Partition(i).ID
+	if held, ok := r.snapLRU.Peek(pid); ok && held == sl {
+		r.snapLRU.Get(pid) // refresh recency
+		return s
+	}
+	makeRoom(r.snapLRU, r.maxPartitions, func(x *slot) *atomic.Bool { return &x.used })
+	r.snapLRU.Add(pid, sl)
+	return s
 }
 
 // wait runs fn once per key for concurrent callers; each caller stops waiting when its own ctx ends.
+// A flight runs as a worker that Close cancels and waits for; none starts after Close.
 func (r *Resolver) wait(ctx context.Context, key string, fn func() (any, error)) (any, error) {
-	ch := r.flights.DoChan(key, fn)
+	ch := r.flights.DoChan(key, func() (any, error) {
+		if !r.startWorker() {
+			return nil, ErrClosed
+		}
+		defer r.workers.Done()
+		return fn()
+	})
+	if r.testHookJoined != nil {
+		r.testHookJoined(key)
+	}
 	select {
 	case res := <-ch:
 		if res.Err != nil && r.closed.Load() && errors.Is(res.Err, context.Canceled) {
@@ -493,18 +567,17 @@ func (r *Resolver) refreshInBackground(e *serviceEntry, i int, now time.Time) {
 	if now.UnixNano() < sl.retryAt.Load() || !sl.refreshing.CompareAndSwap(false, true) {
 		return
 	}
-	r.life.RLock()
-	defer r.life.RUnlock()
-	if r.closed.Load() {
+	if !r.startWorker() {
 		sl.refreshing.Store(false)
 		return
 	}
 	r.stats.refreshes.Add(1)
-	r.workers.Add(1)
 	go func() {
 		defer r.workers.Done()
 		defer sl.refreshing.Store(false)
-		if _, err := r.fetch(r.ctx, e, i, ""); err != nil {
+		// A failure, or an answer older than the cached one (a gateway node with an older cache), leaves the
+		// snapshot stale: wait a little before the next attempt instead of refreshing on every hit.
+		if s, err := r.fetch(r.ctx, e, i, ""); err != nil || s.stale.Load() {
 			sl.retryAt.Store(r.clock.Now().Add(refreshRetryInterval).UnixNano())
 		}
 	}()
@@ -525,6 +598,11 @@ func (r *Resolver) addService(e *serviceEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.negative.Remove(e.service)
+	if _, ok := r.schemeLRU.Peek(e.service); ok { // replaced, not evicted: drop the old entry's snapshots too
+		r.removing = true
+		r.schemeLRU.Remove(e.service)
+		r.removing = false
+	}
 	makeRoom(r.schemeLRU, r.maxServices, func(x *serviceEntry) *atomic.Bool { return &x.used })
 	r.schemeLRU.Add(e.service, e)
 	r.storeServices(func(m map[string]*serviceEntry) { m[e.service] = e })
@@ -560,18 +638,6 @@ func (r *Resolver) onSchemeEvicted(service string, e *serviceEntry) {
 		}
 	}
 	r.removing = removing
-}
-
-// addSnapshot records that slot sl (partition pid) holds a snapshot, making room in the snapshot LRU.
-func (r *Resolver) addSnapshot(pid string, sl *slot) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.snapLRU.Peek(pid); ok && cur == sl {
-		r.snapLRU.Get(pid) // refresh recency
-		return
-	}
-	makeRoom(r.snapLRU, r.maxPartitions, func(x *slot) *atomic.Bool { return &x.used })
-	r.snapLRU.Add(pid, sl)
 }
 
 // onSnapshotEvicted runs under r.mu when a partition leaves the snapshot LRU.

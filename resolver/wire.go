@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -112,6 +113,8 @@ func decodeResolved(body []byte) (*Snapshot, error) {
 		Partition: info,
 		Version:   w.Version,
 		Replicas:  listener.NewSet(replicas),
+		version:   parseVersion(w.Version),
+		stopTimer: noTimer,
 	}, nil
 }
 
@@ -172,4 +175,45 @@ func serviceID(service string) (string, error) {
 		segs[i] = url.PathEscape(seg)
 	}
 	return strings.Join(segs, "~"), nil
+}
+
+// version is the decoded ordering key of an SF Version string (research/sf-rest.md §2.2): SF serialises
+// {"PartitionId","FMVersion","StoreVersion","GenerationNumber":{"Generation","NodeId"}} and URL-escapes it.
+// The string itself always travels verbatim; this decoded form is only used to order two answers.
+type version struct {
+	partitionID string
+	generation  int64
+	fmVersion   int64
+	ok          bool // the string decoded; otherwise versions are opaque and only compared for equality
+}
+
+// parseVersion decodes an SF Version string. A string that is not SF's escaped JSON yields ok = false.
+func parseVersion(raw string) version {
+	s, err := url.PathUnescape(raw)
+	if err != nil {
+		return version{}
+	}
+	var w struct {
+		PartitionID      string     `json:"PartitionId"`
+		FMVersion        *wireInt64 `json:"FMVersion"`
+		GenerationNumber struct {
+			Generation *wireInt64
+		}
+	}
+	if json.Unmarshal([]byte(s), &w) != nil || w.PartitionID == "" || w.FMVersion == nil || w.GenerationNumber.Generation == nil {
+		return version{}
+	}
+	return version{partitionID: w.PartitionID, generation: int64(*w.GenerationNumber.Generation), fmVersion: int64(*w.FMVersion), ok: true}
+}
+
+// compare orders a against b by (Generation, FMVersion), as SF's gateway does: -1 older, 0 same, +1 newer.
+// ok is false when either version is opaque or they belong to different partitions (service re-created).
+func (a version) compare(b version) (order int, ok bool) {
+	if !a.ok || !b.ok || !strings.EqualFold(a.partitionID, b.partitionID) {
+		return 0, false
+	}
+	if a.generation != b.generation {
+		return cmp.Compare(a.generation, b.generation), true
+	}
+	return cmp.Compare(a.fmVersion, b.fmVersion), true
 }

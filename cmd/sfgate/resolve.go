@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,15 +26,18 @@ const resolveUsage = `usage: sfgate resolve --cluster URL [flags] fabric:/App/Se
 
 Resolves one partition of a Service Fabric service through the cluster's HTTP gateway (like
 "sfctl service resolve") and prints the partition, the Version and the endpoint a request would go to.
-Flags may come before or after the service name.
+With -o json it prints the ResolvedServicePartition as the gateway returns it (Name, PartitionInformation,
+Endpoints, Version) instead, as sfctl does. Flags may come before or after the service name.
 
 Examples:
   sfgate resolve --cluster http://localhost:19080 fabric:/Shop/Orders --key 42
+  sfgate resolve --cluster http://localhost:19080 fabric:/Shop/Carts --key eu -o json
   sfgate resolve --cluster https://mycluster:19080 --cert client.pem --key-file client.key \
       --server-thumbprint 0123456789ABCDEF0123456789ABCDEF01234567 fabric:/Shop/Web -v
   sfgate resolve --cluster https://mycluster:19080 --aad-app-id <cluster app id> --aad-credential default fabric:/Shop/Web
 
-Exit status: 0 resolved, 1 resolution failed (the SF error is printed), 2 bad usage.
+Exit status: 0 resolved, 1 resolution failed (the SF error and its code are printed on stderr; also when
+no endpoint of the asked replica type and listener exists), 2 bad usage.
 
 Flags:
 `
@@ -57,6 +62,7 @@ type resolveFlags struct {
 	replica           string
 	listenerName      string
 	verbose           bool
+	output            string
 	timeout           time.Duration
 	certFile, keyFile string
 	caFile            string
@@ -88,6 +94,7 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&f.replica, "replica", "", "replica to choose: primary, secondary or any (default: primary if stateful, any instance if stateless)")
 	fs.StringVar(&f.listenerName, "listener", "", "listener name in the replica's address (default: the unnamed listener, else the first http(s) one)")
 	fs.BoolVar(&f.verbose, "v", false, "also print every replica and its listeners")
+	fs.StringVar(&f.output, "o", "text", "output format: text, or json (the ResolvedServicePartition as SF returns it)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "overall time limit")
 	fs.StringVar(&f.certFile, "cert", "", "client certificate PEM file (X.509 clusters)")
 	fs.StringVar(&f.keyFile, "key-file", "", "client private key PEM file (default: the --cert file)")
@@ -127,6 +134,14 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	service := positional[0]
+	switch {
+	case f.output != "text" && f.output != "json":
+		fmt.Fprintf(stderr, "sfgate resolve: -o %q: want text or json\n", f.output)
+		return 2
+	case f.output == "json" && (f.replica != "" || f.listenerName != "" || f.verbose):
+		fmt.Fprintln(stderr, "sfgate resolve: -o json prints the whole resolution; --replica, --listener and -v apply to text output only")
+		return 2
+	}
 	replicaType, err := listener.ParseReplicaType(f.replica)
 	if err != nil {
 		fmt.Fprintf(stderr, "sfgate resolve: --replica: %v\n", err)
@@ -154,6 +169,13 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	if !f.keySet && snap.Partition.Kind != partition.Singleton {
 		fmt.Fprintf(stderr, "sfgate resolve: note: no --key given for a %s service\n", snap.Partition.Kind)
+	}
+	if f.output == "json" {
+		if err := printResolvedJSON(stdout, snap); err != nil {
+			fmt.Fprintf(stderr, "sfgate resolve: write output: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	printSnapshot(stdout, snap, f.verbose)
 	url, rep, err := snap.Replicas.Select(replicaType, f.listenerName)
@@ -242,4 +264,51 @@ func printSnapshot(w io.Writer, s *resolver.Snapshot, verbose bool) {
 		}
 	}
 	tw.Flush()
+}
+
+// Wire shape of SF's ResolvedServicePartition (research/sf-rest.md §2.2), as "sfgate resolve -o json" prints it.
+type resolvedServicePartition struct {
+	Name                 string
+	PartitionInformation partitionInformation
+	Endpoints            []resolverEndpoint
+	Version              string
+}
+
+type partitionInformation struct {
+	ServicePartitionKind string
+	ID                   string `json:"Id"`
+	LowKey               string `json:",omitempty"` // int64 as a string, as SF writes it
+	HighKey              string `json:",omitempty"`
+	Name                 string `json:",omitempty"`
+}
+
+type resolverEndpoint struct {
+	Kind    string
+	Address string
+}
+
+// printResolvedJSON writes s in SF's ResolvedServicePartition shape: the endpoints in SF's order with their
+// raw Address strings, and the Version verbatim.
+func printResolvedJSON(w io.Writer, s *resolver.Snapshot) error {
+	p := s.Partition
+	out := resolvedServicePartition{
+		Name:                 s.Service,
+		PartitionInformation: partitionInformation{ServicePartitionKind: p.Kind.String(), ID: p.ID},
+		Endpoints:            []resolverEndpoint{},
+		Version:              s.Version,
+	}
+	switch p.Kind {
+	case partition.Int64Range:
+		out.PartitionInformation.LowKey = strconv.FormatInt(p.LowKey, 10)
+		out.PartitionInformation.HighKey = strconv.FormatInt(p.HighKey, 10)
+	case partition.Named:
+		out.PartitionInformation.Name = p.Name
+	}
+	for _, r := range s.Replicas.Replicas() {
+		out.Endpoints = append(out.Endpoints, resolverEndpoint{Kind: r.Role.String(), Address: r.Address})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

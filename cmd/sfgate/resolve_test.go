@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -216,4 +217,58 @@ func resolveWritePEM(t *testing.T, c tls.Certificate) (certFile, keyFile string)
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// TestResolveJSONIsSFsResolvedServicePartition: -o json prints exactly what SF's ResolvePartition answers
+// (compared as decoded JSON with fakesf's own answer), for each partition kind.
+func TestResolveJSONIsSFsResolvedServicePartition(t *testing.T) {
+	c := resolveTestCluster(t)
+	for _, tc := range []struct{ service, id, key, query string }{
+		{"fabric:/Shop/Orders", "Shop~Orders", "300", "&PartitionKeyType=2&PartitionKeyValue=300"},
+		{"fabric:/Shop/Carts", "Shop~Carts", "eu", "&PartitionKeyType=3&PartitionKeyValue=eu"},
+		{"fabric:/Shop/Web", "Shop~Web", "", ""},
+	} {
+		args := []string{"--cluster", c.URL(), tc.service, "-o", "json"}
+		if tc.key != "" {
+			args = append(args, "--key", tc.key)
+		}
+		code, out, errOut := resolveRun(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d, stderr %s", tc.service, code, errOut)
+		}
+		var got any
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: stdout is not JSON: %v\n%s", tc.service, err, out)
+		}
+		resp, err := http.Get(c.URL() + "/Services/" + tc.id + "/$/ResolvePartition?api-version=6.0" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var want any
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("fakesf answered %s", body)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: -o json printed\n%s\nSF answered\n%s", tc.service, out, body)
+		}
+	}
+}
+
+func TestResolveOutputFlagErrors(t *testing.T) {
+	c := resolveTestCluster(t)
+	for _, args := range [][]string{
+		{"--cluster", c.URL(), "fabric:/Shop/Web", "-o", "yaml"},
+		{"--cluster", c.URL(), "fabric:/Shop/Web", "-o", "json", "--listener", "Admin"},
+	} {
+		if code, out, errOut := resolveRun(t, args...); code != 2 || out != "" || !strings.Contains(errOut, "-o") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and a usage error naming -o", args, code, out, errOut)
+		}
+	}
+	// Resolution errors go to stderr with SF's code, in JSON mode too; stdout stays empty.
+	code, out, errOut := resolveRun(t, "--cluster", c.URL(), "fabric:/Shop/Nope", "-o", "json")
+	if code != 1 || out != "" || !strings.Contains(errOut, "FABRIC_E_SERVICE_DOES_NOT_EXIST") {
+		t.Errorf("unknown service: exit %d, stdout %q, stderr %q; want exit 1 and the SF code on stderr", code, out, errOut)
+	}
 }
