@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -139,7 +140,10 @@ func (cp *compiler) posOf(off int) Pos {
 }
 
 func (cp *compiler) errAt(off int, msg, expected string) *CompileError {
-	return &CompileError{Pos: cp.posOf(off), Expr: cp.src, Msg: msg, Expected: expected}
+	if off > len(cp.src) {
+		off = len(cp.src)
+	}
+	return &CompileError{Pos: cp.posOf(off), Expr: cp.src, Msg: msg, Expected: expected, Offset: off}
 }
 
 func (cp *compiler) convert(err error) error {
@@ -199,6 +203,12 @@ func (cp *compiler) top(want Type) (*Expr, error) {
 			return nil, cp.convert(err)
 		}
 		if t := p.tok(); t.kind != tEOF {
+			if err := unsupportedOperator(t); err != nil {
+				return nil, cp.convert(err)
+			}
+			if t.kind == tOp && t.text == "=>" {
+				return nil, cp.convert(lambdaError(t.pos))
+			}
 			return nil, cp.errAt(t.pos, "unexpected "+p.describe(t)+" after a complete expression", "an operator or \")\"")
 		}
 		if fn, typ, err = cp.expr(n); err != nil {
@@ -296,7 +306,22 @@ func (cp *compiler) ident(n *node) (evalFn, Type, error) {
 	if _, ok := parseTypeName(n.name); ok || isStaticClass(n.name) {
 		return nil, 0, cp.errAt(n.pos, "\""+n.name+"\" is a type, not a value", "a value")
 	}
+	if unsupportedTypes[n.name] {
+		return nil, 0, cp.errAt(n.pos, "the .NET type "+n.name+" is not supported by sfgate", "context, string, int, long, bool, Convert, Math, DateTime or StringComparison")
+	}
 	return nil, 0, cp.errAt(n.pos, "unknown name \""+n.name+"\"", "context or a local variable")
+}
+
+// unsupportedTypes are .NET types APIM expressions may use that sfgate does not implement: naming
+// one is a "not supported by sfgate" load error rather than "unknown name".
+var unsupportedTypes = map[string]bool{
+	"Array": true, "Enumerable": true, "Guid": true, "Random": true, "Regex": true, "TimeSpan": true,
+	"StringBuilder": true, "StringComparer": true, "Encoding": true, "Uri": true, "WebUtility": true,
+	"HttpUtility": true, "JObject": true, "JArray": true, "JToken": true, "JsonConvert": true,
+	"XDocument": true, "XElement": true, "XNode": true, "BitConverter": true, "DateTimeOffset": true,
+	"Double": true, "Decimal": true, "SHA256": true, "SHA1": true, "MD5": true, "HMACSHA256": true,
+	"Text": true, "Linq": true, "Collections": true, "Security": true, "Net": true, "Newtonsoft": true,
+	"Jwt": true, "IResponse": true, "CultureInfo": true, "Environment": true,
 }
 
 func constObj(id int64) evalFn {
@@ -306,7 +331,7 @@ func constObj(id int64) evalFn {
 
 func isStaticClass(name string) bool {
 	switch strings.TrimPrefix(name, "System.") {
-	case "Convert", "Math", "StringComparison", "DateTime", "System", "Int32", "Int64", "Boolean", "String":
+	case "Convert", "Math", "StringComparison", "StringSplitOptions", "DateTime", "System", "Int32", "Int64", "Boolean", "String":
 		return true
 	}
 	return false
@@ -398,10 +423,16 @@ func (cp *compiler) cond(n *node) (evalFn, Type, error) {
 	}, rt, nil
 }
 
-// widenTo converts an int result to long where the static type is long.
+// widenTo applies C#'s implicit numeric conversions to a result whose static type is t:
+// int and char widen to long, char to int.
 func widenTo(v Value, err error, t Type) (Value, error) {
-	if err == nil && t == TypeLong && (v.Kind == Int || v.Kind == Char) {
-		v.Kind = Long
+	if err == nil {
+		switch {
+		case t == TypeLong && (v.Kind == Int || v.Kind == Char):
+			v.Kind = Long
+		case t == TypeInt && v.Kind == Char:
+			v.Kind = Int
+		}
 	}
 	return v, err
 }
@@ -456,7 +487,7 @@ func (cp *compiler) interp(n *node) (evalFn, Type, error) {
 			out = append(out, lits[i+1]...)
 		}
 		c.arena = out
-		return Value{Kind: String, B: c.arena[start:len(c.arena):len(c.arena)]}, nil
+		return c.built(start)
 	}, TypeString, nil
 }
 
@@ -478,7 +509,7 @@ func evalAll(c *Context, fns []evalFn, dst []Value) ([]Value, error) {
 func (cp *compiler) cast(n *node) (evalFn, Type, error) {
 	to, ok := parseTypeName(n.name)
 	if !ok {
-		return nil, 0, cp.errAt(n.pos, "cast to "+n.name+" is not supported", "(string), (int), (long), (bool), (char), (object) or (string[])")
+		return nil, 0, cp.errAt(n.pos, "cast to "+n.name+" is not supported by sfgate", "(string), (int), (long), (bool), (char), (object) or (string[])")
 	}
 	x, from, err := cp.expr(n.x)
 	if err != nil {
@@ -578,6 +609,16 @@ func (cp *compiler) binary(n *node) (evalFn, Type, error) {
 				return BoolValue(eq != neg), nil
 			}, TypeBool, nil
 		}
+		if lit, ok := intLiteral(n.y); ok && xt.isNumeric() {
+			return func(c *Context) (Value, error) {
+				a, err := x(c)
+				if err != nil {
+					return a, err
+				}
+				eq := a.Kind != Null && a.I == lit
+				return BoolValue(eq != neg), nil
+			}, TypeBool, nil
+		}
 		return func(c *Context) (Value, error) {
 			a, err := x(c)
 			if err != nil {
@@ -593,7 +634,16 @@ func (cp *compiler) binary(n *node) (evalFn, Type, error) {
 		if !xt.isNumeric() || !yt.isNumeric() {
 			return nil, 0, cp.errAt(n.pos, "operator \""+n.op+"\" needs numbers, found "+xt.String()+" and "+yt.String(), "int or long operands")
 		}
-		op := n.op
+		cmp := relation(n.op)
+		if lit, ok := intLiteral(n.y); ok {
+			return func(c *Context) (Value, error) {
+				a, err := x(c)
+				if err != nil || a.Kind == Null {
+					return BoolValue(false), err
+				}
+				return BoolValue(cmp(a.I, lit)), nil
+			}, TypeBool, nil
+		}
 		return func(c *Context) (Value, error) {
 			a, err := x(c)
 			if err != nil {
@@ -606,18 +656,7 @@ func (cp *compiler) binary(n *node) (evalFn, Type, error) {
 			if a.Kind == Null || b.Kind == Null {
 				return BoolValue(false), nil
 			}
-			var r bool
-			switch op {
-			case "<":
-				r = a.I < b.I
-			case "<=":
-				r = a.I <= b.I
-			case ">":
-				r = a.I > b.I
-			default:
-				r = a.I >= b.I
-			}
-			return BoolValue(r), nil
+			return BoolValue(cmp(a.I, b.I)), nil
 		}, TypeBool, nil
 	case "??":
 		rt, ok := unify(xt, yt)
@@ -643,19 +682,32 @@ func (cp *compiler) binary(n *node) (evalFn, Type, error) {
 					return b, err
 				}
 				if a.Kind == String && b.Kind == String {
+					if c.textFull(len(a.B) + len(b.B)) {
+						return Value{}, errTextLimit
+					}
 					return Value{Kind: String, B: c.concat(a.B, b.B)}, nil
 				}
 				start := len(c.arena)
 				buf := appendString(c.arena, a)
 				buf = appendString(buf, b)
 				c.arena = buf
-				return Value{Kind: String, B: c.arena[start:len(c.arena):len(c.arena)]}, nil
+				return c.built(start)
 			}, TypeString, nil
 		}
 		fallthrough
 	case "-", "*", "/", "%":
 		return cp.arith(n, x, xt, y, yt)
 	case "&", "|", "^":
+		if n.op == "|" && xt == TypeStringSplitOptions && yt == TypeStringSplitOptions {
+			return func(c *Context) (Value, error) {
+				a, err := x(c)
+				if err != nil {
+					return a, err
+				}
+				b, err := y(c)
+				return Value{Kind: Int, I: a.I | b.I}, err
+			}, TypeStringSplitOptions, nil
+		}
 		if xt == TypeBool && yt == TypeBool {
 			op := n.op
 			return func(c *Context) (Value, error) {
@@ -679,6 +731,35 @@ func (cp *compiler) binary(n *node) (evalFn, Type, error) {
 		return cp.arith(n, x, xt, y, yt)
 	}
 	return nil, 0, cp.errAt(n.pos, "unsupported operator \""+n.op+"\"", "")
+}
+
+// intLiteral returns the value of an int or long literal operand (the status codes and limits
+// conditions compare with), so that evaluation does not call a closure for it.
+func intLiteral(n *node) (int64, bool) {
+	if n.kind == nLit && (n.litType == TypeInt || n.litType == TypeLong) {
+		return n.lit.I, true
+	}
+	return 0, false
+}
+
+// relation returns the comparison of a relational operator.
+func relation(op string) func(a, b int64) bool {
+	switch op {
+	case "<":
+		return func(a, b int64) bool { return a < b }
+	case "<=":
+		return func(a, b int64) bool { return a <= b }
+	case ">":
+		return func(a, b int64) bool { return a > b }
+	}
+	return func(a, b int64) bool { return a >= b }
+}
+
+func opWord(op byte) string {
+	if op == '/' {
+		return "division"
+	}
+	return "remainder"
 }
 
 func opName(and bool) string {
@@ -719,7 +800,10 @@ func (cp *compiler) arith(n *node, x evalFn, xt Type, y evalFn, yt Type) (evalFn
 			r = a.I * b.I
 		case '/', '%':
 			if b.I == 0 {
-				return Value{}, failf("division by zero")
+				return Value{}, failf("division by zero (DivideByZeroException)")
+			}
+			if b.I == -1 && ((rt == TypeInt && int32(a.I) == math.MinInt32) || (rt == TypeLong && a.I == math.MinInt64)) {
+				return Value{}, failf("%s of the minimum %s by -1 overflows (OverflowException)", opWord(op), rt)
 			}
 			if rt == TypeInt {
 				ai, bi := int32(a.I), int32(b.I)
@@ -904,9 +988,7 @@ func (cp *compiler) stmt(s *stmtNode, rtypes *[]Type) (stmtFn, error) {
 		slot, lt := l.slot, l.typ
 		return func(c *Context) (bool, Value, error) {
 			v, err := x(c)
-			if err == nil && lt == TypeLong && v.Kind == Int {
-				v.Kind = Long
-			}
+			v, err = widenTo(v, err, lt)
 			c.locals[slot] = v
 			return false, Value{}, err
 		}, nil
@@ -940,6 +1022,12 @@ func (cp *compiler) stmt(s *stmtNode, rtypes *[]Type) (stmtFn, error) {
 			return els(c)
 		}, nil
 	case sBlock:
+		// variables declared in a block are visible until its end (their slots stay reserved)
+		outer := make(map[string]local, len(cp.locals))
+		for k, v := range cp.locals {
+			outer[k] = v
+		}
+		defer func() { cp.locals = outer }()
 		fns := make([]stmtFn, 0, len(s.list))
 		for _, st := range s.list {
 			f, err := cp.stmt(st, rtypes)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -60,6 +61,7 @@ type Context struct {
 	svcURI      fasthttp.URI // parsed Api.ServiceURL
 	svcParsed   bool
 	arena       []byte
+	retired     int // bytes of arenas replaced by a bigger one since Reset
 	lists       [][]byte
 	locals      []Value
 }
@@ -95,6 +97,7 @@ func (c *Context) Reset() {
 	c.baseParsed = false
 	c.svcParsed = false
 	c.arena = c.arena[:0]
+	c.retired = 0
 	for i := range c.lists {
 		c.lists[i] = nil
 	}
@@ -209,6 +212,7 @@ func (c *Context) alloc(n int) []byte {
 		if size < n {
 			size = n
 		}
+		c.retired += len(c.arena)
 		c.arena = make([]byte, 0, size)
 	}
 	start := len(c.arena)
@@ -230,6 +234,25 @@ func (c *Context) allocList(n int) [][]byte {
 	start := len(c.lists)
 	c.lists = c.lists[:start+n]
 	return c.lists[start : start+n : start+n]
+}
+
+// maxTextBytes bounds the text the expressions of one request may build (string concatenation,
+// Replace, string.Format, ...): a statement block that doubles a string in a row of
+// assignments fails with an EvalError instead of exhausting memory.
+const maxTextBytes = 16 << 20
+
+var errTextLimit = &evalFailure{msg: "the expressions of this request built more than 16 MiB of text (OutOfMemoryException)"}
+
+// textFull reports whether building n more bytes would pass maxTextBytes.
+func (c *Context) textFull(n int) bool { return c.retired+len(c.arena)+n > maxTextBytes }
+
+// built returns the string built in the arena from start, or errTextLimit when the request's
+// text budget is used up.
+func (c *Context) built(start int) (Value, error) {
+	if c.textFull(0) {
+		return Value{}, errTextLimit
+	}
+	return str(c.arena[start:len(c.arena):len(c.arena)]), nil
 }
 
 // concat returns a+b in the arena.
@@ -614,12 +637,9 @@ func (c *Context) param(name []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// copyString returns a string field of the context as a byte view in the arena.
-func (c *Context) copyString(s string) []byte {
-	d := c.alloc(len(s))
-	copy(d, s)
-	return d
-}
+// stringBytes views a string field of the context (context.Api.Name, context.LastError.Reason,
+// ...) as bytes without copying it: expression values are never written to.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // Text returns v formatted as C# ToString would, as bytes valid until Reset: a string's own
 // bytes, numbers and bools formatted into the arena, nil for null.

@@ -36,6 +36,7 @@ type CompileError struct {
 	Expr     string // the whole expression text
 	Msg      string // what is wrong
 	Expected string // what would have been accepted, if known
+	Offset   int    // byte offset in Expr of the problem (Pos is this offset in the file)
 }
 
 func (e *CompileError) Error() string {

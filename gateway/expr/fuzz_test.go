@@ -24,6 +24,8 @@ func FuzzCompile(f *testing.F) {
 		`@(((((((((1)))))))))`,
 		`@(!!!!!!true)`,
 		`@{ if (true) if (false) return 1; else return 2; return 3; }`,
+		`@{ var s = "ab"; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; return s.Length; }`,
+		`@(int.MinValue / -1)`, `@(long.MinValue % -1L)`, `@("a"[context.LastError?.Message.Length])`,
 		`@(x => x)`, `@(new [] {"a"})`, `@(1.5)`, `@("\u00e9\z")`, `@(/* c */ 1 // x` + "\n)",
 	} {
 		f.Add(s)
@@ -43,8 +45,12 @@ func FuzzCompile(f *testing.F) {
 		c := evalContext(t)
 		withResponse(c, 503)
 		if _, err := e.Eval(c); err != nil {
-			if _, ok := err.(*EvalError); !ok {
+			ee, ok := err.(*EvalError)
+			if !ok {
 				t.Fatalf("runtime error %T is not an *EvalError", err)
+			}
+			if strings.HasPrefix(ee.Msg, "internal error") {
+				t.Fatalf("evaluation panicked: %v", ee.Msg)
 			}
 		}
 	})

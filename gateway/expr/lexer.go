@@ -154,10 +154,23 @@ func (lx *lexer) next() (token, error) {
 
 func (lx *lexer) number() (token, error) {
 	start := lx.pos
-	for lx.pos < len(lx.src) && lx.src[lx.pos] >= '0' && lx.src[lx.pos] <= '9' {
+	base := 10
+	isDigit := func(c byte) bool { return c >= '0' && c <= '9' || c == '_' }
+	if strings.HasPrefix(lx.src[lx.pos:], "0x") || strings.HasPrefix(lx.src[lx.pos:], "0X") {
+		base = 16
+		lx.pos += 2
+		isDigit = func(c byte) bool {
+			return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '_'
+		}
+	}
+	first := lx.pos
+	for lx.pos < len(lx.src) && isDigit(lx.src[lx.pos]) {
 		lx.pos++
 	}
-	digits := lx.src[start:lx.pos]
+	digits := strings.ReplaceAll(lx.src[first:lx.pos], "_", "") // C# 7 digit separators
+	if digits == "" || lx.src[lx.pos-1] == '_' {
+		return token{}, &lexError{start, "malformed number " + strconv.Quote(lx.src[start:lx.pos])}
+	}
 	isLong := false
 	if lx.pos < len(lx.src) && (lx.src[lx.pos] == 'L' || lx.src[lx.pos] == 'l') {
 		isLong = true
@@ -165,17 +178,23 @@ func (lx *lexer) number() (token, error) {
 	}
 	if lx.pos < len(lx.src) && (isIdentPart(lx.src[lx.pos]) || lx.src[lx.pos] == '.') {
 		if lx.src[lx.pos] == '.' && lx.pos+1 < len(lx.src) && lx.src[lx.pos+1] >= '0' && lx.src[lx.pos+1] <= '9' {
-			return token{}, &lexError{start, "floating-point numbers are not supported"}
+			return token{}, &lexError{start, "floating-point numbers are not supported by sfgate (int and long only)"}
 		}
 		if lx.src[lx.pos] != '.' {
 			return token{}, &lexError{start, "malformed number " + strconv.Quote(lx.src[start:lx.pos+1])}
 		}
 	}
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		return token{}, &lexError{start, "number " + digits + " is out of range for long"}
+	u, err := strconv.ParseUint(digits, base, 64)
+	if err != nil || u > 1<<63-1 {
+		return token{}, &lexError{start, "number " + lx.src[start:lx.pos] + " is out of range for long"}
 	}
-	if !isLong && n > 1<<31-1 {
+	n := int64(u)
+	switch {
+	case base == 16 && !isLong && u <= 1<<32-1:
+		if u > 1<<31-1 {
+			return token{}, &lexError{start, "hex literal " + lx.src[start:lx.pos] + " is a uint, which sfgate does not support (add L for a long)"}
+		}
+	case !isLong && u > 1<<31-1:
 		isLong = true // C#: an integer literal that does not fit int is a long
 	}
 	return token{kind: tInt, pos: start, end: lx.pos, num: n, isLong: isLong}, nil

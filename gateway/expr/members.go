@@ -64,6 +64,19 @@ func (cp *compiler) guard(n *node, rf evalFn, get memberFn) evalFn {
 	}
 	safe := chainNullCond(n)
 	what := cp.receiverText(n)
+	if id, ok := cp.nullableObject(n.x); ok {
+		// context.Response.X, context.LastError?.X: test the field instead of evaluating the receiver
+		v := Value{Kind: Object, I: id}
+		return func(c *Context) (Value, error) {
+			if (id == objResponse && c.Response == nil) || (id == objLastError && c.LastError == nil) {
+				if safe {
+					return Value{}, nil
+				}
+				return Value{}, failf("%s is null (NullReferenceException)", what)
+			}
+			return get(c, v)
+		}
+	}
 	return func(c *Context) (Value, error) {
 		r, err := rf(c)
 		if err != nil {
@@ -237,11 +250,11 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 	case TypeLastError:
 		switch name {
 		case "Source":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.LastError.Source)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.LastError.Source)), nil }, TypeString, nil
 		case "Reason":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.LastError.Reason)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.LastError.Reason)), nil }, TypeString, nil
 		case "Message":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.LastError.Message)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.LastError.Message)), nil }, TypeString, nil
 		case "Scope", "Section", "Path", "PolicyId":
 			return unsupported("context.LastError")
 		}
@@ -249,9 +262,9 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 	case TypeAPI:
 		switch name {
 		case "Name":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.Api.Name)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.Api.Name)), nil }, TypeString, nil
 		case "Path":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.Api.Path)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.Api.Path)), nil }, TypeString, nil
 		case "ServiceUrl":
 			return func(c *Context, _ Value) (Value, error) {
 				if c.Api.ServiceURL == "" {
@@ -266,11 +279,11 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 	case TypeOperation:
 		switch name {
 		case "Name":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.Operation.Name)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.Operation.Name)), nil }, TypeString, nil
 		case "Method":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.Operation.Method)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.Operation.Method)), nil }, TypeString, nil
 		case "UrlTemplate":
-			return func(c *Context, _ Value) (Value, error) { return str(c.copyString(c.Operation.URLTemplate)), nil }, TypeString, nil
+			return func(c *Context, _ Value) (Value, error) { return str(stringBytes(c.Operation.URLTemplate)), nil }, TypeString, nil
 		case "Id":
 			return unsupported("context.Operation")
 		}
@@ -362,6 +375,12 @@ func (cp *compiler) staticMember(n *node, path string) (evalFn, Type, error) {
 			return func(*Context) (Value, error) { return v, nil }, TypeStringComparison, nil
 		}
 		return nil, 0, cp.errAt(n.pos, "unknown StringComparison \""+n.name+"\"", "Ordinal, OrdinalIgnoreCase, CurrentCulture, CurrentCultureIgnoreCase, InvariantCulture or InvariantCultureIgnoreCase")
+	case "StringSplitOptions":
+		if mode, ok := splitOptions[n.name]; ok {
+			v := Value{Kind: Int, I: mode}
+			return func(*Context) (Value, error) { return v, nil }, TypeStringSplitOptions, nil
+		}
+		return nil, 0, cp.errAt(n.pos, "unknown StringSplitOptions \""+n.name+"\"", "None, RemoveEmptyEntries or TrimEntries")
 	case "DateTime":
 		switch n.name {
 		case "UtcNow", "Now":
@@ -400,6 +419,9 @@ var comparisons = map[string]int64{
 
 func ignoreCase(mode int64) bool { return mode%2 == 1 }
 
+// splitOptions maps StringSplitOptions names to their .NET flag values.
+var splitOptions = map[string]int64{"None": 0, "RemoveEmptyEntries": 1, "TrimEntries": 2}
+
 // --- indexers --------------------------------------------------------------------------------
 
 func (cp *compiler) index(n *node) (evalFn, Type, error) {
@@ -416,6 +438,7 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 	}
 	var get memberFn
 	var t Type
+	key := keyOf(n.args[0], af)
 	switch rt {
 	case TypeQuery, TypeHeaders, TypeParams, TypeVariables:
 		if at != TypeString {
@@ -425,7 +448,7 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 		case TypeQuery:
 			t = TypeStrings
 			get = func(c *Context, r Value) (Value, error) {
-				k, err := evalKey(c, af)
+				k, err := key.eval(c)
 				if err != nil {
 					return Value{}, err
 				}
@@ -438,7 +461,7 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 		case TypeHeaders:
 			t = TypeStrings
 			get = func(c *Context, r Value) (Value, error) {
-				k, err := evalKey(c, af)
+				k, err := key.eval(c)
 				if err != nil {
 					return Value{}, err
 				}
@@ -451,7 +474,7 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 		case TypeParams:
 			t = TypeString
 			get = func(c *Context, _ Value) (Value, error) {
-				k, err := evalKey(c, af)
+				k, err := key.eval(c)
 				if err != nil {
 					return Value{}, err
 				}
@@ -464,7 +487,7 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 		default:
 			t = TypeObject
 			get = func(c *Context, _ Value) (Value, error) {
-				k, err := evalKey(c, af)
+				k, err := key.eval(c)
 				if err != nil {
 					return Value{}, err
 				}
@@ -489,6 +512,9 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 			if err != nil {
 				return i, err
 			}
+			if i.Kind == Null {
+				return Value{}, failf("the index is null (InvalidOperationException)")
+			}
 			if isList {
 				if i.I < 0 || i.I >= int64(len(r.List)) {
 					return Value{}, failf("index %d is outside the array of length %d (IndexOutOfRangeException)", i.I, len(r.List))
@@ -505,6 +531,28 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 		return nil, 0, cp.errAt(n.pos, rt.String()+" cannot be indexed", "a dictionary, an array or a string")
 	}
 	return cp.guard(n, rf, get), t, nil
+}
+
+// keyExpr is the key argument of a dictionary lookup: almost always a string literal, whose
+// bytes are used directly instead of calling a closure per lookup.
+type keyExpr struct {
+	lit []byte
+	fn  evalFn
+}
+
+func keyOf(arg *node, fn evalFn) keyExpr {
+	if arg.kind == nLit && arg.litType == TypeString {
+		return keyExpr{lit: arg.lit.B}
+	}
+	return keyExpr{fn: fn}
+}
+
+// eval returns the key; null is an error as in .NET.
+func (k keyExpr) eval(c *Context) ([]byte, error) {
+	if k.fn == nil {
+		return k.lit, nil
+	}
+	return evalKey(c, k.fn)
 }
 
 // evalKey evaluates a dictionary key; null is an error as in .NET.
@@ -567,7 +615,7 @@ func (cp *compiler) call(n *node) (evalFn, Type, error) {
 func (cp *compiler) method(n *node, rt Type, args []evalFn, types []Type) (memberFn, Type, error) {
 	name := n.x.name
 	if n.typeArg != "" && !(rt == TypeVariables && name == "GetValueOrDefault") {
-		return nil, 0, cp.errAt(n.x.pos, "generic "+name+"<"+n.typeArg+"> is not supported on "+rt.String(), "GetValueOrDefault<T> on context.Variables")
+		return nil, 0, cp.errAt(n.x.pos, "generic "+name+"<"+n.typeArg+"> on "+rt.String()+" is not supported by sfgate", "GetValueOrDefault<T> on context.Variables")
 	}
 	if name == "ToString" && len(args) == 0 {
 		return func(c *Context, r Value) (Value, error) { return c.toString(rt, r), nil }, TypeString, nil
@@ -658,13 +706,13 @@ func (cp *compiler) dictMethod(n *node, rt Type, args []evalFn, types []Type) (m
 		if len(args) < 1 || len(args) > 2 || types[0] != TypeString || (len(args) == 2 && types[1] != TypeString && types[1] != TypeNull) {
 			return nil, 0, cp.badArgs(n.x, "GetValueOrDefault", "GetValueOrDefault(string name) or GetValueOrDefault(string name, string default)")
 		}
-		key := args[0]
+		key := keyOf(n.args[0], args[0])
 		var def evalFn
 		if len(args) == 2 {
 			def = args[1]
 		}
 		return func(c *Context, r Value) (Value, error) {
-			k, err := evalKey(c, key)
+			k, err := key.eval(c)
 			if err != nil {
 				return Value{}, err
 			}
@@ -680,9 +728,9 @@ func (cp *compiler) dictMethod(n *node, rt Type, args []evalFn, types []Type) (m
 		if len(args) != 1 || types[0] != TypeString {
 			return nil, 0, cp.badArgs(n.x, "ContainsKey", "ContainsKey(string name)")
 		}
-		key := args[0]
+		key := keyOf(n.args[0], args[0])
 		return func(c *Context, r Value) (Value, error) {
-			k, err := evalKey(c, key)
+			k, err := key.eval(c)
 			if err != nil {
 				return Value{}, err
 			}
@@ -700,9 +748,9 @@ func (cp *compiler) varsMethod(n *node, args []evalFn, types []Type) (memberFn, 
 		if len(args) != 1 || types[0] != TypeString {
 			return nil, 0, cp.badArgs(n.x, "ContainsKey", "ContainsKey(string name)")
 		}
-		key := args[0]
+		key := keyOf(n.args[0], args[0])
 		return func(c *Context, _ Value) (Value, error) {
-			k, err := evalKey(c, key)
+			k, err := key.eval(c)
 			if err != nil {
 				return Value{}, err
 			}
@@ -717,7 +765,7 @@ func (cp *compiler) varsMethod(n *node, args []evalFn, types []Type) (memberFn, 
 		if n.typeArg != "" {
 			var ok bool
 			if t, ok = parseTypeName(n.typeArg); !ok {
-				return nil, 0, cp.errAt(n.x.pos, "GetValueOrDefault<"+n.typeArg+"> is not supported", "T = string, int, long, bool, object or string[]")
+				return nil, 0, cp.errAt(n.x.pos, "GetValueOrDefault<"+n.typeArg+"> is not supported by sfgate", "T = string, int, long, bool, object or string[]")
 			}
 			if len(args) == 2 && !assignable(types[1], t) {
 				return nil, 0, cp.errAt(n.args[1].pos, "the default has type "+types[1].String()+", not "+t.String(), t.String())
@@ -725,14 +773,14 @@ func (cp *compiler) varsMethod(n *node, args []evalFn, types []Type) (memberFn, 
 		} else if len(args) == 2 && types[1] != TypeNull {
 			t = types[1] // C# infers T from the default
 		}
-		key := args[0]
+		key := keyOf(n.args[0], args[0])
 		var def evalFn
 		if len(args) == 2 {
 			def = args[1]
 		}
 		want := kindOf(t)
 		return func(c *Context, _ Value) (Value, error) {
-			k, err := evalKey(c, key)
+			k, err := key.eval(c)
 			if err != nil {
 				return Value{}, err
 			}
@@ -769,6 +817,24 @@ func zeroOf(t Type) Value {
 		return Value{Kind: Char}
 	}
 	return Value{}
+}
+
+// nullableObject recognises context.Response and context.LastError, the context objects that
+// are null until a backend attempt or an error.
+func (cp *compiler) nullableObject(n *node) (int64, bool) {
+	if n.kind != nMember || n.nullCond {
+		return 0, false
+	}
+	if recv, ok := cp.constObject(n.x); !ok || recv.I != objContext {
+		return 0, false
+	}
+	switch n.name {
+	case "Response":
+		return objResponse, true
+	case "LastError":
+		return objLastError, true
+	}
+	return 0, false
 }
 
 // constObject recognises receivers that always evaluate to the same non-null context object:

@@ -92,8 +92,14 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 			return str(trimRunes(r.B, chars, left, right)), nil
 		}, TypeString, nil
 	case "Split":
-		if len(args) == 0 {
-			return nil, 0, cp.badArgs(n.x, "Split", "Split(char separator, ...) or Split(string separator)")
+		seps := args
+		var options evalFn // StringSplitOptions, as the last argument
+		if len(types) > 1 && types[len(types)-1] == TypeStringSplitOptions {
+			seps, options = args[:len(args)-1], args[len(args)-1]
+			types = types[:len(types)-1]
+		}
+		if len(seps) == 0 {
+			return nil, 0, cp.badArgs(n.x, "Split", "Split(char separator, ...) or Split(string separator), optionally with StringSplitOptions")
 		}
 		for i, t := range types {
 			if t != TypeChar && t != TypeString {
@@ -101,9 +107,17 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 			}
 		}
 		return func(c *Context, r Value) (Value, error) {
+			opts := int64(0)
+			if options != nil {
+				o, err := options(c)
+				if err != nil {
+					return o, err
+				}
+				opts = o.I
+			}
 			var set [4][]byte
 			seps := set[:0]
-			for _, a := range args {
+			for _, a := range args[:len(args)-boolInt(options != nil)] {
 				v, err := a(c)
 				if err != nil {
 					return v, err
@@ -115,7 +129,7 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 					seps = append(seps, v.B)
 				}
 			}
-			return Value{Kind: Strings, List: c.split(r.B, seps)}, nil
+			return Value{Kind: Strings, List: splitOptionsApply(c.split(r.B, seps), opts)}, nil
 		}, TypeStrings, nil
 	case "Replace":
 		if len(args) != 2 || !((types[0] == TypeString && (types[1] == TypeString || types[1] == TypeNull)) || (types[0] == TypeChar && types[1] == TypeChar)) {
@@ -139,16 +153,20 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 			if o.Kind == Null || len(ob) == 0 {
 				return Value{}, failf("Replace: the old value is null or empty (ArgumentException)")
 			}
-			return str(c.replace(r.B, ob, nb)), nil
+			return c.replace(r.B, ob, nb)
 		}, TypeString, nil
 	case "Substring":
-		if len(args) < 1 || len(args) > 2 || types[0] != TypeInt || (len(args) == 2 && types[1] != TypeInt) {
+		intArg := func(t Type) bool { return t == TypeInt || t == TypeChar } // char converts to int implicitly
+		if len(args) < 1 || len(args) > 2 || !intArg(types[0]) || (len(args) == 2 && !intArg(types[1])) {
 			return nil, 0, cp.badArgs(n.x, "Substring", "Substring(int start) or Substring(int start, int length)")
 		}
 		return func(c *Context, r Value) (Value, error) {
 			s, err := args[0](c)
 			if err != nil {
 				return s, err
+			}
+			if s.Kind == Null {
+				return Value{}, failf("Substring: start is null (InvalidOperationException)")
 			}
 			from, ok := utf16Offset(r.B, s.I)
 			if !ok {
@@ -161,6 +179,9 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 			if err != nil {
 				return l, err
 			}
+			if l.Kind == Null {
+				return Value{}, failf("Substring: length is null (InvalidOperationException)")
+			}
 			to, ok := utf16Offset(r.B[from:], l.I)
 			if !ok || l.I < 0 {
 				return Value{}, failf("Substring: length %d from %d is outside the string of length %d (ArgumentOutOfRangeException)", l.I, s.I, utf16Len(r.B))
@@ -169,6 +190,33 @@ func (cp *compiler) stringMethod(n *node, args []evalFn, types []Type) (memberFn
 		}, TypeString, nil
 	}
 	return nil, 0, cp.errAt(n.x.pos, "unknown string method \""+name+"\"", "Contains, StartsWith, EndsWith, Equals, IndexOf, ToLower, ToUpper, Trim, TrimStart, TrimEnd, Split, Replace, Substring, ToString")
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// splitOptionsApply applies StringSplitOptions to the parts of a Split, in place: TrimEntries (2)
+// trims white space from each part, RemoveEmptyEntries (1) then drops empty parts.
+func splitOptionsApply(parts [][]byte, opts int64) [][]byte {
+	if opts&2 != 0 {
+		for i, p := range parts {
+			parts[i] = trimRunes(p, nil, true, true)
+		}
+	}
+	if opts&1 == 0 {
+		return parts
+	}
+	out := parts[:0]
+	for _, p := range parts {
+		if len(p) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func utf8Encode(d []byte, r rune) int {
@@ -246,7 +294,7 @@ func (cp *compiler) staticCall(n *node, path string, args []evalFn, types []Type
 					out = appendString(out, v)
 				}
 				c.arena = out
-				return str(c.arena[start:len(c.arena):len(c.arena)]), nil
+				return c.built(start)
 			}, TypeString, nil
 		case "Join":
 			if len(args) < 2 || (types[0] != TypeString && types[0] != TypeChar) {
@@ -280,7 +328,7 @@ func (cp *compiler) staticCall(n *node, path string, args []evalFn, types []Type
 					out = appendString(out, v)
 				}
 				c.arena = out
-				return str(c.arena[start:len(c.arena):len(c.arena)]), nil
+				return c.built(start)
 			}, TypeString, nil
 		case "Equals":
 			if len(args) < 2 || len(args) > 3 || (len(args) == 3 && types[2] != TypeStringComparison) {
@@ -371,9 +419,12 @@ func parseFn(full string, a evalFn, long bool) evalFn {
 		if v.Kind != String {
 			return Value{}, failf("%s: value is null (ArgumentNullException)", full)
 		}
-		n, ok := parseInt(v.B, bits)
-		if !ok {
-			return Value{}, failf("%s: %s is not a valid %s (FormatException or OverflowException)", full, quoteBytes(v.B), ifLong(long))
+		n, bad := parseInt(v.B, bits)
+		switch bad {
+		case "FormatException":
+			return Value{}, failf("%s: %s is not a valid %s (FormatException)", full, quoteBytes(v.B), ifLong(long))
+		case "OverflowException":
+			return Value{}, failf("%s: %s is outside the range of %s (OverflowException)", full, quoteBytes(v.B), ifLong(long))
 		}
 		if long {
 			return LongValue(n), nil

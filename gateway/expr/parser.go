@@ -100,9 +100,28 @@ func (p *parser) describe(t token) string {
 	return "\"" + t.text + "\""
 }
 
+// lambdaError reports a lambda ("x => ...") at the position of its "=>".
+func lambdaError(pos int) error {
+	return &parseError{pos: pos, msg: "lambda expressions (x => ...) are not supported by sfgate"}
+}
+
+// unsupportedOperator explains a C# operator keyword sfgate does not implement, or returns nil.
+func unsupportedOperator(t token) error {
+	if t.kind == tIdent && (t.text == "is" || t.text == "as" || t.text == "switch" || t.text == "with") {
+		return &parseError{pos: t.pos, msg: "the \"" + t.text + "\" operator is not supported by sfgate (cast instead, e.g. (string)x)"}
+	}
+	return nil
+}
+
 func (p *parser) expect(op string) error {
 	if !p.isOp(op) {
 		t := p.tok()
+		if t.kind == tOp && t.text == "=>" {
+			return lambdaError(t.pos)
+		}
+		if err := unsupportedOperator(t); err != nil {
+			return err
+		}
 		return &parseError{pos: t.pos, msg: "expected \"" + op + "\", found " + p.describe(t), expected: "\"" + op + "\""}
 	}
 	p.i++
@@ -125,7 +144,7 @@ func (p *parser) expr() (*node, error) {
 	}
 	defer p.leave()
 	if p.tok().kind == tIdent && p.peek(1).kind == tOp && p.peek(1).text == "=>" {
-		return nil, &parseError{pos: p.tok().pos, msg: "lambda expressions are not supported"}
+		return nil, lambdaError(p.peek(1).pos)
 	}
 	c, err := p.coalesce()
 	if err != nil {
@@ -231,7 +250,7 @@ func (p *parser) unary() (*node, error) {
 			}
 			return &node{kind: nUnary, op: t.text, pos: t.pos, x: x}, nil
 		case "++", "--":
-			return nil, &parseError{pos: t.pos, msg: "increment and decrement operators are not supported"}
+			return nil, &parseError{pos: t.pos, msg: "increment and decrement operators (" + t.text + ") are not supported by sfgate"}
 		case "(":
 			if name, n, ok := p.castAhead(); ok {
 				p.i += n
@@ -411,13 +430,16 @@ func (p *parser) atom() (*node, error) {
 		case "null":
 			return &node{kind: nLit, pos: t.pos, lit: Value{}, litType: TypeNull}, nil
 		case "new":
-			return nil, &parseError{pos: t.pos, msg: "object creation with \"new\" is not supported"}
-		case "typeof", "default", "checked", "unchecked", "nameof", "sizeof":
-			return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" is not supported"}
+			return nil, &parseError{pos: t.pos, msg: p.newDescription() + " is not supported by sfgate"}
+		case "typeof", "default", "checked", "unchecked", "nameof", "sizeof", "await", "is", "as", "switch", "throw":
+			return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" is not supported by sfgate"}
 		}
 		return &node{kind: nIdent, pos: t.pos, name: t.text}, nil
 	case tOp:
 		if t.text == "(" {
+			if arrow, ok := p.lambdaAhead(); ok {
+				return nil, lambdaError(arrow)
+			}
 			p.i++
 			x, err := p.expr()
 			if err != nil {
@@ -430,6 +452,43 @@ func (p *parser) atom() (*node, error) {
 		}
 	}
 	return nil, &parseError{pos: t.pos, msg: "expected an expression, found " + p.describe(t), expected: "an expression"}
+}
+
+// lambdaAhead recognises a parenthesised lambda parameter list "(a, b) =>" or "() =>" at p.i
+// and returns the position of its "=>".
+func (p *parser) lambdaAhead() (int, bool) {
+	j := 1
+	for p.peek(j).kind == tIdent {
+		j++
+		if p.peek(j).kind == tIdent { // typed parameter: (string s)
+			j++
+		}
+		if p.peek(j).kind != tOp || p.peek(j).text != "," {
+			break
+		}
+		j++
+	}
+	if p.peek(j).kind == tOp && p.peek(j).text == ")" && p.peek(j+1).kind == tOp && p.peek(j+1).text == "=>" {
+		return p.peek(j + 1).pos, true
+	}
+	return 0, false
+}
+
+// newDescription names the object creation at p.i (just after "new") for an error message:
+// "object creation new Random(...)" or "array creation new [] {...}".
+func (p *parser) newDescription() string {
+	t := p.tok()
+	switch {
+	case t.kind == tOp && (t.text == "[" || t.text == "{"):
+		return "array creation \"new [] {...}\""
+	case t.kind == tIdent:
+		name := t.text
+		for j := 1; p.peek(j).kind == tOp && p.peek(j).text == "." && p.peek(j+1).kind == tIdent; j += 2 {
+			name += "." + p.peek(j+1).text
+		}
+		return "object creation \"new " + name + "(...)\""
+	}
+	return "object creation with \"new\""
 }
 
 func (p *parser) interp(t token) (*node, error) {
@@ -454,7 +513,7 @@ func (p *parser) interp(t token) (*node, error) {
 		}
 		if sub.tok().kind != tEOF { // {x:N2} and {x,5} are not supported
 			st := sub.tok()
-			return nil, &parseError{pos: st.pos, msg: "format and alignment in interpolation holes are not supported; found " + sub.describe(st)}
+			return nil, &parseError{pos: st.pos, msg: "format and alignment in interpolation holes ({x:N2}, {x,5}) are not supported by sfgate; found " + sub.describe(st)}
 		}
 		n.holes = append(n.holes, x)
 	}
@@ -534,7 +593,12 @@ func (p *parser) stmt() (*stmtNode, error) {
 		}
 		return s, nil
 	case t.kind == tIdent && (t.text == "for" || t.text == "foreach" || t.text == "while" || t.text == "do" || t.text == "switch" || t.text == "try" || t.text == "throw"):
-		return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" statements are not supported (supported: var, if/else, return, assignment)"}
+		return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" statements are not supported by sfgate (supported: var, if/else, return, assignment)"}
+	case t.kind == tIdent && p.peek(1).kind == tOp && (p.peek(1).text == "++" || p.peek(1).text == "--"):
+		return nil, &parseError{pos: p.peek(1).pos, msg: "increment and decrement operators (" + p.peek(1).text + ") are not supported by sfgate (write " + t.text + " = " + t.text + " " + p.peek(1).text[:1] + " 1;)"}
+	case t.kind == tIdent && p.peek(1).kind == tOp && strings.Contains("+-*/%", p.peek(1).text) && len(p.peek(1).text) == 1 &&
+		p.peek(2).kind == tOp && p.peek(2).text == "=" && p.peek(2).pos == p.peek(1).end:
+		return nil, &parseError{pos: p.peek(1).pos, msg: "compound assignment (" + p.peek(1).text + "=) is not supported by sfgate (write " + t.text + " = " + t.text + " " + p.peek(1).text + " ...;)"}
 	case t.kind == tIdent && p.peek(1).kind == tIdent && p.peek(2).kind == tOp && p.peek(2).text == "=":
 		// declaration: Type name = expr;
 		nameTok := p.peek(1)

@@ -73,41 +73,41 @@ func charAt(b []byte, idx int64) (rune, bool) {
 }
 
 // parseInt parses like int.Parse/long.Parse: optional surrounding white space and sign,
-// decimal digits, range-checked to bits.
-func parseInt(b []byte, bits int) (int64, bool) {
+// decimal digits, range-checked to bits. It returns the .NET exception a failure throws.
+func parseInt(b []byte, bits int) (int64, string) {
 	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return 0, false
-	}
 	neg := false
-	switch b[0] {
-	case '-':
-		neg = true
-		b = b[1:]
-	case '+':
-		b = b[1:]
+	if len(b) > 0 {
+		switch b[0] {
+		case '-':
+			neg = true
+			b = b[1:]
+		case '+':
+			b = b[1:]
+		}
 	}
 	if len(b) == 0 {
-		return 0, false
+		return 0, "FormatException"
 	}
 	limit := uint64(1) << (bits - 1) // magnitude of the minimum
 	var n uint64
+	overflow := false
 	for _, c := range b {
 		if c < '0' || c > '9' {
-			return 0, false
+			return 0, "FormatException"
 		}
-		n = n*10 + uint64(c-'0')
-		if n > limit {
-			return 0, false
+		if !overflow {
+			n = n*10 + uint64(c-'0')
+			overflow = n > limit
 		}
 	}
-	if !neg && n == limit {
-		return 0, false
+	if overflow || (!neg && n == limit) {
+		return 0, "OverflowException"
 	}
 	if neg {
-		return -int64(n), true
+		return -int64(n), ""
 	}
-	return int64(n), true
+	return int64(n), ""
 }
 
 // equalStr compares with a StringComparison mode.
@@ -236,9 +236,9 @@ func matchSep(s []byte, seps [][]byte) int {
 	return 0
 }
 
-func (c *Context) replace(s, old, new []byte) []byte {
+func (c *Context) replace(s, old, new []byte) (Value, error) {
 	if bytes.Index(s, old) < 0 {
-		return s
+		return str(s), nil
 	}
 	start := len(c.arena)
 	buf := c.arena
@@ -251,9 +251,13 @@ func (c *Context) replace(s, old, new []byte) []byte {
 		buf = append(buf, s[:i]...)
 		buf = append(buf, new...)
 		s = s[i+len(old):]
+		if c.retired+len(buf) > maxTextBytes {
+			c.arena = buf[:start]
+			return Value{}, errTextLimit
+		}
 	}
 	c.arena = buf
-	return c.arena[start:len(c.arena):len(c.arena)]
+	return c.built(start)
 }
 
 // appendDate formats DateTime.ToString() in the invariant culture: "MM/dd/yyyy HH:mm:ss".
@@ -304,8 +308,8 @@ func (c *Context) format(f []byte, args []Value) (Value, error) {
 				c.arena = buf
 				return Value{}, failf("string.Format: unclosed \"{\" in format string (FormatException)")
 			}
-			n, ok := parseInt(f[i+1:i+j], 32)
-			if !ok || n < 0 || n >= int64(len(args)) {
+			n, bad := parseInt(f[i+1:i+j], 32)
+			if bad != "" || n < 0 || n >= int64(len(args)) {
 				c.arena = buf
 				return Value{}, failf("string.Format: bad format item %q for %d arguments (FormatException)", f[i:i+j+1], len(args))
 			}
@@ -319,7 +323,7 @@ func (c *Context) format(f []byte, args []Value) (Value, error) {
 		}
 	}
 	c.arena = buf
-	return str(c.arena[start:len(c.arena):len(c.arena)]), nil
+	return c.built(start)
 }
 
 // parseBool is bool.Parse: "true"/"false" in any case, surrounding white space allowed.

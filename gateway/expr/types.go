@@ -30,6 +30,7 @@ const (
 	TypeDateTime
 	TypeGuid
 	TypeStringComparison
+	TypeStringSplitOptions
 )
 
 var typeNames = [...]string{
@@ -39,7 +40,7 @@ var typeNames = [...]string{
 	TypeHeaders: "IReadOnlyDictionary<string, string[]>", TypeParams: "IReadOnlyDictionary<string, string>",
 	TypeVariables: "IReadOnlyDictionary<string, object>", TypeResponse: "IResponse", TypeLastError: "ILastError",
 	TypeAPI: "IApi", TypeOperation: "IOperation", TypeDateTime: "DateTime", TypeGuid: "Guid",
-	TypeStringComparison: "StringComparison",
+	TypeStringComparison: "StringComparison", TypeStringSplitOptions: "StringSplitOptions",
 }
 
 // String returns the C# name of the type.
@@ -90,7 +91,7 @@ func kindOf(t Type) Kind {
 	switch t {
 	case TypeBool:
 		return Bool
-	case TypeInt:
+	case TypeInt, TypeStringComparison, TypeStringSplitOptions:
 		return Int
 	case TypeLong:
 		return Long

@@ -20,7 +20,8 @@
 // set-body), forward-request and retry (backend section only: its waits are cancelled through
 // the context Backend receives). Any other element is a load error naming it and its line.
 //
-// Differences from APIM worth knowing: a missing section inherits its parent's; `object ==
+// Differences from APIM worth knowing: a missing section inherits its parent's (at global scope,
+// APIM's default section: a global document without <backend> still forwards); `object ==
 // string` compares values, not references; a set-backend-service with base-url placed after an
 // inherited backend-id one is rejected at load time rather than silently ignored at run time.
 package policy

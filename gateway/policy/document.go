@@ -213,17 +213,23 @@ func (v *value) bytes(c *expr.Context) ([]byte, error) {
 }
 
 // compileText substitutes named values and compiles an expression if the text is one.
+// off is the offset in the policy text where s starts; s has its entity references decoded.
 func (b *builder) compileText(what string, s string, off int, want expr.Type) (value, error) {
-	s, err := b.loc.substitute(s, off, b.named)
+	s, subs, err := b.loc.substitute(s, off, b.named)
 	if err != nil {
 		return value{}, err
 	}
 	if !expr.IsExpression(s) {
 		return value{set: true, lit: append([]byte{}, s...)}, nil
 	}
-	e, err := expr.Compile(s, b.loc.pos(off), want)
+	// positions in the file: map offsets of the compiled text back through the named values
+	// and the entity references to the policy text
+	fileOffset := func(n int) int { return b.loc.origOffset(off, unsubstitute(n, subs)) }
+	lead := len(s) - len(strings.TrimLeft(s, " \t\r\n"))
+	e, err := expr.Compile(s, b.loc.pos(fileOffset(lead)), want)
 	if err != nil {
 		ce := err.(*expr.CompileError)
+		ce.Pos = b.loc.pos(fileOffset(ce.Offset))
 		return value{}, &Error{File: ce.Pos.File, Line: ce.Pos.Line, Col: ce.Pos.Col, Msg: what + ": " + strings.TrimPrefix(ce.Error(), ce.Pos.String()+": "), Err: ce}
 	}
 	return value{set: true, e: e}, nil

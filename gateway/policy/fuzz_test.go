@@ -2,12 +2,15 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/valyala/fasthttp"
 )
 
 func addExampleSeeds(f *testing.F) {
@@ -25,6 +28,8 @@ func addExampleSeeds(f *testing.F) {
 	f.Add([]byte(`<policies><inbound><choose><when condition='@(1 &lt; 2 && "a" != "b")' /></choose></inbound></policies>`))
 	f.Add([]byte(`<policies><!-- @( --><inbound><![CDATA[@(]]></inbound></policies>`))
 	f.Add([]byte(`<policies><inbound><set-variable name="x" value="@($"a{context.Variables["k"]}b")" /></inbound></policies>`))
+	f.Add([]byte("<policies>\n<inbound>\n<set-variable name=\"x\" value=\"  @(')'.ToString() + '\\u0029' + \"{{n}}\" + &quot;a&quot;)\" />\n</inbound>\n</policies>"))
+	f.Add([]byte(`<policies><inbound><set-variable name="x" value="@{ var s = "}"; /* " */ return s + '"'; }" /><rewrite-uri template="/a/{id}?q={id}" /></inbound></policies>`))
 }
 
 // FuzzRewrite checks the expression-aware pre-pass on arbitrary text: it returns rewritten
@@ -62,8 +67,11 @@ func FuzzParse(f *testing.F) {
 		d, err := Parse(Source{File: "fuzz.xml", Line: 1, Text: src}, NamedValues{"n": "1"})
 		if err != nil {
 			var pe *Error
-			if !errors.As(err, &pe) || pe.Line < 1 || pe.Col < 1 {
+			if !errors.As(err, &pe) || pe.Line < 1 || pe.Col < 1 || pe.File != "fuzz.xml" {
 				t.Fatalf("bad error %T %v", err, err)
+			}
+			if lines := 1 + bytes.Count(src, []byte("\n")); pe.Line > lines {
+				t.Fatalf("error line %d is past the document's %d lines: %v", pe.Line, lines, err)
 			}
 			return
 		}
@@ -77,6 +85,23 @@ func FuzzParse(f *testing.F) {
 		var ee *expr.EvalError
 		if err != nil && !errors.As(err, &ee) && err.Error() == "" {
 			t.Fatalf("inbound error without text")
+		}
+		if ee != nil && strings.HasPrefix(ee.Msg, "internal error") {
+			t.Fatalf("evaluation panicked: %v", ee)
+		}
+		if err == nil && !r.Return.Set {
+			// the backend and outbound sections too; a cancelled context ends retry waits at once
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			err = p.Backend(ctx, c, &r, &fakeForwarder{outcomes: []error{connErr{}}, status: 503})
+			if err == nil && c.Response != nil {
+				var resp fasthttp.Response
+				c.Response.Header = &resp.Header
+				err = p.Outbound(c, &r)
+			}
+		}
+		if errors.As(err, &ee) && strings.HasPrefix(ee.Msg, "internal error") {
+			t.Fatalf("evaluation panicked: %v", ee)
 		}
 		c.LastError = expr.AsLastError(err)
 		_ = p.OnError(c, &r)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/sfgate/sfgate/gateway/expr"
@@ -37,6 +38,7 @@ type attribute struct {
 
 // locator converts offsets of the rewritten text back to positions in the policy file.
 type locator struct {
+	text       []byte // the original document text
 	file       string
 	firstLine  int
 	lineStarts []int
@@ -44,7 +46,7 @@ type locator struct {
 }
 
 func newLocator(src Source, spans []span) *locator {
-	l := &locator{file: src.File, firstLine: src.Line, spans: spans}
+	l := &locator{text: src.Text, file: src.File, firstLine: src.Line, spans: spans}
 	if l.firstLine < 1 {
 		l.firstLine = 1
 	}
@@ -64,6 +66,17 @@ func (l *locator) pos(off int) expr.Pos {
 		i = 0
 	}
 	return expr.Pos{File: l.file, Line: l.firstLine + i, Col: off - l.lineStarts[i] + 1}
+}
+
+// origOffset maps offset n of a value as the policy reads it (entity references decoded) back
+// to the original text, given the value's start offset there.
+func (l *locator) origOffset(start, n int) int {
+	i := start
+	for d := 0; d < n && i < len(l.text); d++ {
+		_, w := entity(l.text, i)
+		i += w
+	}
+	return i
 }
 
 // orig maps an offset of the rewritten text to the original text.
@@ -125,11 +138,19 @@ func parseXML(out []byte, l *locator) (*element, error) {
 		}
 		if err != nil {
 			msg := err.Error()
+			off := int(d.InputOffset())
 			var se *xml.SyntaxError
 			if errors.As(err, &se) {
 				msg = "malformed XML: " + se.Msg
+				if len(stack) > 0 && strings.Contains(se.Msg, " closed by ") {
+					// point at the end tag, and say where the element it does not match begins
+					off = start
+					open := stack[len(stack)-1]
+					at := l.pos(open.off)
+					msg += " (<" + open.name + "> is opened at line " + strconv.Itoa(at.Line) + ", column " + strconv.Itoa(at.Col) + ")"
+				}
 			}
-			return nil, l.errorf(l.orig(int(d.InputOffset())), msg)
+			return nil, l.errorf(l.orig(off), msg)
 		}
 		end := int(d.InputOffset())
 		switch t := tok.(type) {
@@ -141,6 +162,14 @@ func parseXML(out []byte, l *locator) (*element, error) {
 			locs := attrOffsets(out, start)
 			for i, a := range t.Attr {
 				at := attribute{name: qname(a.Name), value: a.Value, off: el.off, valOff: el.off}
+				if i < len(locs) {
+					at.off = l.orig(locs[i].name)
+				}
+				for _, prev := range el.attrs {
+					if prev.name == at.name {
+						return nil, l.errorf(at.off, "attribute \""+at.name+"\" appears twice on <"+el.name+">")
+					}
+				}
 				if i < len(locs) {
 					at.off = l.orig(locs[i].name)
 					at.valOff = l.orig(locs[i].value)
@@ -233,18 +262,40 @@ func attrOffsets(b []byte, start int) []attrLoc {
 	return locs
 }
 
+// substitution records one {{name}} replaced by its value: at is the value's offset in the
+// substituted text, n its length, ref the length of the "{{name}}" it replaced.
+type substitution struct{ at, n, ref int }
+
+// unsubstitute maps an offset of substituted text to the text before substitution; an offset
+// inside a substituted value maps to the "{{" of its reference.
+func unsubstitute(off int, subs []substitution) int {
+	delta := 0
+	for _, s := range subs {
+		if off < s.at {
+			break
+		}
+		if off < s.at+s.n {
+			return s.at - delta
+		}
+		delta += s.n - s.ref
+	}
+	return off - delta
+}
+
 // substitute replaces {{name}} references with named values; off is the original offset of s.
-func (l *locator) substitute(s string, off int, named NamedValues) (string, error) {
+// It also returns where the values went, for mapping error offsets back.
+func (l *locator) substitute(s string, off int, named NamedValues) (string, []substitution, error) {
 	if !strings.Contains(s, "{{") {
-		return s, nil
+		return s, nil, nil
 	}
 	var b strings.Builder
+	var subs []substitution
 	i := 0
 	for {
 		j := strings.Index(s[i:], "{{")
 		if j < 0 {
 			b.WriteString(s[i:])
-			return b.String(), nil
+			return b.String(), subs, nil
 		}
 		j += i
 		k := strings.Index(s[j+2:], "}}")
@@ -259,9 +310,10 @@ func (l *locator) substitute(s string, off int, named NamedValues) (string, erro
 		}
 		v, ok := named.lookup(name)
 		if !ok {
-			return "", l.errorf(off+j, "unknown named value \"{{"+name+"}}\""+named.known())
+			return "", nil, l.errorf(l.origOffset(off, j), "unknown named value \"{{"+name+"}}\""+named.known())
 		}
 		b.WriteString(s[i:j])
+		subs = append(subs, substitution{at: b.Len(), n: len(v), ref: k + 4})
 		b.WriteString(v)
 		i = j + 2 + k + 2
 	}

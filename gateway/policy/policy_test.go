@@ -375,6 +375,8 @@ func TestRewriteURI(t *testing.T) {
 		{"/put", "", "/get?a={b}", "http://gw/api/get?a=b&c=d", "http://contoso.com/api/10.4/put?c=d"},
 		{"/put", `copy-unmatched-params="false"`, "/get?a={b}", "http://gw/api/get?a=b&c=d", "http://contoso.com/api/10.4/put"},
 		{"/v2/partners/{id}?expand={id}", "", "/partners/{id}", "http://gw/api/partners/15?x=1", "http://contoso.com/api/10.4/v2/partners/15?expand=15&x=1"},
+		{"/put", "", "/get", "http://gw/api/get?tag=a&tag=b&x=1", "http://contoso.com/api/10.4/put?tag=a&tag=b&x=1"},
+		{"/put?x=2", "", "/get", "http://gw/api/get?x=1&tag=a&tag=b", "http://contoso.com/api/10.4/put?x=2&tag=a&tag=b"},
 		{`@("/users/" + context.Request.MatchedParameters["id"].ToUpper())`, "", "/u/{id}", "http://gw/api/u/ab", "http://contoso.com/api/10.4/users/AB"},
 	}
 	for _, tc := range cases {

@@ -144,7 +144,11 @@ func (p *prepass) tag(i int) (int, error) {
 		}
 		q := src[j]
 		vs := j + 1
-		if !startsExpr(src[vs:]) {
+		es := vs // the expression starts after leading white space, as expr.IsExpression reads it
+		for es < len(src) && isSpace(src[es]) {
+			es++
+		}
+		if !startsExpr(src[es:]) {
 			k := bytes.IndexByte(src[vs:], q)
 			if k < 0 {
 				return len(src), nil
@@ -152,7 +156,7 @@ func (p *prepass) tag(i int) (int, error) {
 			j = vs + k + 1
 			continue
 		}
-		end, err := p.scanExpr(vs)
+		end, err := p.scanExpr(es)
 		if err == errBudget {
 			return 0, &prepassError{vs, errTooComplex}
 		}
@@ -548,13 +552,24 @@ func (s *scanner) interp(i int, verbatim bool) (int, error) {
 }
 
 func (s *scanner) char(i int) (int, error) {
-	c, n := s.at(i)
-	if c == '\\' {
-		_, n2 := s.at(i + n)
-		n += n2
+	// a char literal is short: one character, or an escape such as \' or \u0029
+	for j, k := i, 0; k < 8 && j < len(s.src); k++ {
+		c, n := s.at(j)
+		switch {
+		case c == '\\':
+			_, n2 := s.at(j + n)
+			j += n + n2
+			continue
+		case c == '\'' && j > i:
+			return j + n, nil
+		case c == '\n':
+			return 0, errUnclosedChar(i)
+		}
+		j += n
 	}
-	if c2, n2 := s.at(i + n); c2 == '\'' {
-		return i + n + n2, nil
-	}
-	return 0, &prepassError{i, "char literal in expression is not closed"}
+	return 0, errUnclosedChar(i)
+}
+
+func errUnclosedChar(i int) error {
+	return &prepassError{i, "char literal in expression is not closed"}
 }

@@ -24,7 +24,9 @@ type Program struct {
 }
 
 // Compile merges the scopes of ch section by section: a section replaces its parent's, with
-// the parent's statements spliced in at <base/>; a missing section inherits the parent's. A
+// the parent's statements spliced in at <base/>; a missing section inherits the parent's (a
+// section missing from the global document is APIM's default, so a global policy without
+// <backend> still forwards; write <backend></backend> to stop forwarding). A
 // set-backend-service with base-url placed after an inherited backend-id one is a load error
 // (APIM only lets backend-id override an inherited backend-id).
 func Compile(ch Chain) (*Program, error) {
@@ -34,7 +36,11 @@ func Compile(ch Chain) (*Program, error) {
 	}
 	p := &Program{}
 	for k := sectionKind(0); k < numSections; k++ {
-		if s := global.sections[k]; s != nil {
+		s := global.sections[k]
+		if s == nil { // a global document without this section keeps APIM's default one
+			s = DefaultGlobal().sections[k]
+		}
+		if s != nil {
 			p.sections[k] = withoutBase(s.stmts)
 		}
 	}

@@ -334,8 +334,9 @@ func (rn *runner) rewriteURI(s *rewriteStmt) error {
 	args := c.Request.URI().QueryArgs()
 	if copyUnmatched {
 		consumed := templateQueryNames(c.Operation.URLTemplate)
+		fromTemplate := next.Len() // the template's own parameters replace incoming ones of the same name
 		for k, v := range args.All() {
-			if containsName(consumed, k) || next.HasBytes(k) {
+			if containsName(consumed, k) || hasKeyBefore(next, k, fromTemplate) {
 				continue
 			}
 			next.AddBytesKV(k, v)
@@ -390,6 +391,21 @@ func templateQueryNames(tpl string) []string {
 		}
 	}
 	return names
+}
+
+// hasKeyBefore reports whether one of the first n arguments of a is named k.
+func hasKeyBefore(a *fasthttp.Args, k []byte, n int) bool {
+	i := 0
+	for key := range a.All() {
+		if i == n {
+			return false
+		}
+		if string(key) == string(k) {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 func containsName(names []string, k []byte) bool {

@@ -349,7 +349,7 @@ func (b *builder) setVariable(el *element) (*setVarStmt, error) {
 		return nil, err
 	}
 	a := attr(el, "name")
-	name, err := b.loc.substitute(a.value, a.valOff, b.named)
+	name, _, err := b.loc.substitute(a.value, a.valOff, b.named)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +419,7 @@ func (b *builder) paramStmt(el *element, response bool) (*paramStmt, error) {
 		}
 		s.values = append(s.values, v)
 	}
-	if el.name == "set-query-parameter" && len(s.values) == 0 && !(s.action.set && s.action.e == nil && s.actLit == actDelete) {
+	if el.name == "set-query-parameter" && len(s.values) == 0 && s.action.e == nil && s.actLit != actDelete {
 		return nil, b.errorf(el.off, "<set-query-parameter> needs at least one <value> unless exists-action=\"delete\"")
 	}
 	return s, nil
@@ -465,6 +465,12 @@ func (b *builder) returnResponse(el *element) (*returnStmt, error) {
 			if err := b.checkAttrs(ch, "code", "reason"); err != nil {
 				return nil, err
 			}
+			if err := b.require(ch, "code"); err != nil {
+				return nil, err
+			}
+			if s.status.set {
+				return nil, b.errorf(ch.off, "<return-response> has more than one <set-status>")
+			}
 			if err := b.noChildren(ch); err != nil {
 				return nil, err
 			}
@@ -484,6 +490,9 @@ func (b *builder) returnResponse(el *element) (*returnStmt, error) {
 		case "set-body":
 			if err := b.checkAttrs(ch); err != nil {
 				return nil, err
+			}
+			if s.body.set {
+				return nil, b.errorf(ch.off, "<return-response> has more than one <set-body>")
 			}
 			if len(ch.children) > 0 {
 				return nil, b.errorf(ch.children[0].off, "<set-body> holds text or an expression, found <"+ch.children[0].name+">")
