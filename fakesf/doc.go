@@ -18,6 +18,7 @@
 //	c.MovePrimary(partitionID, "")              // "" = any live secondary; or a node name
 //	c.RestartReplica(nodeName, partitionID, replicaID)
 //	c.StopNode("_Node_1"); c.StartNode("_Node_1")
+//	c.DeleteService("fabric:/Shop/Web")          // later calls naming it: 404 FABRIC_E_SERVICE_DOES_NOT_EXIST
 //
 //	// fake-only knobs
 //	c.SetResolveDelay(200 * time.Millisecond)
@@ -56,6 +57,7 @@
 //	GET  /Nodes[/{nodeName}]                              (GET /Nodes >= 6.3)
 //	GET  /$/GetClusterVersion                             (>= 6.4)
 //	GET  /$/GetAadMetadata                                (anonymous)
+//	POST /Services/{serviceId}/$/Delete                   (ForceRemove) → 200
 //	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200
 //	POST /Nodes/{nodeName}/$/GetPartitions/{partitionId}/$/GetReplicas/{replicaId}/$/Restart → 200
 //	POST /Faults/Nodes/{nodeName}/$/StartTransition/      (OperationId, NodeTransitionType Start|Stop,
@@ -63,11 +65,17 @@
 //	GET  /Faults/Nodes/{nodeName}/$/GetTransitionProgress (OperationId)
 //
 // Service and application IDs take SF's "~" form (Shop~Orders) or the raw "/" form (Shop/Orders); path segments
-// are case-sensitive. The query is read as SF reads it: raw split on & and =, first occurrence wins, no
-// percent-decoding (PreviousRspVersion is unescaped once and JSON-parsed), so a Version sent back verbatim
-// works. api-version is required: "-preview" is stripped, then it must lie between the operation's minimum and
-// the runtime version; otherwise 400 E_INVALIDARG. Errors are {"Error":{"Code":...,"Message":...}} with SF's
-// status codes; authentication failures are 403 with an empty body. Responses carry
+// are case-sensitive. The query is read as SF reads it: raw split on & and then =, empty tokens skipped, a piece
+// kept only if that leaves exactly a name and a value ("a=" and "a=b=c" are dropped, "a==b" is a=b), first
+// occurrence wins, no percent-decoding (PreviousRspVersion is unescaped once and JSON-parsed; ContinuationToken
+// is compared verbatim), so a Version sent back verbatim works. api-version is required: "-preview" is stripped,
+// then it must be a number between the operation's minimum (the swagger's pinned value) and the runtime's
+// major.minor; otherwise 400 E_INVALIDARG. (A real runtime's routes mostly accept versions down to 1.0 and answer
+// them in legacy shapes: bare arrays below 2.0, numeric enums below 3.0, '/' IDs below 6.0. The fake does not
+// produce those shapes, so it rejects such versions instead; a client that works here works there.) As in SF, a URL that matches no operation (wrong template, wrong
+// method, bad api-version) is 400 E_INVALIDARG, also before any credential check; there is no 405. Errors are
+// {"Error":{"Code":...,"Message":...}} with SF's status codes (the reason phrase is Go's standard one, not the
+// code); authentication failures are 403 with an empty body. Responses carry
 // "Content-Type: application/json; charset=utf-8" and "X-Content-Type-Options: nosniff", with '/' written as
 // '\/' as SF's JSON writer does.
 //
@@ -86,7 +94,8 @@
 // Each open listener is an HTTP server on the replica's node IP with its own port. It answers any method and path
 // with 200 (or the ReplicaFault status) and a JSON ReplicaResponse: service, partitionId, replicaId, role
 // (primary|secondary|stateless), node, listener, method, path, query, host, headers, bodyLength, bodySha256 and
-// body (first 64 KiB). Published Address: {"Endpoints":{"":"http:\/\/127.0.0.2:PORT\/<partitionId>\/<replicaId>"}}
+// body (first 64 KiB; bodyLength and bodySha256 cover the whole body, chunked or not). path and query are the
+// request target's bytes exactly as sent (percent-encoding, case of hex digits and raw bytes untouched). Published Address: {"Endpoints":{"":"http:\/\/127.0.0.2:PORT\/<partitionId>\/<replicaId>"}}
 // (one entry per listener), or "" when the replica's listeners are closed. Stateful listeners open on the
 // primary only unless the service sets listenOnSecondary; a demoted primary's listeners close together with their
 // open connections, so clients get connection refused.

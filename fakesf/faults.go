@@ -3,6 +3,7 @@ package fakesf
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,6 +183,30 @@ func (c *Cluster) setNode(n *node, up bool) error {
 	return nil
 }
 
+// DeleteService deletes a service as SF's DeleteService does: its replicas close their listeners (clients get
+// connection refused), its partitions disappear, and every later call naming it, ResolvePartition with a
+// PreviousRspVersion included, answers 404 FABRIC_E_SERVICE_DOES_NOT_EXIST.
+func (c *Cluster) DeleteService(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.services[name]
+	if !ok {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_SERVICE_DOES_NOT_EXIST", "Service %s does not exist.", name)
+	}
+	for _, p := range s.partitions {
+		for _, r := range p.replicas {
+			for _, srv := range r.servers {
+				srv.close()
+			}
+			r.servers = nil
+		}
+		delete(c.partitions, p.id)
+	}
+	delete(c.services, name)
+	s.app.services = slices.DeleteFunc(s.app.services, func(x *service) bool { return x == s })
+	return nil
+}
+
 // HTTP fault calls
 
 // asFabricError returns err's *FabricError, or wraps any other error as 500 E_FAIL.
@@ -203,6 +228,20 @@ func (c *Cluster) postMovePrimary(q *request) result {
 		return fail(err)
 	}
 	if e := c.MovePrimary(pid, nodeName); e != nil {
+		return fail(asFabricError(e))
+	}
+	return empty(http.StatusOK)
+}
+
+func (c *Cluster) postDeleteService(q *request) result {
+	if raw, ok := q.query["ForceRemove"]; ok && raw != "true" && raw != "false" {
+		return fail(invalidArg("ForceRemove %q must be true or false", raw))
+	}
+	name, err := q.name("svc")
+	if err != nil {
+		return fail(err)
+	}
+	if e := c.DeleteService(name); e != nil {
 		return fail(asFabricError(e))
 	}
 	return empty(http.StatusOK)

@@ -625,6 +625,16 @@ func TestFaultsUnderLoad(t *testing.T) {
 		if err := h.c.StartNode(node); err != nil {
 			t.Error(err)
 		}
+		p := h.parts("fabric:/Shop/Carts")[i%3]
+		for _, r := range p.Replicas {
+			if r.Role == "secondary" && r.Up {
+				if err := h.c.RestartReplica(r.Node, p.ID, r.ID); err != nil {
+					t.Error(err)
+				}
+				break
+			}
+		}
+		h.c.SetNamingCache(NamingCache{Stale: i%2 == 0})
 	}
 	close(stop)
 	for range 4 {

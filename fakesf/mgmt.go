@@ -1,6 +1,7 @@
 package fakesf
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,6 +72,7 @@ var routes = []route{
 	{method: "GET", tmpl: []string{"Services", "{svc*}", "$", "GetDescription"}, min: 6.0, handle: (*Cluster).getDescription},
 	{method: "GET", tmpl: []string{"Services", "{svc*}", "$", "GetApplicationName"}, min: 6.0, handle: (*Cluster).getApplicationName},
 	{method: "GET", tmpl: []string{"Services", "{svc*}", "$", "ResolvePartition"}, min: 6.0, resolve: true, handle: (*Cluster).resolvePartition},
+	{method: "POST", tmpl: []string{"Services", "{svc*}", "$", "Delete"}, min: 6.0, handle: (*Cluster).postDeleteService},
 	{method: "GET", tmpl: []string{"Partitions", "{pid}"}, min: 6.0, handle: (*Cluster).getPartition},
 	{method: "GET", tmpl: []string{"Partitions", "{pid}", "$", "GetReplicas"}, min: 6.0, handle: (*Cluster).getReplicas},
 	{method: "GET", tmpl: []string{"Partitions", "{pid}", "$", "GetReplicas", "{rid}"}, min: 6.0, handle: (*Cluster).getReplica},
@@ -111,13 +113,25 @@ func match(tmpl, segs []string, vars map[string][]string) bool {
 	return false
 }
 
-// parseQuery reads a raw query as SF's gateway does: split on '&', then on '='; only pieces with exactly two
-// parts count; the first occurrence of a name wins; names are case-sensitive; values stay percent-encoded.
+// parseQuery reads a raw query as SF's gateway does (GatewayUri::ParseQueryString): split on '&', then each piece
+// on '=', skipping empty tokens both times (SF's StringUtility::Split); a piece counts only if it yields exactly two
+// tokens, so "a=" and "a=b=c" are dropped while "a==b" reads as a=b. The first occurrence of a name wins, names are
+// case-sensitive and values stay percent-encoded.
 func parseQuery(raw string) map[string]string {
 	q := map[string]string{}
 	for piece := range strings.SplitSeq(raw, "&") {
-		kv := strings.Split(piece, "=")
-		if len(kv) != 2 {
+		var kv [2]string
+		n := 0
+		for tok := range strings.SplitSeq(piece, "=") {
+			if tok == "" {
+				continue
+			}
+			if n < len(kv) {
+				kv[n] = tok
+			}
+			n++
+		}
+		if n != 2 {
 			continue
 		}
 		if _, seen := q[kv[0]]; !seen {
@@ -157,9 +171,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveFake(w, r, strings.TrimPrefix(path, "/_fake"))
 		return
 	}
-	path = strings.TrimPrefix(path, "/")
-	path = strings.TrimSuffix(path, "/")
-	segs := strings.Split(path, "/")
+	// SF splits the path on '/' skipping empty segments (StringUtility::Split), so "//" and a trailing '/' are
+	// harmless.
+	segs := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
 
 	var rt *route
 	vars := map[string][]string{}
@@ -175,11 +189,9 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	isAad := rt != nil && len(rt.tmpl) == 2 && rt.tmpl[1] == "GetAadMetadata"
-	if !isAad && !c.authorized(r) {
-		w.WriteHeader(http.StatusForbidden)
-		return
-	}
+	// SF parses the URL (template, verb, api-version) before it checks credentials: a URL it cannot parse is
+	// 400 E_INVALIDARG even without credentials (RequestHandlerBase::HandlerAsyncOperation::OnStart). Any other
+	// method than the operation's (PUT, DELETE, HEAD, ... on a GET route) is such a URL, so it is 400 too, not 405.
 	if rt == nil {
 		if methodMismatch {
 			writeError(w, invalidArg("%s is not supported on %s", r.Method, r.URL.EscapedPath()))
@@ -196,6 +208,11 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.version = v
+	isAad := len(rt.tmpl) == 2 && rt.tmpl[1] == "GetAadMetadata"
+	if !isAad && !c.authorized(r) {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
 	if rt.resolve {
 		c.resolveTotal.Add(1)
 	}
@@ -247,9 +264,21 @@ func setJSONHeaders(w http.ResponseWriter) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
+// marshalSF encodes v as SF's JSON writer does apart from '/' (see escapeSlashes): no HTML escaping of '<', '>'
+// and '&' (encoding/json's default writes them as \u003c and so on).
+func marshalSF(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 // writeJSON writes v as SF does: UTF-8 JSON with '/' escaped as '\/'.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalSF(v)
 	if err != nil {
 		writeError(w, fabricErr(http.StatusInternalServerError, "E_FAIL", "encode response: %v", err))
 		return
@@ -269,7 +298,7 @@ type fabricErrorJSON struct {
 func writeError(w http.ResponseWriter, e *FabricError) {
 	var body fabricErrorJSON
 	body.Error.Code, body.Error.Message = e.Code, e.Message
-	b, _ := json.Marshal(body)
+	b, _ := marshalSF(body)
 	setJSONHeaders(w)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write([]byte(escapeSlashes(string(b))))
@@ -298,7 +327,9 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 
 func parsePartitionID(seg string) (string, *FabricError) {
 	u, err := url.PathUnescape(seg)
-	u = strings.TrimSuffix(strings.TrimPrefix(u, "{"), "}")
+	if braced := strings.TrimSuffix(strings.TrimPrefix(u, "{"), "}"); len(braced) == len(u)-2 {
+		u = braced // the {GUID} form; a lone brace is not a GUID
+	}
 	if err != nil || !guidRE.MatchString(u) {
 		return "", invalidArg("partition ID %q is not a GUID", seg)
 	}

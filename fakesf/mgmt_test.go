@@ -419,8 +419,6 @@ func TestVersionEscaping(t *testing.T) {
 	got := encodeVersion(versionJSON{PartitionID: "a b&c|d<e>f^g`h[i]j\\k/l:m,n", FMVersion: "1", StoreVersion: "2",
 		Generation: generationJSON{Generation: "3", NodeID: nodeIDJSON{ID: "ff"}}})
 	want := `%7B%22PartitionId%22:%22a%20b%26c%7Cd%3Ce%3Ef%5Eg%60h%5Bi%5Dj%5C%5Ck/l:m,n%22,%22FMVersion%22:%221%22,%22StoreVersion%22:%222%22,%22GenerationNumber%22:%7B%22Generation%22:%223%22,%22NodeId%22:%7B%22Id%22:%22ff%22%7D%7D%7D`
-	// json.Marshal writes <, > and & as \u003c etc.; the gateway escapes whatever its JSON writer produced.
-	want = strings.NewReplacer(`%26`, `%5Cu0026`, `%3C`, `%5Cu003c`, `%3E`, `%5Cu003e`).Replace(want)
 	if got != want {
 		t.Errorf("encodeVersion:\n got %s\nwant %s", got, want)
 	}

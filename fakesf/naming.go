@@ -57,8 +57,8 @@ func (r *replica) address() string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		name, _ := json.Marshal(s.listener)
-		u, _ := json.Marshal(s.url)
+		name, _ := marshalSF(s.listener)
+		u, _ := marshalSF(s.url)
 		b.WriteString(escapeSlashes(string(name)))
 		b.WriteByte(':')
 		b.WriteString(escapeSlashes(string(u)))
@@ -91,7 +91,7 @@ type nodeIDJSON struct {
 const versionEscapes = "{}\"[]&^`|<>\\ "
 
 func encodeVersion(v versionJSON) string {
-	js, _ := json.Marshal(v)
+	js, _ := marshalSF(v)
 	var b strings.Builder
 	for _, ch := range js {
 		if strings.IndexByte(versionEscapes, ch) >= 0 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -74,13 +75,15 @@ type ReplicaResponse struct {
 	Node        string              `json:"node"`
 	Listener    string              `json:"listener"`
 	Method      string              `json:"method"`
-	Path        string              `json:"path"`  // escaped path as received
-	Query       string              `json:"query"` // raw query as received
+	Path        string              `json:"path"`  // path bytes exactly as received (percent-encoding untouched)
+	Query       string              `json:"query"` // query bytes exactly as received (without the '?')
 	Host        string              `json:"host"`
 	Headers     map[string][]string `json:"headers"`
 	BodyLength  int64               `json:"bodyLength"`
 	BodySHA256  string              `json:"bodySha256"` // hex SHA-256 of the whole body
-	Body        string              `json:"body"`       // first MaxEchoBody bytes of the body
+	// Body is the first MaxEchoBody bytes of the body as a JSON string: exact for UTF-8 text, invalid UTF-8
+	// (binary data) comes back as U+FFFD, so compare binary bodies by BodyLength and BodySHA256.
+	Body string `json:"body"`
 }
 
 // MaxEchoBody is how much of a request body a replica echoes back in ReplicaResponse.Body.
@@ -142,13 +145,17 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			body = append(body, buf[:min(n, room)]...)
 		}
 		resp.BodyLength += int64(n)
-		if err != nil {
+		if err == io.EOF {
 			break
+		}
+		if err != nil {
+			// A malformed body (bad chunk framing, short Content-Length) is not a request the replica can echo.
+			http.Error(w, fmt.Sprintf("fakesf replica: read request body after %d bytes: %v", resp.BodyLength, err), http.StatusBadRequest)
+			return
 		}
 	}
 	resp.Method = req.Method
-	resp.Path = req.URL.EscapedPath()
-	resp.Query = req.URL.RawQuery
+	resp.Path, resp.Query = rawTarget(req)
 	resp.Host = req.Host
 	resp.Headers = req.Header
 	resp.BodySHA256 = hex.EncodeToString(hash.Sum(nil))
@@ -164,6 +171,27 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// rawTarget splits the request line's target into the path and the query exactly as the client sent them.
+// url.URL.EscapedPath would re-encode a path it considers non-canonical (raw UTF-8, '{', lower-case escapes are
+// kept but a raw '"' is not), and the gateway's URL fidelity tests compare bytes. An absolute-form target
+// (GET http://host/p HTTP/1.1) loses its scheme and authority; "*" (OPTIONS *) is reported as the path "*".
+func rawTarget(req *http.Request) (path, query string) {
+	target := req.RequestURI
+	if target == "" { // not a server request; keep what the URL holds
+		return req.URL.EscapedPath(), req.URL.RawQuery
+	}
+	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
+		rest := target[i+3:]
+		if j := strings.IndexAny(rest, "/?"); j >= 0 {
+			target = rest[j:]
+		} else {
+			target = ""
+		}
+	}
+	path, query, _ = strings.Cut(target, "?")
+	return path, query
 }
 
 // dropConnection closes the client connection without an HTTP response.

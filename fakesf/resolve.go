@@ -6,6 +6,9 @@ import (
 	"time"
 )
 
+// droppedPieces explains why a parameter that seems to be in the query may not count.
+const droppedPieces = "as in SF, a query piece with an empty value or with more than one '=' is ignored"
+
 // resolvePartition serves GET /Services/{serviceId}/$/ResolvePartition (research/sf-rest.md 2).
 func (c *Cluster) resolvePartition(q *request) result {
 	var prev *parsedVersion
@@ -28,13 +31,16 @@ func (c *Cluster) resolvePartition(q *request) result {
 	var intKey int64
 	if keyType == 2 {
 		n, err := strconv.ParseInt(keyValue, 10, 64)
-		if !hasValue || err != nil {
-			return fail(invalidArg("PartitionKeyValue %q is not an int64 (PartitionKeyType=2)", keyValue))
+		if !hasValue {
+			return fail(invalidArg("PartitionKeyValue is required with PartitionKeyType=2 (%s)", droppedPieces))
+		}
+		if err != nil {
+			return fail(invalidArg("PartitionKeyValue %q is not a decimal int64 (PartitionKeyType=2)", keyValue))
 		}
 		intKey = n
 	}
 	if keyType == 3 && !hasValue {
-		return fail(invalidArg("PartitionKeyValue is required with PartitionKeyType=3"))
+		return fail(invalidArg("PartitionKeyValue is required with PartitionKeyType=3 (%s)", droppedPieces))
 	}
 
 	c.mu.Lock()
