@@ -1,0 +1,223 @@
+// Command sfgate is the Service Fabric API gateway.
+//
+//	sfgate [run] --config FILE       serve (the default command)
+//	sfgate validate --config FILE    load and compile a configuration; print every error with file:line
+//	sfgate demo                      embedded fake cluster + gateway + curl lines to try
+//	sfgate resolve --cluster URL …   resolve one service partition (like sfctl service resolve)
+//
+// It only turns flags into options and wires packages together; the gateway package does the work.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/sfgate/sfgate/gateway"
+	"github.com/sfgate/sfgate/gateway/config"
+)
+
+const usage = `usage: sfgate <command> [flags]
+
+Commands:
+  run --config FILE        serve client requests (the default when no command is given)
+  validate --config FILE   load and compile a configuration; exit 1 listing every error with file:line
+  demo                     start a fake Service Fabric cluster and a gateway in front of it, print curl lines
+  resolve --cluster URL …  resolve one service partition through the cluster's naming service
+
+Run "sfgate <command> -h" for the flags of a command.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line; it returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runServe(ctx, args, stdout, stderr)
+	case "validate":
+		return runValidate(args, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
+	case "resolve":
+		return runResolve(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "sfgate: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("sfgate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "sfgate.yaml", "configuration file (YAML)")
+	return fs, path
+}
+
+// runValidate loads and compiles a configuration and prints every problem, one per line, as file:line:col.
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs, path := configFlag("validate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err == nil {
+		err = gateway.Validate(cfg)
+	}
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d APIs, %d backends)\n", *path, len(cfg.APIs), len(cfg.Backends))
+	return 0
+}
+
+func printConfigError(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		fmt.Fprintf(w, "%d error(s)\n", len(errs))
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+// runServe serves with the configuration file until ctx ends (SIGINT, SIGTERM); SIGHUP reloads the file.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, path := configFlag("run", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintln(stderr, "(give a configuration with --config FILE, or try `sfgate demo`)")
+		}
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if err := serve(ctx, cfg, reload, stdout, stderr, nil); err != nil {
+		fmt.Fprintln(stderr, "sfgate:", err)
+		return 1
+	}
+	return 0
+}
+
+// listening is told the bound addresses once the gateway accepts connections (tests and demo use it).
+type listening func(gatewayAddr, adminAddr string)
+
+// serve runs a gateway for cfg until ctx ends, then drains in-flight requests for cfg.ShutdownTimeout.
+// Each value on reload re-reads cfg.File; a bad file is logged and the running configuration kept.
+func serve(ctx context.Context, cfg *config.Config, reload <-chan struct{}, stdout, stderr io.Writer, onListen listening) error {
+	logger := newLogger(cfg, stderr)
+	if cfg.GOMAXPROCS > 0 {
+		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
+	}
+	g, err := gateway.New(cfg, gateway.Options{Logger: logger})
+	if err != nil {
+		printConfigError(stderr, err)
+		return errors.New("configuration rejected")
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Shutdown(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	var adminLn net.Listener
+	if cfg.Admin != "" {
+		if adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
+			ln.Close()
+			g.Shutdown(context.Background())
+			return fmt.Errorf("admin listen: %w", err)
+		}
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- g.Serve(ln) }()
+	adminAddr := ""
+	if adminLn != nil {
+		adminAddr = adminLn.Addr().String()
+		go func() { errc <- g.ServeAdmin(adminLn) }()
+	}
+	logger.Info("sfgate listening", "addr", ln.Addr().String(), "admin", adminAddr, "config", cfg.File)
+	if onListen != nil {
+		onListen(ln.Addr().String(), adminAddr)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			err := g.Shutdown(sctx)
+			logger.Info("stopped", "error", err)
+			return err
+		case err := <-errc:
+			if err != nil {
+				g.Shutdown(context.Background())
+				return err
+			}
+		case <-reload:
+			next, err := config.Load(cfg.File)
+			if err == nil {
+				err = g.Reload(next)
+			}
+			if err != nil {
+				logger.Error("reload rejected; the running configuration stays", "file", cfg.File, "error", err.Error())
+				continue
+			}
+			if next.Listen != cfg.Listen || next.Admin != cfg.Admin || next.Limits != cfg.Limits {
+				logger.Warn("listen, admin and limits changes take effect after a restart")
+			}
+		}
+	}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	switch strings.ToLower(cfg.Log.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Log.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

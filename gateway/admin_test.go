@@ -1,0 +1,263 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/gateway/config"
+)
+
+func adminGet(t *testing.T, g *testGateway, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + g.admin + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	c := startFake(t)
+	g := startGateway(t, sfConfig, c)
+	if code, body := adminGet(t, g, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := g.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := adminGet(t, g, "/readyz"); code != 200 || !strings.Contains(body, `"ready": true`) {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+
+	replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=42", nil, ""))
+	do(t, g.addr, "GET", "/q/x?customer=abc", nil, "")
+	do(t, g.addr, "GET", "/nowhere", nil, "")
+	code, metrics := adminGet(t, g, "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`sfgate_requests_total{api="orders-query",code="200"} 1`,
+		`sfgate_requests_total{api="orders-query",code="400"} 1`,
+		`sfgate_requests_total{api="",code="404"} 1`,
+		`sfgate_upstream_duration_seconds_count{api="orders-query"} 1`,
+		`sfgate_backend_attempts_total{backend="orders"} 1`,
+		`sfgate_backend_failures_total{backend="orders"} 0`,
+		`sfgate_reresolutions_total{backend="orders"} 0`,
+		`sfgate_resolver_misses_total{cluster="` + c.URL() + `"}`,
+		`sfgate_resolver_naming_calls_total{cluster="` + c.URL() + `",result="ok"}`,
+		`sfgate_cluster_ready{cluster="` + c.URL() + `"} 1`,
+		"# TYPE sfgate_request_duration_seconds histogram",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	code, body := adminGet(t, g, "/debug/resolve?service=fabric:/Shop/Orders&key=42")
+	var res debugResolution
+	if code != 200 || json.Unmarshal([]byte(body), &res) != nil {
+		t.Fatalf("/debug/resolve: %d %s", code, body)
+	}
+	want := partitionFor(t, c, "fabric:/Shop/Orders", "42")
+	if res.Partition["id"] != want.ID || len(res.Replicas) != 3 || res.Selected == "" || res.Version == "" {
+		t.Errorf("/debug/resolve = %+v, want partition %s", res, want.ID)
+	}
+	if code, body := adminGet(t, g, "/debug/resolve?service=fabric:/Shop/Orders&key=x"); code != 400 || !strings.Contains(body, "InvalidPartitionKey") {
+		t.Errorf("/debug/resolve bad key: %d %s", code, body)
+	}
+	code, body = adminGet(t, g, "/debug/cache")
+	if code != 200 || !strings.Contains(body, `"Partitions": 1`) || !strings.Contains(body, c.URL()) {
+		t.Errorf("/debug/cache: %d %s", code, body)
+	}
+}
+
+func TestReadyzWaitsForTheCluster(t *testing.T) {
+	c := startFake(t)
+	if err := c.SetNamingFault(fakesf.NamingFault{Drop: true, AllRoutes: true}); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, sfConfig, c)
+	if code, _ := adminGet(t, g, "/readyz"); code != 503 {
+		t.Errorf("/readyz with the cluster not answering: %d", code)
+	}
+	c.SetNamingFault(fakesf.NamingFault{})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := g.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := adminGet(t, g, "/readyz"); code != 200 {
+		t.Errorf("/readyz after the cluster answered: %d", code)
+	}
+}
+
+func TestReload(t *testing.T) {
+	be := startEcho(t, nil)
+	g := startGateway(t, fmt.Sprintf("apis:\n  - {name: a, path: a, serviceUrl: \"http://%s/one/\"}\n", be), nil)
+	if e := decodeEcho(t, do(t, g.addr, "GET", "/a/x", nil, "")); e.RequestURI != "/one/x" {
+		t.Fatalf("before reload: %s", e.RequestURI)
+	}
+	bad, err := config.Parse([]byte(fmt.Sprintf(`
+apis:
+  - name: a
+    path: a
+    serviceUrl: "http://%s/two/"
+    policies: "<policies><inbound><set-backend-service backend-id=\"missing\" /></inbound></policies>"
+`, be)), "bad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(bad); err == nil || !strings.Contains(err.Error(), "bad.yaml:") {
+		t.Fatalf("Reload(bad) = %v, want a positioned error", err)
+	}
+	if e := decodeEcho(t, do(t, g.addr, "GET", "/a/x", nil, "")); e.RequestURI != "/one/x" {
+		t.Errorf("a rejected reload changed the routing: %s", e.RequestURI)
+	}
+	good, err := config.Parse([]byte(fmt.Sprintf("apis:\n  - {name: a, path: a, serviceUrl: \"http://%s/two/\"}\n", be)), "good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(good); err != nil {
+		t.Fatal(err)
+	}
+	if e := decodeEcho(t, do(t, g.addr, "GET", "/a/x", nil, "")); e.RequestURI != "/two/x" {
+		t.Errorf("after reload: %s", e.RequestURI)
+	}
+	if _, m := adminGet(t, g, "/metrics"); !strings.Contains(m, `sfgate_config_reloads_total{result="failed"} 1`) ||
+		!strings.Contains(m, `sfgate_config_reloads_total{result="ok"} 1`) {
+		t.Errorf("reload counters missing")
+	}
+}
+
+// Reloading a configuration that keeps a cluster keeps its resolver and cache: no new naming calls.
+func TestReloadKeepsResolverCache(t *testing.T) {
+	c := startFake(t)
+	g := startGateway(t, sfConfig, c)
+	replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=42", nil, ""))
+	calls := c.ResolveCalls()
+	cfg, err := config.Parse([]byte(strings.ReplaceAll(sfConfig, "CLUSTER_URL", c.URL())), "again.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=42", nil, ""))
+	if n := c.ResolveCalls() - calls; n != 0 {
+		t.Errorf("%d naming calls after a reload of the same cluster", n)
+	}
+}
+
+func TestExpressionFailure(t *testing.T) {
+	be := startEcho(t, nil)
+	g := startGateway(t, fmt.Sprintf(`
+apis:
+  - name: plain
+    path: plain
+    serviceUrl: http://%[1]s/
+    policies: |
+      <policies><inbound><base />
+        <set-variable name="n" value="@(int.Parse(context.Request.Url.Query.GetValueOrDefault("n","x")))" />
+      </inbound></policies>
+  - name: handled
+    path: handled
+    serviceUrl: http://%[1]s/
+    policies: |
+      <policies>
+        <inbound><base />
+          <set-variable name="n" value="@(int.Parse(context.Request.Url.Query.GetValueOrDefault("n","x")))" />
+        </inbound>
+        <on-error>
+          <return-response>
+            <set-status code="418" reason="Teapot" />
+            <set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Reason)</value></set-header>
+          </return-response>
+        </on-error>
+      </policies>
+`, be), nil)
+	r := do(t, g.addr, "GET", "/plain/x?n=abc", nil, "")
+	if e := decodeError(t, r); r.status != 500 || e.Error.Code != "ExpressionValueEvaluationFailure" {
+		t.Errorf("expression failure: %d %s", r.status, r.body)
+	}
+	if e := decodeEcho(t, do(t, g.addr, "GET", "/plain/x?n=12", nil, "")); e.RequestURI != "/x?n=12" {
+		t.Errorf("valid expression: %s", e.RequestURI)
+	}
+	r = do(t, g.addr, "GET", "/handled/x?n=abc", nil, "")
+	if r.status != 418 || r.header.Get("X-Reason") != "ExpressionValueEvaluationFailure" {
+		t.Errorf("on-error section: %d %v %s", r.status, r.header, r.body)
+	}
+}
+
+// A POST that reached the service and lost its connection is not resent without a condition asking for
+// it; a GET is.
+func TestNonIdempotentNotResent(t *testing.T) {
+	c := startFake(t)
+	g := startGateway(t, sfConfig, c)
+	p := partitionFor(t, c, "fabric:/Shop/Orders", "42")
+	prim, _ := p.Primary()
+	replicaAnswer(t, do(t, g.addr, "GET", "/n/orders/42", nil, ""))
+
+	if err := c.SetReplicaFault(prim.ID, fakesf.ReplicaFault{Drop: true, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hits := c.ReplicaHits(prim.ID)
+	r := do(t, g.addr, "POST", "/n/orders/42", nil, "payload")
+	if r.status != 502 {
+		t.Errorf("POST after a dropped connection: %d %s", r.status, r.body)
+	}
+	if n := c.ReplicaHits(prim.ID) - hits; n != 1 {
+		t.Errorf("the POST reached the replica %d times, want exactly 1", n)
+	}
+
+	if err := c.SetReplicaFault(prim.ID, fakesf.ReplicaFault{Drop: true, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	hits = c.ReplicaHits(prim.ID)
+	replicaAnswer(t, do(t, g.addr, "GET", "/n/orders/42", nil, ""))
+	if n := c.ReplicaHits(prim.ID) - hits; n != 2 {
+		t.Errorf("the GET reached the replica %d times, want 2 (dropped, then resent)", n)
+	}
+}
+
+// Only cmd/sfgate (for `sfgate demo`) may import fakesf; production packages must not, directly or not.
+func TestProductionPackagesDoNotImportFakesf(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	out, err := exec.Command(goBin, "list", "-e", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, "github.com/sfgate/sfgate/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	const module, fake = "github.com/sfgate/sfgate/", "github.com/sfgate/sfgate/fakesf"
+	allowed := map[string]bool{module + "cmd/sfgate": true, module + "cmd/fakesf": true}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, ":")
+		if pkg == fake || strings.HasPrefix(pkg, fake+"/") || allowed[pkg] || strings.HasPrefix(pkg, module+"bench") {
+			continue
+		}
+		checked++
+		for _, d := range strings.Fields(deps) {
+			if d == fake || strings.HasPrefix(d, fake+"/") {
+				t.Errorf("production package %s depends on %s", pkg, d)
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("only %d packages checked:\n%s", checked, out)
+	}
+}

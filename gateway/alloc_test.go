@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/listener"
+	"github.com/sfgate/sfgate/partition"
+	"github.com/sfgate/sfgate/resolver"
+	"github.com/valyala/fasthttp"
+)
+
+// startFastBackend serves a fixed answer with fasthttp (which does not allocate per request), so that an
+// allocation count around a proxied request measures the gateway.
+func startFastBackend(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("hello from the backend")
+	}}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// staticNamer answers every resolution with one fixed snapshot: the resolver's own cache hit is tested
+// (and allocation-free) in package resolver; this isolates the gateway's part.
+type staticNamer struct {
+	snap   *resolver.Snapshot
+	scheme *partition.Scheme
+}
+
+func (n *staticNamer) Resolve(_ context.Context, _ string, key []byte) (*resolver.Snapshot, error) {
+	if _, err := n.scheme.Find(key); err != nil {
+		return nil, err
+	}
+	return n.snap, nil
+}
+func (n *staticNamer) Invalidate(ctx context.Context, s string, key []byte, _ string) (*resolver.Snapshot, error) {
+	return n.Resolve(ctx, s, key)
+}
+func (n *staticNamer) Scheme(context.Context, string) (*partition.Scheme, error) {
+	return n.scheme, nil
+}
+func (n *staticNamer) Stats() resolver.Stats { return resolver.Stats{} }
+func (n *staticNamer) Close() error          { return nil }
+
+// allocGateway builds a gateway whose SF backend resolves, through staticNamer, to a fasthttp backend.
+func allocGateway(tb testing.TB) (*Gateway, string) {
+	tb.Helper()
+	be := startFastBackend(tb)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster:
+      managementEndpoints: [http://127.0.0.1:1]
+apis:
+  - name: seed
+    path: api
+    serviceUrl: http://%[1]s/api/10.4/
+    policies: |
+      <policies>
+        <inbound>
+          <choose>
+            <when condition="@(context.Request.Url.Query.GetValueOrDefault("version") == "2013-05")">
+              <set-backend-service base-url="http://%[1]s/api/8.2/" />
+            </when>
+          </choose>
+          <base />
+        </inbound>
+      </policies>
+  - name: shop
+    path: shop
+    policies: |
+      <policies>
+        <inbound>
+          <base />
+          <set-backend-service backend-id="orders"
+              sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))"
+              sf-replica-type="primary"
+              sf-resolve-condition="@(context.LastError?.Reason == "BackendConnectionFailure")" />
+        </inbound>
+      </policies>
+`, be)), "alloc.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	scheme, err := partition.NewScheme(partition.Int64Range, []partition.Info{
+		{ID: "p0", Kind: partition.Int64Range, LowKey: 0, HighKey: 511},
+		{ID: "p1", Kind: partition.Int64Range, LowKey: 512, HighKey: 1023},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rep, err := listener.ParseReplica("StatefulPrimary", `{"Endpoints":{"":"http:\/\/`+be+`\/p0\/1"}}`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	snap := &resolver.Snapshot{Service: "fabric:/Shop/Orders", Partition: *scheme.Partition(0), Version: "v1",
+		Replicas: listener.NewSet([]listener.Replica{rep})}
+	saved := newNamer
+	newNamer = func(resolver.Options) (namer, error) { return &staticNamer{snap: snap, scheme: scheme}, nil }
+	defer func() { newNamer = saved }()
+	g, err := New(cfg, Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.Shutdown(context.Background()) })
+	return g, be
+}
+
+func newTestCtx(target string) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	req.SetRequestURI(target)
+	req.Header.SetHost("gateway.example")
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5000}, nil)
+	return &ctx
+}
+
+func serveOnce(g *Gateway, ctx *fasthttp.RequestCtx, target string) {
+	ctx.Request.SetRequestURI(target)
+	ctx.Request.Header.Del("X-Request-Id")
+	ctx.Response.Reset()
+	g.serveHTTP(ctx)
+}
+
+// A GET through a seed-style policy allocates nothing once pools are warm: the base-url example and the
+// Service Fabric target with a key from the query and a resolve condition.
+func TestSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race")
+	}
+	g, _ := allocGateway(t)
+	for _, target := range []string{
+		"/api/partners/15?version=2013-05&subscription-key=abcdef",
+		"/shop/orders/7?customer=42",
+	} {
+		ctx := newTestCtx(target)
+		for range 100 {
+			serveOnce(g, ctx, target)
+		}
+		if ctx.Response.StatusCode() != 200 || string(ctx.Response.Body()) != "hello from the backend" {
+			t.Fatalf("%s: %d %s", target, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		n := testing.AllocsPerRun(500, func() { serveOnce(g, ctx, target) })
+		if n != 0 {
+			t.Errorf("GET %s: %.1f allocations per request, want 0", target, n)
+		}
+	}
+}
+
+func BenchmarkProxyBaseURL(b *testing.B) { benchmarkProxy(b, "/api/partners/15?version=2013-05&x=1") }
+
+func BenchmarkProxyServiceFabric(b *testing.B) { benchmarkProxy(b, "/shop/orders/7?customer=42") }
+
+func benchmarkProxy(b *testing.B, target string) {
+	g, _ := allocGateway(b)
+	ctx := newTestCtx(target)
+	serveOnce(g, ctx, target)
+	if ctx.Response.StatusCode() != 200 {
+		b.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		serveOnce(g, ctx, target)
+	}
+}
+
+// BenchmarkProxyServiceFabricParallel: the same through every core, to expose contention in the pools.
+func BenchmarkProxyServiceFabricParallel(b *testing.B) {
+	g, _ := allocGateway(b)
+	const target = "/shop/orders/7?customer=42"
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := newTestCtx(target)
+		for pb.Next() {
+			serveOnce(g, ctx, target)
+		}
+	})
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/gateway/config"
+)
+
+// selfSigned makes a self-signed certificate for 127.0.0.1 and writes cert and key PEM files into dir.
+func selfSigned(t *testing.T, dir, name string) (tls.Certificate, string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{name},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
+}
+
+// A secured cluster: the gateway presents its client certificate (clientCertificate PEM files) and accepts
+// the cluster by thumbprint (serverCertificateThumbprints); a wrong client certificate is refused by SF.
+func TestSecuredClusterClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	server, _, _ := selfSigned(t, dir, "cluster")
+	client, certFile, keyFile := selfSigned(t, dir, "gateway")
+	_, otherCert, otherKey := selfSigned(t, dir, "stranger")
+	c := startFake(t, fakesf.WithTLS(server), fakesf.WithClientCertThumbprints(fakesf.Thumbprint(client.Certificate[0])))
+	if !strings.HasPrefix(c.URL(), "https://") {
+		t.Fatalf("fake cluster URL %s", c.URL())
+	}
+	const tmpl = `
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster:
+      managementEndpoints: [CLUSTER_URL]
+      clientCertificate: {certFile: %q, keyFile: %q}
+      serverCertificateThumbprints: [%s]
+apis:
+  - name: q
+    path: q
+    policies: |
+      <policies><inbound><base />
+        <set-backend-service backend-id="orders" sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))" />
+      </inbound></policies>
+`
+	serverThumb := fakesf.Thumbprint(server.Certificate[0])
+	g := startGateway(t, fmt.Sprintf(tmpl, certFile, keyFile, serverThumb), c)
+	rr := replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=7", nil, ""))
+	if rr.Service != "fabric:/Shop/Orders" || rr.Role != "primary" {
+		t.Errorf("served by %+v", rr)
+	}
+
+	stranger := startGateway(t, fmt.Sprintf(tmpl, otherCert, otherKey, serverThumb), c)
+	r := do(t, stranger.addr, "GET", "/q/x?customer=7", nil, "")
+	if e := decodeError(t, r); r.status != 502 || e.Error.Code != CodeClusterUnauthorized {
+		t.Errorf("unknown client certificate: %d %s", r.status, r.body)
+	}
+}
+
+// Azure AD settings map onto resolver.Options (the token flow itself is tested in package resolver).
+func TestResolverOptionsMapping(t *testing.T) {
+	cfg, err := config.Parse([]byte(`
+backends:
+  a:
+    url: fabric:/A/B
+    serviceFabricCluster:
+      managementEndpoints: [https://c1:19080, https://c2:19080]
+      serverX509Names: [{name: cluster.example, issuerCertificateThumbprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"}]
+      azureActiveDirectory:
+        clusterApplication: 11111111-2222-3333-4444-555555555555
+        tenantId: tenant
+        clientId: client
+        clientSecret: "{{secret}}"
+namedValues: {secret: hunter2}
+apis:
+  - {name: x, path: x, serviceUrl: "http://127.0.0.1:3/"}
+`), "aad.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, key, err := resolverOptions(cfg, cfg.Backends["a"].ServiceFabricCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := opts.Auth
+	if len(opts.ManagementEndpoints) != 2 || a.Credential == nil || a.ClusterAppID != "11111111-2222-3333-4444-555555555555" ||
+		len(a.ServerX509Names) != 1 || a.ServerX509Names[0].Name != "cluster.example" || len(a.ServerX509Names[0].IssuerThumbprints) != 1 {
+		t.Errorf("options = %+v", opts)
+	}
+	if strings.Contains(key, "hunter2") {
+		t.Errorf("the cluster key holds the secret: %s", key)
+	}
+}

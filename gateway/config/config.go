@@ -1,0 +1,230 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is one sfgate configuration file, decoded. Field names follow Azure API Management where APIM has
+// the concept (backends, serviceFabricCluster, apis[].path, serviceUrl, operations[].urlTemplate, namedValues).
+type Config struct {
+	// File is the path the configuration was read from ("" when parsed from bytes without a name).
+	File string `yaml:"-"`
+
+	// Listen is the client-facing address (host:port). Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Admin is the address of the admin listener (/healthz /readyz /metrics /debug/resolve /debug/cache).
+	// Empty disables it.
+	Admin string `yaml:"admin"`
+	// GOMAXPROCS, when above 0, sets runtime.GOMAXPROCS at start (1 often gives the best tail latency on
+	// small machines shared with the backend; see research/perf.md §4.3). 0 keeps Go's default.
+	GOMAXPROCS int `yaml:"gomaxprocs"`
+	// ShutdownTimeout bounds how long in-flight requests may drain on SIGINT/SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// Log selects the structured log output.
+	Log Log `yaml:"log"`
+	// Limits bounds sizes, times and concurrency of client requests.
+	Limits Limits `yaml:"limits"`
+	// NamedValues are substituted for {{name}} in every policy document before it is compiled (APIM named
+	// values). Names: letters, digits, '.', '-', '_'.
+	NamedValues map[string]string `yaml:"namedValues"`
+	// Backends are APIM Backend entities by backend-id.
+	Backends map[string]*Backend `yaml:"backends"`
+	// APIs are matched by the longest path prefix.
+	APIs []*API `yaml:"apis"`
+	// Policies is the global-scope policy document: inline XML or a file path relative to this file. Without
+	// it APIM's default global policy applies (its backend section forwards the request).
+	Policies *Policy `yaml:"policies"`
+}
+
+// Log configures log/slog output on stderr.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text (default) | json
+}
+
+// Limits bounds what one client may send and how long a request may take.
+type Limits struct {
+	// MaxHeaderBytes is the largest request head (request line plus headers) accepted; larger → 431.
+	// Default 16384.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// MaxBodyBytes is the largest request body accepted (it is buffered for replay on retries); larger → 413.
+	// Default 10485760 (10 MiB).
+	MaxBodyBytes int `yaml:"maxBodyBytes"`
+	// MaxResponseBodyBytes is the largest backend response body accepted; larger → 502. Default 104857600.
+	MaxResponseBodyBytes int `yaml:"maxResponseBodyBytes"`
+	// MaxConcurrentRequests bounds requests served at once; more → 503. Default 10000.
+	MaxConcurrentRequests int `yaml:"maxConcurrentRequests"`
+	// RequestTimeout bounds one client request end to end, resolutions and retries included; → 504.
+	// Default 120s.
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// ReadTimeout bounds reading one request from the client (slow clients are cut off). Default 30s.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing one response to the client. Default 30s.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes client keep-alive connections idle that long. Default 90s.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+}
+
+// Backend is an APIM Backend entity: a plain HTTP(S) base URL, or a Service Fabric service on a cluster.
+type Backend struct {
+	Pos Pos
+	// ID is the backend-id (the key under backends:).
+	ID string `yaml:"-"`
+	// URL is the base URL of an HTTP backend, or for a Service Fabric backend the default service name
+	// (fabric:/App/Service), used when the policy gives no sf-service-instance-name.
+	URL         string `yaml:"url"`
+	Protocol    string `yaml:"protocol"` // http (default) or soap; accepted for APIM compatibility
+	Title       string `yaml:"title"`
+	Description string `yaml:"description"`
+	// ServiceFabricCluster makes this a Service Fabric backend.
+	ServiceFabricCluster *ServiceFabricCluster `yaml:"serviceFabricCluster"`
+	// Credentials are added to every request sent to this backend.
+	Credentials *Credentials `yaml:"credentials"`
+	// TLS configures https connections to this backend (or to the replicas of a Service Fabric backend).
+	TLS *BackendTLS `yaml:"tls"`
+	// Timeout bounds one attempt (connect, send, response headers and body). Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ConnectTimeout bounds dialling one endpoint. Default 5s.
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
+	// MaxConnectionsPerEndpoint bounds pooled connections to one endpoint host. Default 512.
+	MaxConnectionsPerEndpoint int `yaml:"maxConnectionsPerEndpoint"`
+	// IdleConnectionTimeout closes pooled connections idle that long. Default 10s (below common
+	// keep-alive timeouts of backends, so the gateway closes first).
+	IdleConnectionTimeout time.Duration `yaml:"idleConnectionTimeout"`
+
+	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|circuitBreaker=circuit breakers are not supported; sf-resolve-condition and maxPartitionResolutionRetries bound retries|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
+}
+
+// ServiceFabricCluster is APIM's BackendServiceFabricClusterProperties plus the PEM and Azure AD settings a
+// self-hosted gateway needs.
+type ServiceFabricCluster struct {
+	Pos Pos
+	// ManagementEndpoints are the cluster's HTTP management endpoints (http(s)://host:19080); tried in turn.
+	ManagementEndpoints []string `yaml:"managementEndpoints"`
+	// MaxPartitionResolutionRetries bounds re-resolutions per request when sf-resolve-condition holds
+	// (APIM range 0–10). Default 5.
+	MaxPartitionResolutionRetries *int `yaml:"maxPartitionResolutionRetries"`
+	// ClientCertificate authenticates the gateway to the management endpoint (PEM files).
+	ClientCertificate *CertificateFiles `yaml:"clientCertificate"`
+	// ServerCertificateThumbprints are accepted SHA-1 (or SHA-256) thumbprints of the cluster certificate.
+	ServerCertificateThumbprints []string `yaml:"serverCertificateThumbprints"`
+	// ServerX509Names accept a cluster certificate by subject name, optionally pinned to an issuer.
+	ServerX509Names []X509Name `yaml:"serverX509Names"`
+	// ServerCAFile is a PEM bundle of CAs for the cluster certificate (default: system roots).
+	ServerCAFile string `yaml:"serverCaFile"`
+	// AzureActiveDirectory authenticates with Azure AD (Microsoft Entra ID) bearer tokens.
+	AzureActiveDirectory *AzureActiveDirectory `yaml:"azureActiveDirectory"`
+
+	_ Unsupported `unsupported:"clientCertificateId=APIM certificate resources do not exist here; give clientCertificate: {certFile, keyFile} (PEM)|clientCertificatethumbprint=a certificate store is not read; give clientCertificate: {certFile, keyFile} (PEM)|clientCertificateThumbprint=a certificate store is not read; give clientCertificate: {certFile, keyFile} (PEM)"`
+}
+
+// CertificateFiles names a PEM certificate chain and its private key.
+type CertificateFiles struct {
+	Pos      Pos
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// X509Name is APIM's X509CertificateName: a subject common name and the issuer's thumbprint.
+type X509Name struct {
+	Pos                         Pos
+	Name                        string `yaml:"name"`
+	IssuerCertificateThumbprint string `yaml:"issuerCertificateThumbprint"`
+}
+
+// AzureActiveDirectory selects how the gateway obtains Azure AD (Microsoft Entra ID) tokens for the cluster.
+type AzureActiveDirectory struct {
+	Pos Pos
+	// ClusterApplication is the cluster's server application ID; the token scope is "<clusterApplication>/.default".
+	ClusterApplication string `yaml:"clusterApplication"`
+	// Credential is the azidentity credential kind: default, secret, managed, workload or cli. When empty it is
+	// "secret" if clientSecret is given, "managed" if managedIdentity is true, else "default".
+	Credential   string `yaml:"credential"`
+	TenantID     string `yaml:"tenantId"`
+	ClientID     string `yaml:"clientId"`
+	ClientSecret string `yaml:"clientSecret"` // may be a {{named value}}
+	// ManagedIdentity uses the host's managed identity (clientId selects a user-assigned one).
+	ManagedIdentity bool `yaml:"managedIdentity"`
+	// AllowBearerOverHTTP lets the token travel over plain http: only for a local fake cluster.
+	AllowBearerOverHTTP bool `yaml:"allowBearerOverHttp"`
+}
+
+// Credentials are APIM's BackendCredentialsContract: query parameters and headers added to each request.
+type Credentials struct {
+	Pos           Pos
+	Header        map[string][]string `yaml:"header"`
+	Query         map[string][]string `yaml:"query"`
+	Authorization *Authorization      `yaml:"authorization"`
+	// ClientCertificate presents a client certificate to an https backend (PEM files).
+	ClientCertificate *CertificateFiles `yaml:"clientCertificate"`
+
+	_ Unsupported `unsupported:"certificate=APIM certificate thumbprints refer to a certificate store; give clientCertificate: {certFile, keyFile} (PEM)|certificateIds=APIM certificate resources do not exist here; give clientCertificate: {certFile, keyFile} (PEM)"`
+}
+
+// Authorization is an Authorization header value: "<scheme> <parameter>".
+type Authorization struct {
+	Pos       Pos
+	Scheme    string `yaml:"scheme"`
+	Parameter string `yaml:"parameter"`
+}
+
+// BackendTLS configures validation of a backend's certificate.
+type BackendTLS struct {
+	Pos Pos
+	// ValidateCertificateChain (default true) checks the chain against CAFile or the system roots.
+	ValidateCertificateChain *bool `yaml:"validateCertificateChain"`
+	// ValidateCertificateName (default true) checks the certificate's name against the host.
+	ValidateCertificateName *bool `yaml:"validateCertificateName"`
+	// CAFile is a PEM bundle of trusted CAs (default: system roots).
+	CAFile string `yaml:"caFile"`
+	// ServerCertificateThumbprints, when set, accept exactly these certificates (SHA-1 or SHA-256 hex).
+	ServerCertificateThumbprints []string `yaml:"serverCertificateThumbprints"`
+	// ServerName overrides the name sent in SNI and checked in the certificate.
+	ServerName string `yaml:"serverName"`
+}
+
+// API is one APIM API: a path prefix (the API URL suffix), a default backend URL and policies.
+type API struct {
+	Pos  Pos
+	Name string `yaml:"name"`
+	// Path is the API URL suffix ("shop" matches /shop and /shop/...; "" matches everything).
+	Path string `yaml:"path"`
+	// ServiceURL is the API's web service URL: the backend base URL unless a policy sets another.
+	ServiceURL string `yaml:"serviceUrl"`
+	// PreserveHost sends the client's Host header to the backend instead of the backend's host.
+	PreserveHost bool `yaml:"preserveHost"`
+	// Policies is the API-scope policy document (inline XML or a file path).
+	Policies *Policy `yaml:"policies"`
+	// Operations, when present, are the only requests the API accepts (by method and URL template).
+	// Without operations every method and path under the API matches.
+	Operations []*Operation `yaml:"operations"`
+}
+
+// Operation is one APIM operation: a method and a URL template relative to the API path.
+type Operation struct {
+	Pos  Pos
+	Name string `yaml:"name"`
+	// Method is an HTTP method, or "*" for any.
+	Method string `yaml:"method"`
+	// URLTemplate is the path after the API path: literal segments, {param} segments and a final "*" or
+	// {*param} that matches the rest.
+	URLTemplate string `yaml:"urlTemplate"`
+	// Policies is the operation-scope policy document (inline XML or a file path).
+	Policies *Policy `yaml:"policies"`
+}
+
+// Policy is a policy document given in the configuration, inline or as a file.
+type Policy struct {
+	// Pos is where the `policies` value is written in the configuration file.
+	Pos Pos
+	// File is the XML file's path when the value named one; "" when the XML is inline.
+	File string
+	// XML is the document text.
+	XML string
+	// Origin is the position of the document's first line: line 1 of File, or the line in the
+	// configuration file where inline XML starts. Add (line-1) of an XML error to Origin.Line.
+	Origin Pos
+	// Indent is how many columns the inline XML's lines are indented in the configuration file (a YAML block
+	// scalar strips them); add it to a column in the XML to get the column in the file.
+	Indent int
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The configuration from the issue must load exactly as written.
+func TestLoadIssueExample(t *testing.T) {
+	cfg, err := Load("testdata/issue.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.Admin != "127.0.0.1:9901" {
+		t.Errorf("listen/admin = %q/%q", cfg.Listen, cfg.Admin)
+	}
+	if cfg.NamedValues["orders-replica"] != "primary" {
+		t.Errorf("namedValues = %v", cfg.NamedValues)
+	}
+	b := cfg.Backends["orders"]
+	if b == nil || b.ID != "orders" || b.URL != "fabric:/Shop/Orders" {
+		t.Fatalf("backend orders = %+v", b)
+	}
+	sf := b.ServiceFabricCluster
+	if sf == nil || len(sf.ManagementEndpoints) != 1 || sf.ManagementEndpoints[0] != "http://127.0.0.1:19080" || *sf.MaxPartitionResolutionRetries != 5 {
+		t.Fatalf("serviceFabricCluster = %+v", sf)
+	}
+	if len(cfg.APIs) != 1 {
+		t.Fatalf("apis = %d", len(cfg.APIs))
+	}
+	api := cfg.APIs[0]
+	if api.Name != "shop" || api.Path != "shop" || api.ServiceURL != "http://127.0.0.1:9000/" {
+		t.Errorf("api = %+v", api)
+	}
+	if api.Policies == nil || !strings.Contains(api.Policies.XML, `sf-replica-type="{{orders-replica}}"`) {
+		t.Fatalf("api policies = %+v", api.Policies)
+	}
+	// The inline XML starts on the line after "policies: |" (line 15), so its first line is line 16.
+	if api.Policies.File != "" || api.Policies.Origin.Line != 16 || api.Policies.Origin.File != "testdata/issue.yaml" {
+		t.Errorf("inline policy origin = %+v file %q", api.Policies.Origin, api.Policies.File)
+	}
+	if len(api.Operations) != 1 || api.Operations[0].Method != "GET" || api.Operations[0].URLTemplate != "/orders/{id}" || api.Operations[0].Name != "get-order" {
+		t.Errorf("operations = %+v", api.Operations[0])
+	}
+	g := cfg.Policies
+	if g == nil || g.File != filepath.Join("testdata", "policies", "global.xml") || !strings.Contains(g.XML, "<forward-request />") || g.Origin.Line != 1 {
+		t.Errorf("global policy = %+v", g)
+	}
+	if cfg.Limits.RequestTimeout != DefaultRequestTimeout || b.Timeout != DefaultBackendTimeout {
+		t.Errorf("defaults not applied: %+v %v", cfg.Limits, b.Timeout)
+	}
+}
+
+func TestLoadReportsEveryErrorWithPosition(t *testing.T) {
+	_, err := Load("testdata/bad.yaml")
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Load error %T %v, want Errors", err, err)
+	}
+	want := []string{
+		`testdata/bad.yaml:1:1: listen: "127.0.0.1" is not host:port`,
+		`testdata/bad.yaml:6:29: backends.orders.serviceFabricCluster.managementEndpoints[0]: "ftp://x" is not an absolute http:// or https:// URL`,
+		`testdata/bad.yaml:7:7: backends.orders.serviceFabricCluster.maxPartitionResolutionRetries: 11 is outside 0..10`,
+		`testdata/bad.yaml:8:7: backends.orders.serviceFabricCluster: unknown field "colour" (allowed: azureActiveDirectory, clientCertificate,`,
+		`testdata/bad.yaml:10:5: backends.web.url: "not a url" is not an absolute http:// or https:// URL`,
+		`testdata/bad.yaml:16:9: apis[0].operations[0].urlTemplate: "orders/{id}" must start with /`,
+		`testdata/bad.yaml:17:5: apis[1].name: API name "shop" already used`,
+		`testdata/bad.yaml:18:5: apis[1].path: path "/shop/" is already used by API "shop"`,
+		`testdata/bad.yaml:19:15: apis[1].policies: cannot read policy file testdata/policies/missing.xml`,
+		`testdata/bad.yaml:21:19: limits.requestTimeout: "30" is not a duration`,
+	}
+	text := err.Error()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("missing error %q in:\n%s", w, text)
+		}
+	}
+}
+
+func TestParseShapes(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"syntax", "apis: [\n", "x.yaml:1: YAML syntax: did not find expected node content"},
+		{"empty", "", "x.yaml:1: the configuration is empty"},
+		{"list where mapping", "apis: {a: 1}\n", `x.yaml:1:7: apis: expected a list, found a mapping`},
+		{"duplicate field", "listen: a:1\nlisten: b:2\napis: [{name: a}]\n", "x.yaml:2:1: listen: field given twice"},
+		{"int", "apis: [{name: a}]\nlimits: {maxBodyBytes: ten}\n", `x.yaml:2:24: limits.maxBodyBytes: "ten" is not an integer`},
+		{"bool", "apis: [{name: a, preserveHost: yes please}]\n", `x.yaml:1:32: apis[0].preserveHost: "yes please" is not true or false`},
+		{"no apis", "listen: :1\n", "apis: no APIs"},
+		{"sf url", "apis: [{name: a}]\nbackends: {b: {url: http://x/, serviceFabricCluster: {managementEndpoints: [http://h:19080]}}}\n", `backends.b.url: a Service Fabric backend's url is the default service name`},
+		{"named value", "apis: [{name: a}]\nnamedValues: {'bad name': x, ok: ''}\n", "namedValues.bad name: a named value's name"},
+		{"empty policy", "apis: [{name: a, policies: ''}]\n", "apis[0].policies: empty"},
+		{"aad", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], azureActiveDirectory: {clientSecret: s}}}}\n", "clusterApplication: required"},
+		{"aad secret", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], azureActiveDirectory: {clusterApplication: x, clientSecret: s}}}}\n", "needs tenantId, clientId and clientSecret"},
+		{"apim thumbprint", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], clientCertificatethumbprint: AB}}}\n", `"clientCertificatethumbprint" is an APIM field sfgate does not support: a certificate store is not read; give clientCertificate: {certFile, keyFile} (PEM)`},
+		{"apim pool", "apis: [{name: a}]\nbackends: {b: {type: Pool, pool: {services: []}}}\n", `x.yaml:2:16: backends.b: "type" is an APIM field sfgate does not support: pools are not supported`},
+		{"thumbprint", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], serverCertificateThumbprints: [abc]}}}\n", `"abc" is not a SHA-1`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestParseInlineFlowPolicyOrigin(t *testing.T) {
+	cfg, err := Parse([]byte("apis:\n  - name: a\n    policies: '<policies/>'\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.APIs[0].Policies.Origin; o.Line != 3 || o.File != "x.yaml" {
+		t.Errorf("origin = %+v, want x.yaml line 3", o)
+	}
+}
+
+func TestDurationsAndDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("apis: [{name: a}]\nlimits: {readTimeout: 1500ms}\nbackends: {h: {url: 'http://x/', timeout: 2m}}\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.ReadTimeout != 1500*time.Millisecond || cfg.Backends["h"].Timeout != 2*time.Minute {
+		t.Errorf("durations: %v %v", cfg.Limits.ReadTimeout, cfg.Backends["h"].Timeout)
+	}
+	if cfg.Listen != DefaultListen || cfg.Limits.MaxBodyBytes != DefaultMaxBodyBytes {
+		t.Errorf("defaults: %q %d", cfg.Listen, cfg.Limits.MaxBodyBytes)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/issue.yaml", "testdata/bad.yaml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("apis: [{name: a, operations: [{method: GET, urlTemplate: /x}]}]\n"))
+	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "fuzz.yaml")
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse returned cfg=%v err=%v", cfg != nil, err)
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error text")
+		}
+	})
+}

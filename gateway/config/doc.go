@@ -1,0 +1,68 @@
+// Package config reads sfgate's YAML configuration (step 0 of the data flow in DESIGN.md §1: what the gateway
+// routes, to which backends, with which policies). Field names follow Azure API Management where APIM has the
+// concept. Decoding walks yaml.Node trees so that every error carries file:line:col; unknown fields, duplicate
+// keys and wrong types are errors, and all of them are reported at once (Errors). Policy documents given as
+// file paths are read here, relative to the configuration file; their XML is compiled by package gateway.
+//
+// Reference (defaults in parentheses):
+//
+//	listen: 127.0.0.1:8080            client listener (127.0.0.1:8080)
+//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache (off)
+//	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)
+//	shutdownTimeout: 30s              drain time for in-flight requests on SIGINT/SIGTERM
+//	log: {level: info, format: text}  debug|info|warn|error; text|json (slog on stderr)
+//	limits:
+//	  maxHeaderBytes: 16384           request head size; larger → 431
+//	  maxBodyBytes: 10485760          request body (buffered for retries); larger → 413
+//	  maxResponseBodyBytes: 104857600 backend response body; larger → 502
+//	  maxConcurrentRequests: 10000    connections served at once (fasthttp Concurrency); more → 503
+//	  requestTimeout: 120s            whole request incl. resolution and retries
+//	  readTimeout: 30s                reading a request (slow clients are cut off)
+//	  writeTimeout: 30s               writing a response
+//	  idleTimeout: 90s                idle client keep-alive connections
+//	namedValues: {name: value}        substituted for {{name}} in policies and backend credentials
+//	policies: XML or path             global scope (APIM's default global policy when absent)
+//	backends:
+//	  <backend-id>:
+//	    url: http://host/base/ | fabric:/App/Service   (SF: the default service name)
+//	    protocol: http | soap         accepted for APIM compatibility
+//	    title, description            free text
+//	    timeout: 60s                  one attempt (the shorter of this and forward-request's timeout)
+//	    connectTimeout: 5s            dialling one endpoint
+//	    maxConnectionsPerEndpoint: 512
+//	    idleConnectionTimeout: 10s    pooled backend connections idle that long are closed
+//	    credentials:                  added to every request to this backend
+//	      header: {Name: [value, ...]}
+//	      query: {name: [value, ...]}
+//	      authorization: {scheme: Basic, parameter: "{{secret}}"}
+//	      clientCertificate: {certFile: c.pem, keyFile: k.pem}   client certificate for https backends
+//	    tls:
+//	      validateCertificateChain: true
+//	      validateCertificateName: true
+//	      caFile: ca.pem
+//	      serverCertificateThumbprints: [SHA-1 or SHA-256 hex]   accept exactly these
+//	      serverName: name            SNI and name check override
+//	    serviceFabricCluster:         makes the backend a Service Fabric service
+//	      managementEndpoints: [https://cluster:19080, ...]      required
+//	      maxPartitionResolutionRetries: 5                       0..10
+//	      clientCertificate: {certFile: c.pem, keyFile: k.pem}
+//	      serverCertificateThumbprints: [SHA-1 hex]
+//	      serverX509Names: [{name: cluster.example, issuerCertificateThumbprint: SHA-1 hex}]
+//	      serverCaFile: ca.pem
+//	      azureActiveDirectory:
+//	        clusterApplication: <app id>                         token scope <app id>/.default
+//	        credential: default|secret|managed|workload|cli      (inferred from the fields)
+//	        tenantId, clientId, clientSecret, managedIdentity: false
+//	        allowBearerOverHttp: false                           only for a local fake cluster
+//	apis:
+//	  - name: shop                    unique
+//	    path: shop                    URL suffix, segment-aware prefix ("" matches everything)
+//	    serviceUrl: http://host/base/ default backend base URL
+//	    preserveHost: false           send the client's Host instead of the backend's
+//	    policies: XML or path         API scope
+//	    operations:                   optional; without them every method and path under the API matches
+//	      - name: get-order
+//	        method: GET               or * for any
+//	        urlTemplate: /orders/{id} {param} segments, a final * or {*rest}; literals match case-insensitively
+//	        policies: XML or path     operation scope
+package config

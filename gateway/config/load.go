@@ -1,0 +1,451 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults applied by Load to fields left out of the file.
+const (
+	DefaultListen                        = "127.0.0.1:8080"
+	DefaultShutdownTimeout               = 30 * time.Second
+	DefaultMaxHeaderBytes                = 16 << 10
+	DefaultMaxBodyBytes                  = 10 << 20
+	DefaultMaxResponseBodyBytes          = 100 << 20
+	DefaultMaxConcurrentRequests         = 10000
+	DefaultRequestTimeout                = 120 * time.Second
+	DefaultReadTimeout                   = 30 * time.Second
+	DefaultWriteTimeout                  = 30 * time.Second
+	DefaultIdleTimeout                   = 90 * time.Second
+	DefaultBackendTimeout                = 60 * time.Second
+	DefaultConnectTimeout                = 5 * time.Second
+	DefaultMaxConnectionsPerEndpoint     = 512
+	DefaultIdleConnectionTimeout         = 10 * time.Second
+	DefaultMaxPartitionResolutionRetries = 5
+	MaxPartitionResolutionRetriesLimit   = 10
+	maxConfigBytes                       = 8 << 20
+)
+
+// Load reads, decodes and checks the configuration file at path. Policy files it names are read too
+// (relative paths are relative to the configuration file's directory). A non-nil error is an Errors
+// listing every problem with its file:line, or a plain error when the file cannot be read.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes and checks a configuration held in memory; file names it in errors and anchors relative
+// policy file paths.
+func Parse(data []byte, file string) (cfg *Config, err error) {
+	l := &errorList{file: file, data: data}
+	if len(data) > maxConfigBytes {
+		return nil, Errors{{Pos: Pos{File: file, Line: 1}, Msg: fmt.Sprintf("the file is %d bytes, more than the %d allowed", len(data), maxConfigBytes)}}
+	}
+	defer func() {
+		// yaml.v3 has panicked on hostile input; a parser of outside bytes returns an error instead.
+		if r := recover(); r != nil {
+			cfg, err = nil, Errors{{Pos: Pos{File: file, Line: 1}, Msg: fmt.Sprintf("YAML syntax: %v", r)}}
+		}
+	}()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{syntaxError(file, err)}
+	}
+	cfg = &Config{File: file}
+	root := &doc
+	if root.Kind == 0 || root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			l.add(Pos{File: file, Line: 1}, "", "the configuration is empty; it needs at least apis:")
+			return nil, l.errs
+		}
+		root = root.Content[0]
+	}
+	l.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	loadPolicyFiles(l, cfg)
+	applyDefaults(cfg)
+	check(l, cfg)
+	if len(l.errs) > 0 {
+		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Pos.Line < l.errs[j].Pos.Line })
+		return nil, l.errs
+	}
+	return cfg, nil
+}
+
+// syntaxError turns a yaml.v3 parse error ("yaml: line 7: ...") into a positioned Error.
+func syntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ":"); ok {
+			if _, e := fmt.Sscanf(n, "%d", &line); e == nil {
+				msg = strings.TrimSpace(tail)
+			}
+		}
+	}
+	return &Error{Pos: Pos{File: file, Line: line}, Msg: "YAML syntax: " + msg}
+}
+
+// decodeNode reads a `policies` value: inline XML (starts with '<') or a file path.
+func (p *Policy) decodeNode(l *errorList, n *yaml.Node, field string) {
+	if !l.scalar(n, field, "inline policy XML or a file path") {
+		return
+	}
+	p.Pos = l.pos(n)
+	text := strings.TrimSpace(n.Value)
+	if strings.HasPrefix(text, "<") {
+		p.XML = n.Value
+		p.Origin = Pos{File: l.file, Line: n.Line}
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			p.Origin.Line++ // block scalar text starts on the next line, indented
+			p.Indent = l.indentOf(p.Origin.Line)
+		}
+		return
+	}
+	if text == "" {
+		l.at(n, field, "empty; give inline policy XML or a file path")
+		return
+	}
+	p.File = text
+}
+
+func loadPolicyFiles(l *errorList, cfg *Config) {
+	dir := filepath.Dir(cfg.File)
+	load := func(p *Policy, field string) {
+		if p == nil || p.File == "" {
+			return
+		}
+		path := p.File
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			l.add(p.Pos, field, "cannot read policy file %s: %v", path, err)
+			return
+		}
+		p.File = path
+		p.XML = string(data)
+		p.Origin = Pos{File: path, Line: 1}
+	}
+	load(cfg.Policies, "policies")
+	for i, api := range cfg.APIs {
+		if api == nil {
+			continue
+		}
+		load(api.Policies, fmt.Sprintf("apis[%d].policies", i))
+		for j, op := range api.Operations {
+			if op != nil {
+				load(op.Policies, fmt.Sprintf("apis[%d].operations[%d].policies", i, j))
+			}
+		}
+	}
+}
+
+func applyDefaults(cfg *Config) {
+	setStr(&cfg.Listen, DefaultListen)
+	setDur(&cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	lim := &cfg.Limits
+	setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&lim.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
+	setInt(&lim.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
+	setDur(&lim.RequestTimeout, DefaultRequestTimeout)
+	setDur(&lim.ReadTimeout, DefaultReadTimeout)
+	setDur(&lim.WriteTimeout, DefaultWriteTimeout)
+	setDur(&lim.IdleTimeout, DefaultIdleTimeout)
+	for id, b := range cfg.Backends {
+		if b == nil {
+			continue
+		}
+		b.ID = id
+		setDur(&b.Timeout, DefaultBackendTimeout)
+		setDur(&b.ConnectTimeout, DefaultConnectTimeout)
+		setInt(&b.MaxConnectionsPerEndpoint, DefaultMaxConnectionsPerEndpoint)
+		setDur(&b.IdleConnectionTimeout, DefaultIdleConnectionTimeout)
+		if sf := b.ServiceFabricCluster; sf != nil && sf.MaxPartitionResolutionRetries == nil {
+			n := DefaultMaxPartitionResolutionRetries
+			sf.MaxPartitionResolutionRetries = &n
+		}
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// check validates values the decoder cannot: required fields, URLs, names, cross references.
+func check(l *errorList, cfg *Config) {
+	checkAddr(l, "listen", cfg.Listen)
+	if cfg.Admin != "" {
+		checkAddr(l, "admin", cfg.Admin)
+	}
+	if cfg.GOMAXPROCS < 0 {
+		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)
+	}
+	switch strings.ToLower(cfg.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		l.bad("log.level", "%q is not one of debug, info, warn, error", cfg.Log.Level)
+	}
+	switch strings.ToLower(cfg.Log.Format) {
+	case "", "text", "json":
+	default:
+		l.bad("log.format", "%q is not one of text, json", cfg.Log.Format)
+	}
+	for name, v := range cfg.NamedValues {
+		if !validNamedValueName(name) {
+			l.bad("namedValues."+name, "a named value's name may hold only letters, digits, '.', '-' and '_' (1-256 characters)")
+		}
+		if strings.TrimSpace(v) == "" {
+			l.bad("namedValues."+name, "a named value may not be empty")
+		}
+	}
+	ids := make([]string, 0, len(cfg.Backends))
+	for id := range cfg.Backends {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		checkBackend(l, id, cfg.Backends[id])
+	}
+	if len(cfg.APIs) == 0 {
+		l.bad("apis", "no APIs: add at least one under apis: (name, path, serviceUrl or a policy that sets the backend)")
+	}
+	names := map[string]Pos{}
+	paths := map[string]string{}
+	for i, api := range cfg.APIs {
+		field := fmt.Sprintf("apis[%d]", i)
+		if api == nil {
+			l.bad(field, "empty API entry")
+			continue
+		}
+		if api.Name == "" {
+			l.bad(field+".name", "required")
+		} else if p, dup := names[api.Name]; dup {
+			l.bad(field+".name", "API name %q already used at %s", api.Name, p)
+		} else {
+			names[api.Name] = api.Pos
+		}
+		norm := strings.Trim(api.Path, "/")
+		if strings.ContainsAny(norm, "?#{}* ") {
+			l.bad(field+".path", "%q: an API path is literal segments without query, templates or spaces", api.Path)
+		}
+		if other, dup := paths[norm]; dup {
+			l.bad(field+".path", "path %q is already used by API %q", api.Path, other)
+		} else {
+			paths[norm] = api.Name
+		}
+		if api.ServiceURL != "" {
+			checkHTTPURL(l, field+".serviceUrl", api.ServiceURL)
+		}
+		opNames := map[string]bool{}
+		for j, op := range api.Operations {
+			ofield := fmt.Sprintf("%s.operations[%d]", field, j)
+			if op == nil {
+				l.bad(ofield, "empty operation entry")
+				continue
+			}
+			if op.Name != "" {
+				if opNames[op.Name] {
+					l.bad(ofield+".name", "operation name %q already used in API %q", op.Name, api.Name)
+				}
+				opNames[op.Name] = true
+			}
+			if op.Method == "" {
+				l.bad(ofield+".method", "required (GET, POST, ... or * for any)")
+			} else if op.Method != "*" && !isToken(op.Method) {
+				l.bad(ofield+".method", "%q is not an HTTP method", op.Method)
+			}
+			if op.URLTemplate == "" {
+				l.bad(ofield+".urlTemplate", "required (for example /orders/{id})")
+			} else if !strings.HasPrefix(op.URLTemplate, "/") {
+				l.bad(ofield+".urlTemplate", "%q must start with /", op.URLTemplate)
+			}
+		}
+	}
+}
+
+func checkBackend(l *errorList, id string, b *Backend) {
+	field := "backends." + id
+	if b == nil {
+		l.bad(field, "empty backend entry")
+		return
+	}
+	if len(id) == 0 || len(id) > 80 {
+		l.bad(field, "a backend-id has 1 to 80 characters")
+	}
+	switch strings.ToLower(b.Protocol) {
+	case "", "http", "soap":
+	default:
+		l.bad(field+".protocol", "%q is not http or soap", b.Protocol)
+	}
+	if b.MaxConnectionsPerEndpoint < 0 {
+		l.bad(field+".maxConnectionsPerEndpoint", "must be positive")
+	}
+	if sf := b.ServiceFabricCluster; sf != nil {
+		if !strings.HasPrefix(b.URL, "fabric:/") || len(b.URL) <= len("fabric:/") {
+			l.bad(field+".url", "a Service Fabric backend's url is the default service name, such as fabric:/App/Service (found %q)", b.URL)
+		}
+		checkCluster(l, field+".serviceFabricCluster", sf)
+	} else {
+		if b.URL == "" {
+			l.bad(field+".url", "required: the backend's base URL (or, with serviceFabricCluster, a fabric:/ service name)")
+		} else {
+			checkHTTPURL(l, field+".url", b.URL)
+		}
+	}
+	if c := b.Credentials; c != nil {
+		if a := c.Authorization; a != nil && (a.Scheme == "" || a.Parameter == "") {
+			l.bad(field+".credentials.authorization", "needs both scheme and parameter")
+		}
+		checkCertFiles(l, field+".credentials.clientCertificate", c.ClientCertificate)
+	}
+	if t := b.TLS; t != nil {
+		checkThumbprints(l, field+".tls.serverCertificateThumbprints", t.ServerCertificateThumbprints)
+	}
+}
+
+func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
+	if len(sf.ManagementEndpoints) == 0 {
+		l.bad(field+".managementEndpoints", "required: at least one cluster management endpoint, such as http://127.0.0.1:19080")
+	}
+	for i, ep := range sf.ManagementEndpoints {
+		checkHTTPURL(l, fmt.Sprintf("%s.managementEndpoints[%d]", field, i), ep)
+	}
+	if n := *sf.MaxPartitionResolutionRetries; n < 0 || n > MaxPartitionResolutionRetriesLimit {
+		l.bad(field+".maxPartitionResolutionRetries", "%d is outside 0..%d", n, MaxPartitionResolutionRetriesLimit)
+	}
+	checkCertFiles(l, field+".clientCertificate", sf.ClientCertificate)
+	checkThumbprints(l, field+".serverCertificateThumbprints", sf.ServerCertificateThumbprints)
+	for i, n := range sf.ServerX509Names {
+		if n.Name == "" {
+			l.bad(fmt.Sprintf("%s.serverX509Names[%d].name", field, i), "required")
+		}
+		if n.IssuerCertificateThumbprint != "" {
+			checkThumbprints(l, fmt.Sprintf("%s.serverX509Names[%d].issuerCertificateThumbprint", field, i), []string{n.IssuerCertificateThumbprint})
+		}
+	}
+	if aad := sf.AzureActiveDirectory; aad != nil {
+		if aad.ClusterApplication == "" {
+			l.bad(field+".azureActiveDirectory.clusterApplication", "required: the cluster's server application ID")
+		}
+		switch aad.CredentialKind() {
+		case "default", "managed", "workload", "cli":
+		case "secret":
+			if aad.TenantID == "" || aad.ClientID == "" || aad.ClientSecret == "" {
+				l.bad(field+".azureActiveDirectory", "a client secret credential needs tenantId, clientId and clientSecret")
+			}
+		default:
+			l.bad(field+".azureActiveDirectory.credential", "%q is not one of default, secret, managed, workload, cli", aad.Credential)
+		}
+	}
+}
+
+func checkCertFiles(l *errorList, field string, c *CertificateFiles) {
+	if c == nil {
+		return
+	}
+	if c.CertFile == "" || c.KeyFile == "" {
+		l.bad(field, "needs certFile and keyFile (PEM)")
+	}
+}
+
+func checkThumbprints(l *errorList, field string, tps []string) {
+	for _, tp := range tps {
+		h := strings.ReplaceAll(strings.ReplaceAll(tp, ":", ""), " ", "")
+		if (len(h) != 40 && len(h) != 64) || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+			l.bad(field, "%q is not a SHA-1 (40 hex digits) or SHA-256 (64 hex digits) thumbprint", tp)
+		}
+	}
+}
+
+func checkAddr(l *errorList, field, addr string) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		l.bad(field, "%q is not host:port (for example 127.0.0.1:8080 or :8080)", addr)
+	}
+}
+
+func checkHTTPURL(l *errorList, field, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		l.bad(field, "%q is not an absolute http:// or https:// URL", s)
+		return
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		l.bad(field, "%q: a base URL may not have a query or fragment", s)
+	}
+}
+
+func validNamedValueName(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isToken(s string) bool {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// CredentialKind is the azidentity credential kind to use (Credential, or the one implied by the fields).
+func (a *AzureActiveDirectory) CredentialKind() string {
+	switch {
+	case a.Credential != "":
+		return strings.ToLower(a.Credential)
+	case a.ClientSecret != "":
+		return "secret"
+	case a.ManagedIdentity:
+		return "managed"
+	}
+	return "default"
+}
+
+// Path resolves a file path written in the configuration: relative paths are relative to the directory
+// of the configuration file.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/valyala/fasthttp"
+)
+
+// Error codes in the JSON error body ("code"); stable, for clients and alerts.
+const (
+	CodeRouteNotFound         = "RouteNotFound"
+	CodeOperationNotFound     = "OperationNotFound"
+	CodeInvalidPartitionKey   = "InvalidPartitionKey"
+	CodeInvalidAttribute      = "InvalidAttribute"
+	CodeBackendNotFound       = "BackendNotFound"
+	CodeServiceNotFound       = "ServiceNotFound"
+	CodeNamingUnavailable     = "NamingUnavailable"
+	CodeNoEndpoint            = "NoUsableEndpoint"
+	CodeBackendConnection     = expr.ReasonBackendConnectionFailure
+	CodeBackendTimeout        = expr.ReasonTimeout
+	CodeExpressionFailure     = expr.ReasonExpressionValueEvaluationFailure
+	CodeNoBackend             = "NoBackend"
+	CodeRequestTimeout        = "RequestTimeout"
+	CodeResponseTooLarge      = "ResponseTooLarge"
+	CodeInternal              = "InternalError"
+	CodeClusterUnauthorized   = "ClusterUnauthorized"
+	CodePartitionNotReady     = "PartitionNotReady"
+	CodeRequestHeaderTooLarge = "RequestHeaderFieldsTooLarge"
+	CodeRequestEntityTooLarge = "RequestEntityTooLarge"
+	CodeBadRequest            = "BadRequest"
+	sourceGateway             = "gateway"
+	sourceForwardRequest      = "forward-request"
+	sourceSetBackendService   = "set-backend-service"
+	attrPartitionKey          = "sf-partition-key"
+	attrReplicaType           = "sf-replica-type"
+	attrListenerName          = "sf-listener-name"
+	attrBackendID             = "backend-id"
+	attrServiceInstanceName   = "sf-service-instance-name"
+)
+
+// requestError is a failed request: the status and JSON body the client gets, and the cause for the log.
+// It is also context.LastError for the on-error section.
+type requestError struct {
+	Status     int
+	Code       string // error code (also LastError.Reason)
+	Message    string
+	Source     string // LastError.Source: "gateway", "forward-request", "set-backend-service", ...
+	Attribute  string // the policy attribute at fault, when there is one
+	Value      string // its value
+	FabricCode string // SF's error code, when SF gave one
+	Err        error  // cause
+}
+
+func (e *requestError) Error() string {
+	s := e.Code + ": " + e.Message
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *requestError) Unwrap() error { return e.Err }
+
+// LastError is the context.LastError form of the error (expr.LastErrorer).
+func (e *requestError) LastError() expr.LastError {
+	src := e.Source
+	if src == "" {
+		src = sourceGateway
+	}
+	return expr.LastError{Source: src, Reason: e.Code, Message: e.Message}
+}
+
+// asRequestError classifies any error of the request pipeline.
+func asRequestError(err error) *requestError {
+	var re *requestError
+	if errors.As(err, &re) {
+		return re
+	}
+	var fe *forwardError
+	if errors.As(err, &fe) {
+		return fe.requestError()
+	}
+	var ee *expr.EvalError
+	if errors.As(err, &ee) {
+		return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeExpressionFailure, Source: "expression",
+			Message: ee.Error(), Err: err}
+	}
+	return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeInternal, Message: err.Error(), Err: err}
+}
+
+// writeError answers the client with e as JSON, built in scratch (returned for reuse):
+// {"error":{"status":…,"code":"…","message":"…","attribute":"…","value":"…","fabricCode":"…","requestId":"…"}}.
+func writeError(ctx *fasthttp.RequestCtx, e *requestError, requestID, scratch []byte) []byte {
+	ctx.Response.Reset()
+	ctx.Response.SetStatusCode(e.Status)
+	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+	if len(requestID) > 0 {
+		ctx.Response.Header.SetBytesKV(hdrXRequestID, requestID)
+	}
+	b := append(scratch[:0], `{"error":{"status":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"code":`...)
+	b = appendJSONString(b, e.Code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.Message)
+	if e.Attribute != "" {
+		b = append(b, `,"attribute":`...)
+		b = appendJSONString(b, e.Attribute)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, e.Value)
+	}
+	if e.FabricCode != "" {
+		b = append(b, `,"fabricCode":`...)
+		b = appendJSONString(b, e.FabricCode)
+	}
+	if len(requestID) > 0 {
+		b = append(b, `,"requestId":`...)
+		b = appendJSONString(b, string(requestID))
+	}
+	b = append(b, "}}\n"...)
+	ctx.Response.SetBody(b)
+	return b
+}
+
+// appendJSONString appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}

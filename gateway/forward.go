@@ -1,0 +1,438 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/policy"
+	"github.com/sfgate/sfgate/listener"
+	"github.com/sfgate/sfgate/partition"
+	"github.com/sfgate/sfgate/resolver"
+	"github.com/valyala/fasthttp"
+)
+
+// forwardError is one failed attempt to reach a backend endpoint. It becomes context.LastError
+// (Reason BackendConnectionFailure or Timeout) and, when retries run out, a 502 or 504.
+type forwardError struct {
+	reason   string // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
+	notSent  bool   // proven: the request never reached the service (connect failed)
+	tooLarge bool   // the response exceeded limits.maxResponseBodyBytes
+	endpoint []byte // scheme://host:port (aliases a pooled buffer; copied by Error)
+	err      error
+}
+
+func (e *forwardError) Error() string {
+	return "forward to " + string(e.endpoint) + ": " + e.err.Error()
+}
+
+func (e *forwardError) Unwrap() error { return e.err }
+
+// LastError is the context.LastError form (expr.LastErrorer).
+func (e *forwardError) LastError() expr.LastError {
+	return expr.LastError{Source: sourceForwardRequest, Reason: e.reason, Message: e.Error()}
+}
+
+func (e *forwardError) requestError() *requestError {
+	re := &requestError{Status: fasthttp.StatusBadGateway, Code: CodeBackendConnection, Source: sourceForwardRequest,
+		Message: "the backend could not be reached: " + e.Error(), Err: e}
+	switch {
+	case e.tooLarge:
+		re.Code, re.Message = CodeResponseTooLarge, "the backend's response is larger than limits.maxResponseBodyBytes"
+	case e.reason == expr.ReasonTimeout:
+		re.Status, re.Code, re.Message = fasthttp.StatusGatewayTimeout, CodeBackendTimeout, "the backend did not answer in time: "+e.Error()
+	}
+	return re
+}
+
+// classify turns a fasthttp client error into a forwardError.
+func classify(err error, endpoint []byte) *forwardError {
+	fe := &forwardError{reason: expr.ReasonBackendConnectionFailure, endpoint: endpoint, err: err}
+	var de *dialError
+	switch {
+	case errors.As(err, &de):
+		fe.notSent = true
+		if isTimeout(de.err) {
+			fe.reason = expr.ReasonTimeout
+		}
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+		fe.notSent = true
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		fe.tooLarge = true
+	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
+		fe.reason = expr.ReasonTimeout
+	}
+	return fe
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &t) && t.Timeout() && !errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// Forward runs one <forward-request>: it picks the target the inbound policy chose (policy.Forwarder).
+// For a Service Fabric backend it runs the resolve-and-retry loop; other targets get exactly one attempt.
+// On return c.Response holds the backend's response, or the error says why there is none.
+func (s *reqState) Forward(ctx context.Context, c *expr.Context, r *policy.Result, timeout time.Duration) error {
+	rt := s.rt
+	t := &r.Target
+	s.lastGood = nil // a <retry> may run forward-request again: only this execution's responses count
+	switch {
+	case !t.Set:
+		if len(s.api.serviceURL) == 0 {
+			return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeNoBackend,
+				Message: "API " + s.api.name + " has no serviceUrl and its policies set no backend (set-backend-service)"}
+		}
+		return s.forwardOnce(rt.basePool, s.api.serviceURL, nil, s.attemptTimeout(timeout, nil))
+	case t.BaseURL != nil:
+		return s.forwardOnce(rt.basePool, t.BaseURL, nil, s.attemptTimeout(timeout, nil))
+	}
+	be := rt.backends[string(t.BackendID)]
+	if be == nil {
+		return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeBackendNotFound, Source: sourceSetBackendService,
+			Attribute: attrBackendID, Value: string(t.BackendID),
+			Message: "no backend with this backend-id is configured (see backends: in the configuration)"}
+	}
+	s.backend = be
+	if be.sf == nil {
+		c.SetBaseURL(be.url) // context.Request.Url is the URL sent to the backend
+		return s.forwardOnce(be.pool, be.url, be, s.attemptTimeout(timeout, be))
+	}
+	return s.forwardSF(ctx, c, t, be, s.attemptTimeout(timeout, be))
+}
+
+// attemptTimeout is the time allowed to one attempt: the shorter of the forward-request timeout (APIM's
+// default is 300s) and the backend's timeout.
+func (s *reqState) attemptTimeout(policyTimeout time.Duration, be *backend) time.Duration {
+	t := s.rt.defaultTimeout
+	if be != nil {
+		t = be.timeout
+	}
+	if policyTimeout > 0 && policyTimeout < t {
+		t = policyTimeout
+	}
+	return t
+}
+
+// forwardOnce sends the request once to base + path after the API suffix + query.
+func (s *reqState) forwardOnce(p *pool, base []byte, be *backend, timeout time.Duration) error {
+	s.urlBuf = appendForwardURL(s.urlBuf[:0], base, s.ec.PathAfterSuffix(), s.ec.RawQuery())
+	if be != nil {
+		s.urlBuf = be.appendCredentialQuery(s.urlBuf)
+	}
+	if fe := s.attempt(p, s.urlBuf, be, timeout); fe != nil {
+		s.setAttemptError(fe)
+		return fe
+	}
+	return nil
+}
+
+// forwardSF resolves the target partition, sends, and after every attempt evaluates sf-resolve-condition
+// (or, without one, "the connection failed"); while it holds and retries remain it complains to the
+// resolver with the version it used (Invalidate), backs off and sends again to the new endpoint.
+func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Target, be *backend, timeout time.Duration) error {
+	res := be.sf.cluster.resolver
+	service := be.urlStr
+	if t.ServiceInstanceName != nil {
+		service = be.sf.cluster.serviceName(t.ServiceInstanceName)
+	}
+	var key []byte
+	if t.HasPartitionKey {
+		key = t.PartitionKey
+	}
+	rtype, err := parseReplicaType(t.ReplicaType)
+	if err != nil {
+		return &requestError{Status: fasthttp.StatusBadRequest, Code: CodeInvalidAttribute, Source: sourceSetBackendService,
+			Attribute: attrReplicaType, Value: string(t.ReplicaType), Message: "sf-replica-type must be primary, secondary or any", Err: err}
+	}
+	snap, err := res.Resolve(ctx, service, key)
+	if err != nil {
+		return resolveError(err, t, service, key)
+	}
+	listenerName := be.sf.cluster.names.intern(t.ListenerName)
+	idempotent := isIdempotent(s.fctx.Request.Header.Method())
+	maxRetries := be.sf.maxRetries
+	s.bo.Reset()
+	for {
+		endpoint, _, selErr := snap.Replicas.Select(rtype, listenerName)
+		var fe *forwardError
+		if selErr == nil {
+			s.endpoint = append(s.endpoint[:0], endpoint...)
+			c.SetBaseURL(s.endpoint) // context.Request.Url names the replica this attempt goes to
+			s.urlBuf = appendForwardURL(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
+			s.urlBuf = be.appendCredentialQuery(s.urlBuf)
+			fe = s.attempt(be.pool, s.urlBuf, be, timeout)
+			if fe != nil {
+				s.setAttemptError(fe)
+			}
+		}
+		again := false
+		switch {
+		case selErr != nil:
+			again = true // no usable endpoint in this snapshot: a failover is in progress
+		case t.HasResolveCondition():
+			cond, err := t.ResolveCondition(c)
+			if err != nil {
+				return err
+			}
+			// A non-idempotent request that may have reached the service is resent only because the
+			// user's condition says so.
+			again = cond
+		default:
+			again = fe != nil && fe.reason == expr.ReasonBackendConnectionFailure && !fe.tooLarge &&
+				(idempotent || fe.notSent)
+		}
+		if selErr != nil && errors.Is(selErr, listener.ErrNoListener) && s.reresolves >= 1 {
+			// The replicas publish other listeners but not this one: one fresh look is enough, more
+			// naming calls would not make the name appear.
+			again = false
+		}
+		if !again || s.reresolves >= maxRetries {
+			return s.finishSF(selErr, fe, t, snap, rtype)
+		}
+		s.reresolves++
+		be.metrics.reresolutions.Add(1)
+		next, err := res.Invalidate(ctx, service, key, snap.Version)
+		if err != nil {
+			if s.lastGood != nil || fe != nil {
+				return s.finishSF(selErr, fe, t, snap, rtype)
+			}
+			return resolveError(err, t, service, key)
+		}
+		if selErr == nil && next.Version != snap.Version {
+			if ep, _, err := next.Replicas.Select(rtype, listenerName); err != nil || ep != endpoint {
+				be.pool.forget(endpoint)
+			}
+		}
+		if next.Version == snap.Version {
+			// Nothing newer yet: wait a little (jittered, bounded) before asking again.
+			if !s.sleep(s.bo.NextBackOff()) {
+				return s.finishSF(selErr, fe, t, snap, rtype)
+			}
+		}
+		be.metrics.retries.Add(1)
+		snap = next
+	}
+}
+
+// finishSF ends the loop: the last backend response if any attempt produced one, else a gateway error.
+func (s *reqState) finishSF(selErr error, fe *forwardError, t *policy.Target, snap *resolver.Snapshot, rtype listener.ReplicaType) error {
+	if s.lastGood != nil {
+		s.useResponse(s.lastGood)
+		return nil
+	}
+	if fe != nil {
+		return fe
+	}
+	re := &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNoEndpoint,
+		Message: "no usable endpoint for " + snap.Service + " partition " + snap.Partition.ID + " (" + rtype.String() + "): " + selErr.Error(),
+		Err:     selErr}
+	var le *listener.ListenerError
+	if errors.As(selErr, &le) {
+		re.Attribute, re.Value = attrListenerName, string(t.ListenerName)
+	}
+	return re
+}
+
+// sleep waits d or until the request's deadline; false when the deadline comes first.
+func (s *reqState) sleep(d time.Duration) bool {
+	if d <= 0 {
+		d = 50 * time.Millisecond
+	}
+	if time.Now().Add(d).After(s.deadline) {
+		return false
+	}
+	time.Sleep(d)
+	return true
+}
+
+// resolveError maps a resolver error to the client's status (DESIGN.md §4). t may be nil (admin lookups).
+func resolveError(err error, t *policy.Target, service string, key []byte) *requestError {
+	re := &requestError{Status: fasthttp.StatusBadGateway, Code: CodeNamingUnavailable, Source: sourceSetBackendService,
+		Message: "resolving " + service + ": " + err.Error(), Err: err}
+	var fab *resolver.FabricError
+	if errors.As(err, &fab) {
+		re.FabricCode = fab.Code
+	}
+	var ke *partition.KeyError
+	switch {
+	case errors.Is(err, resolver.ErrInvalidPartitionKey):
+		re.Status, re.Code, re.Attribute, re.Value = fasthttp.StatusBadRequest, CodeInvalidPartitionKey, attrPartitionKey, string(key)
+		if t != nil && !t.HasPartitionKey {
+			re.Message = "service " + service + " is partitioned, so set-backend-service needs sf-partition-key: " + err.Error()
+		} else if errors.As(err, &ke) {
+			re.Message = "sf-partition-key: " + ke.Error()
+		} else {
+			re.Message = "sf-partition-key does not fit the partitions of " + service + ": " + err.Error()
+		}
+	case errors.Is(err, resolver.ErrServiceNotFound):
+		re.Status, re.Code = fasthttp.StatusNotFound, CodeServiceNotFound
+		re.Message = "service " + service + " does not exist on the cluster"
+		if t != nil && t.ServiceInstanceName != nil {
+			re.Attribute, re.Value = attrServiceInstanceName, string(t.ServiceInstanceName)
+		}
+	case errors.Is(err, resolver.ErrNotReady):
+		re.Status, re.Code = fasthttp.StatusServiceUnavailable, CodePartitionNotReady
+	case errors.Is(err, resolver.ErrUnauthorized):
+		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterUnauthorized
+	case errors.Is(err, resolver.ErrUnavailable), errors.Is(err, resolver.ErrTimeout),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, resolver.ErrClosed):
+		re.Status = fasthttp.StatusServiceUnavailable
+	case fab != nil && fab.Status == fasthttp.StatusNotFound:
+		re.Status, re.Code = fasthttp.StatusNotFound, CodeServiceNotFound
+	case fab == nil && t != nil && t.ServiceInstanceName != nil:
+		// Not an answer from the cluster: the name itself was refused (not fabric:/…).
+		re.Status, re.Code, re.Attribute, re.Value = fasthttp.StatusBadRequest, CodeInvalidAttribute, attrServiceInstanceName, service
+	}
+	return re
+}
+
+// parseReplicaType parses sf-replica-type without allocating for the valid values.
+func parseReplicaType(b []byte) (listener.ReplicaType, error) {
+	switch {
+	case len(b) == 0:
+		return listener.Default, nil
+	case bytesEqualFold(b, "primary"):
+		return listener.ReplicaPrimary, nil
+	case bytesEqualFold(b, "secondary"):
+		return listener.ReplicaSecondary, nil
+	case bytesEqualFold(b, "any"):
+		return listener.ReplicaAny, nil
+	}
+	return listener.ParseReplicaType(string(b))
+}
+
+// bytesEqualFold compares b with s ASCII case-insensitively.
+func bytesEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// isIdempotent reports whether a method may be resent after it possibly reached the service (RFC 9110 §9.2.2).
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodTrace,
+		fasthttp.MethodPut, fasthttp.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// attempt sends the prepared request once to url, into the spare response buffer. On success the response
+// becomes context.Response and s.lastGood.
+func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Duration) *forwardError {
+	s.attempts++
+	hc, err := p.client(url)
+	if err != nil {
+		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, endpoint: url, err: err}
+	}
+	out := &s.out
+	s.prepareOutbound(out, url, be)
+	resp := &s.resps[s.spare]
+	deadline := time.Now().Add(timeout)
+	if deadline.After(s.deadline) {
+		deadline = s.deadline
+	}
+	start := time.Now()
+	err = hc.DoDeadline(out, resp, deadline)
+	s.upstreamTime += time.Since(start)
+	if be != nil {
+		be.metrics.attempts.Add(1)
+	}
+	if err != nil {
+		if be != nil {
+			be.metrics.failures.Add(1)
+		}
+		key, _, _, _ := endpointKey(url)
+		return classify(err, key)
+	}
+	s.useResponse(resp)
+	s.lastGood = resp
+	s.spare ^= 1 // the next attempt must not overwrite the last good response
+	return nil
+}
+
+// useResponse makes resp context.Response (LastError cleared).
+func (s *reqState) useResponse(resp *fasthttp.Response) {
+	s.exprResp = expr.Response{StatusCode: resp.StatusCode(), Reason: resp.Header.StatusMessage(), Header: &resp.Header}
+	s.ec.Response = &s.exprResp
+	s.ec.LastError = nil
+}
+
+// setAttemptError makes a failed attempt visible to sf-resolve-condition: context.LastError is set and
+// context.Response is an empty response (status 0), never null.
+func (s *reqState) setAttemptError(fe *forwardError) {
+	s.lastErr = expr.LastError{Source: sourceForwardRequest, Reason: fe.reason, Message: fe.Error()}
+	s.ec.LastError = &s.lastErr
+	s.exprResp = expr.Response{}
+	s.ec.Response = &s.exprResp
+}
+
+// prepareOutbound builds the request to send: the client's request after inbound policies, without
+// hop-by-hop headers, with X-Forwarded-*, the request ID, the backend's credentials and the target URL.
+func (s *reqState) prepareOutbound(out *fasthttp.Request, url []byte, be *backend) {
+	in := &s.fctx.Request
+	copyRequestHeaders(&out.Header, &in.Header)
+	out.SetRequestURIBytes(url)
+	out.UseHostHeader = true
+	if !s.api.preserveHost {
+		key, _, _, _ := endpointKey(url)
+		out.Header.SetHostBytes(authority(key))
+	}
+	s.xff = appendForwardedFor(s.xff, in.Header.PeekAll(fasthttp.HeaderXForwardedFor), s.fctx.RemoteIP())
+	out.Header.Del(fasthttp.HeaderXForwardedFor)
+	out.Header.SetBytesKV(hdrXForwardedFor, s.xff)
+	if s.fctx.IsTLS() {
+		out.Header.SetBytesKV(hdrXForwardedProto, protoHTTPS)
+	} else {
+		out.Header.SetBytesKV(hdrXForwardedProto, protoHTTP)
+	}
+	out.Header.SetBytesKV(hdrXForwardedHost, in.Header.Host())
+	if len(s.api.prefix) > 0 {
+		out.Header.SetBytesKV(hdrXForwardedPref, s.api.prefix) // the API path the gateway stripped
+	}
+	out.Header.SetBytesKV(hdrXRequestID, s.requestID)
+	if be != nil {
+		be.setCredentialHeaders(&out.Header)
+	}
+	out.SetBodyRaw(in.Body())
+}
+
+// authority returns the host[:port] of an endpoint key ("http://user@h:1" → "h:1").
+func authority(key []byte) []byte {
+	for i := 0; i+2 < len(key); i++ {
+		if key[i] == ':' && key[i+1] == '/' && key[i+2] == '/' {
+			key = key[i+3:]
+			break
+		}
+	}
+	if at := bytes.LastIndexByte(key, '@'); at >= 0 {
+		key = key[at+1:]
+	}
+	return key
+}
+
+// appendForwardURL builds the backend URL as APIM does (research/apim.md §2.2): base + path after the API
+// suffix + query, with exactly one '/' at the join and every byte of the path and query kept as received.
+func appendForwardURL(dst, base, path, query []byte) []byte {
+	return policy.AppendURL(dst, base, path, query)
+}

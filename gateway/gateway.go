@@ -1,0 +1,360 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/resolver"
+	"github.com/valyala/fasthttp"
+)
+
+// Options are process-level settings that are not part of the configuration file.
+type Options struct {
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// ResolverOptions, if set, adjusts the resolver.Options of every cluster before the resolver is
+	// created (tests shorten timeouts with it).
+	ResolverOptions func(*resolver.Options)
+}
+
+// Gateway serves client requests per a compiled configuration and can swap configurations at run time.
+type Gateway struct {
+	log     *slog.Logger
+	opts    Options
+	metrics *metrics
+	rt      atomic.Pointer[compiled]
+
+	mu       sync.Mutex          // guards clusters, reloads and shutdown
+	clusters map[string]*cluster // by cluster key, shared across reloads
+	server   *fasthttp.Server
+	admin    *http.Server
+	probes   context.CancelFunc
+	closed   bool
+}
+
+// Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
+// compiled and every reference checked. The error is config.Errors with file:line positions.
+func Validate(cfg *config.Config) error {
+	_, err := compile(cfg, validationClusters{}, newMetrics())
+	return err
+}
+
+// validationClusters checks resolver options (certificate files, credentials) by creating and at once
+// closing each resolver; nothing is sent to the cluster.
+type validationClusters struct{}
+
+func (validationClusters) cluster(key, label string, opts resolver.Options) (*cluster, error) {
+	r, err := resolver.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	r.Close()
+	return newCluster(key, label), nil
+}
+
+// newNamer creates a cluster's resolver (a variable so that tests can substitute a fixed answer).
+var newNamer = func(opts resolver.Options) (namer, error) { return resolver.New(opts) }
+
+// New compiles cfg and creates one resolver per distinct cluster. It does not listen; call Serve (and
+// ServeAdmin) or Run.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	g := &Gateway{log: opts.Logger, opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rt, err := compile(cfg, g, g.metrics)
+	if err != nil {
+		g.dropUnusedClusters()
+		return nil, err
+	}
+	g.use(rt, nil)
+	g.server = g.newServer(cfg)
+	return g, nil
+}
+
+// cluster implements clusterSource: it reuses the resolver of a cluster already known (same endpoints and
+// credentials) so its cache survives reloads. Called with g.mu held.
+func (g *Gateway) cluster(key, label string, opts resolver.Options) (*cluster, error) {
+	if c := g.clusters[key]; c != nil {
+		return c, nil
+	}
+	if g.opts.ResolverOptions != nil {
+		g.opts.ResolverOptions(&opts)
+	}
+	c := newCluster(key, label)
+	user := opts.OnNamingCall
+	opts.OnNamingCall = func(call resolver.NamingCall) {
+		if call.Status != 0 {
+			c.markReady()
+		}
+		if call.Err != nil {
+			g.log.Debug("naming call failed", "cluster", label, "op", call.Op, "endpoint", call.Endpoint,
+				"status", call.Status, "duration", call.Duration, "error", call.Err)
+		}
+		if user != nil {
+			user(call)
+		}
+	}
+	r, err := newNamer(opts)
+	if err != nil {
+		return nil, err
+	}
+	c.resolver = r
+	g.clusters[key] = c
+	return c, nil
+}
+
+// use makes rt current, counts cluster users, and closes what the previous configuration alone used.
+// Called with g.mu held.
+func (g *Gateway) use(rt, old *compiled) {
+	for _, c := range rt.clusters {
+		c.users++
+	}
+	g.rt.Store(rt)
+	if old != nil {
+		for _, c := range old.clusters {
+			c.users--
+		}
+		old.basePool.closeIdle()
+		for _, b := range old.backends {
+			b.pool.closeIdle()
+		}
+	}
+	g.dropUnusedClusters()
+	g.startProbes(rt)
+}
+
+// dropUnusedClusters closes resolvers no configuration uses. Called with g.mu held.
+func (g *Gateway) dropUnusedClusters() {
+	for k, c := range g.clusters {
+		if c.users <= 0 {
+			if c.resolver != nil {
+				c.resolver.Close()
+			}
+			delete(g.clusters, k)
+		}
+	}
+}
+
+// Reload compiles cfg and, only if that succeeds, makes it serve new requests; requests in flight finish on
+// the configuration they started with. A bad configuration leaves the current one serving. Listener
+// addresses and server limits (listen, admin, limits.maxHeaderBytes, read/write/idle timeouts) need a restart.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("gateway is shut down")
+	}
+	rt, err := compile(cfg, g, g.metrics)
+	if err != nil {
+		g.dropUnusedClusters()
+		g.metrics.reloadsFailed.Add(1)
+		return err
+	}
+	old := g.rt.Load()
+	g.use(rt, old)
+	g.metrics.reloadsOK.Add(1)
+	g.log.Info("configuration reloaded", "file", cfg.File, "apis", len(cfg.APIs), "backends", len(cfg.Backends))
+	return nil
+}
+
+// startProbes asks each cluster of rt for the partitions of one of its services until naming answers once,
+// so that /readyz turns ready before the first request. Called with g.mu held.
+func (g *Gateway) startProbes(rt *compiled) {
+	if g.probes != nil {
+		g.probes()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.probes = cancel
+	for _, c := range rt.clusters {
+		if c.ready.Load() {
+			continue
+		}
+		var service string
+		for _, b := range rt.backends {
+			if b.sf != nil && b.sf.cluster == c {
+				service = b.urlStr
+				break
+			}
+		}
+		go g.probe(ctx, c, service)
+	}
+}
+
+func (g *Gateway) probe(ctx context.Context, c *cluster, service string) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 100*time.Millisecond, 5*time.Second, 0
+	for !c.ready.Load() {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.resolver.Scheme(pctx, service)
+		cancel()
+		if err == nil || errors.Is(err, resolver.ErrServiceNotFound) {
+			c.markReady()
+			return
+		}
+		if ctx.Err() != nil || errors.Is(err, resolver.ErrClosed) {
+			return
+		}
+		g.log.Debug("cluster not answering yet", "cluster", c.label, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(bo.NextBackOff()):
+		}
+	}
+}
+
+// Ready reports whether the configuration is loaded and every cluster it uses has answered once.
+func (g *Gateway) Ready() bool {
+	rt := g.rt.Load()
+	if rt == nil {
+		return false
+	}
+	for _, c := range rt.clusters {
+		if !c.ready.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitReady blocks until Ready or ctx ends.
+func (g *Gateway) WaitReady(ctx context.Context) error {
+	rt := g.rt.Load()
+	for _, c := range rt.clusters {
+		select {
+		case <-c.readyCh:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster %s not ready: %w", c.label, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Handler returns the client-facing request handler (for embedding in another fasthttp server).
+func (g *Gateway) Handler() fasthttp.RequestHandler { return g.serveHTTP }
+
+// Serve serves client requests on ln until Shutdown.
+func (g *Gateway) Serve(ln net.Listener) error {
+	err := g.server.Serve(ln)
+	if err != nil && !g.isClosed() {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// ServeAdmin serves the admin endpoints (/healthz /readyz /metrics /debug/resolve /debug/cache) on ln until
+// Shutdown.
+func (g *Gateway) ServeAdmin(ln net.Listener) error {
+	g.mu.Lock()
+	if g.admin == nil {
+		g.admin = &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	srv := g.admin
+	g.mu.Unlock()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve admin %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func (g *Gateway) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests to finish (or ctx to end), then closes
+// the admin listener, the connection pools and the resolvers.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	if g.probes != nil {
+		g.probes()
+	}
+	admin := g.admin
+	g.mu.Unlock()
+
+	err := g.server.ShutdownWithContext(ctx)
+	if admin != nil {
+		if aerr := admin.Shutdown(ctx); aerr != nil && err == nil {
+			err = aerr
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if rt := g.rt.Load(); rt != nil {
+		rt.basePool.closeIdle()
+		for _, b := range rt.backends {
+			b.pool.closeIdle()
+		}
+	}
+	for k, c := range g.clusters {
+		c.resolver.Close()
+		delete(g.clusters, k)
+	}
+	return err
+}
+
+// newServer builds the client-facing fasthttp server from the configuration's limits.
+func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
+	lim := cfg.Limits
+	return &fasthttp.Server{
+		Handler:                      g.serveHTTP,
+		ErrorHandler:                 g.serverError,
+		Concurrency:                  lim.MaxConcurrentRequests,
+		ReadBufferSize:               lim.MaxHeaderBytes,
+		MaxRequestBodySize:           lim.MaxBodyBytes,
+		ReadTimeout:                  lim.ReadTimeout,
+		WriteTimeout:                 lim.WriteTimeout,
+		IdleTimeout:                  lim.IdleTimeout,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       slogPrinter{g.log},
+	}
+}
+
+// serverError answers requests fasthttp could not read (too large, malformed, too slow) with a JSON error.
+func (g *Gateway) serverError(ctx *fasthttp.RequestCtx, err error) {
+	re := &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed request: " + err.Error(), Err: err}
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		re.Status, re.Code = fasthttp.StatusRequestHeaderFieldsTooLarge, CodeRequestHeaderTooLarge
+		re.Message = "the request head is larger than limits.maxHeaderBytes"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		re.Status, re.Code = fasthttp.StatusRequestEntityTooLarge, CodeRequestEntityTooLarge
+		re.Message = "the request body is larger than limits.maxBodyBytes"
+	case isTimeout(err):
+		re.Status, re.Code = fasthttp.StatusRequestTimeout, CodeRequestTimeout
+		re.Message = "the request was not received within limits.readTimeout"
+	}
+	g.metrics.unrouted.count(re.Status, 0, 0, false)
+	writeError(ctx, re, nil, nil)
+	ctx.SetConnectionClose()
+}
+
+// slogPrinter adapts slog to fasthttp's Logger.
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

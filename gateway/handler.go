@@ -1,0 +1,192 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/policy"
+	"github.com/sfgate/sfgate/gateway/route"
+	"github.com/valyala/fasthttp"
+)
+
+// serveHTTP is the client-facing handler: route, inbound policies, backend (forwarding with the SF
+// resolve loop), outbound policies, response. Errors become JSON answers after on-error ran.
+func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	rt := g.rt.Load()
+	s := rt.states.Get().(*reqState)
+	g.metrics.inflight.Add(1)
+	s.begin(rt, ctx, start)
+
+	status, am := g.serve(ctx, s, start)
+	am.count(status, time.Since(start), s.upstreamTime, s.attempts > 0)
+	if g.log.Enabled(context.Background(), slog.LevelDebug) || status >= 500 {
+		g.logRequest(ctx, s, status, start)
+	}
+	g.metrics.inflight.Add(-1)
+	s.end()
+	rt.states.Put(s)
+}
+
+func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) (int, *apiMetrics) {
+	rt := s.rt
+	id := ctx.Request.Header.PeekBytes(hdrXRequestID)
+	if validRequestID(id) {
+		s.requestID = append(s.requestID[:0], id...)
+	} else {
+		s.requestID = appendRequestID(s.requestID[:0])
+		ctx.Request.Header.SetBytesKV(hdrXRequestID, s.requestID)
+	}
+
+	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), route.PathOf(ctx.Request.Header.RequestURI()), s.params, s.paramBuf)
+	s.paramBuf, s.params = buf, m.Params
+	if err != nil {
+		re := &requestError{Status: fasthttp.StatusNotFound, Code: CodeRouteNotFound,
+			Message: "no API matches the request path", Err: err}
+		am := g.metrics.unrouted
+		if m.API >= 0 {
+			am = rt.apis[m.API].metrics
+			re.Code, re.Message = CodeOperationNotFound, "no operation of API "+rt.apis[m.API].name+" matches the request method and path"
+		}
+		s.scratch = writeError(ctx, re, s.requestID, s.scratch)
+		return re.Status, am
+	}
+	a := rt.apis[m.API]
+	op := a.all
+	if m.Operation >= 0 {
+		op = a.ops[m.Operation]
+	}
+	s.api, s.op = a, op
+
+	c := &s.ec
+	c.Api = a.info
+	c.Operation = op.info
+	for _, p := range m.Params {
+		c.MatchedParameters = append(c.MatchedParameters, expr.Param{Name: p.Name, Value: p.Value})
+	}
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		s.ipBuf = ip.Unmap().AppendTo(s.ipBuf[:0])
+		c.IPAddress = s.ipBuf
+	}
+	c.RequestID = s.requestID
+	c.Timestamp = start
+	c.Begin(&ctx.Request, ctx.IsTLS())
+
+	r := &s.res
+	prog := op.program
+	err = prog.Inbound(c, r)
+	if err == nil && !r.Return.Set {
+		err = prog.Backend(s, c, r, s)
+	}
+	if err == nil && !r.Return.Set {
+		if s.lastGood == nil {
+			// The policies sent nothing to a backend (no forward-request): APIM answers 200 with an empty
+			// body, which outbound policies may still shape.
+			s.emptyResponse(fasthttp.StatusOK)
+		}
+		err = prog.Outbound(c, r)
+	}
+	if err != nil {
+		return g.fail(ctx, s, err), a.metrics
+	}
+	if r.Return.Set {
+		writeReturn(ctx, &r.Return)
+		return r.Return.StatusCode, a.metrics
+	}
+	resp := s.lastGood
+	copyResponseHeaders(&ctx.Response.Header, &resp.Header)
+	if c.Response != nil && c.Response.StatusCode > 0 {
+		ctx.Response.SetStatusCode(c.Response.StatusCode) // outbound policies may have changed it
+	}
+	if len(ctx.Response.Header.PeekBytes(hdrXRequestID)) == 0 {
+		ctx.Response.Header.SetBytesKV(hdrXRequestID, s.requestID)
+	}
+	ctx.Response.SetBody(resp.Body())
+	return ctx.Response.StatusCode(), a.metrics
+}
+
+// fail runs the on-error section with context.LastError set, then answers with its return-response or the
+// gateway's JSON error.
+func (g *Gateway) fail(ctx *fasthttp.RequestCtx, s *reqState, err error) int {
+	re := asRequestError(err)
+	c := &s.ec
+	if c.Response == nil {
+		s.emptyResponse(0)
+		s.lastGood = nil
+	}
+	s.lastErr = re.LastError()
+	c.LastError = &s.lastErr
+	r := &s.res
+	r.Return = policy.ReturnResponse{}
+	if s.op != nil {
+		if oerr := s.op.program.OnError(c, r); oerr != nil {
+			g.log.Warn("on-error section failed", "requestId", string(s.requestID), "error", oerr)
+		}
+	}
+	if r.Return.Set {
+		writeReturn(ctx, &r.Return)
+		return r.Return.StatusCode
+	}
+	s.scratch = writeError(ctx, re, s.requestID, s.scratch)
+	s.failure = re
+	return re.Status
+}
+
+// writeReturn answers with the response a return-response policy built.
+func writeReturn(ctx *fasthttp.RequestCtx, rr *policy.ReturnResponse) {
+	ctx.Response.Reset()
+	code := rr.StatusCode
+	if code == 0 {
+		code = fasthttp.StatusOK
+	}
+	ctx.Response.SetStatusCode(code)
+	if len(rr.Reason) > 0 {
+		ctx.Response.Header.SetStatusMessage(rr.Reason)
+	}
+	for _, h := range rr.Headers {
+		ctx.Response.Header.AddBytesKV(h.Name, h.Value)
+	}
+	ctx.Response.SetBody(rr.Body)
+}
+
+func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, status int, start time.Time) {
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("requestId", string(s.requestID)),
+		slog.String("method", string(ctx.Method())),
+		slog.String("uri", string(ctx.Request.Header.RequestURI())),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if s.api != nil {
+		attrs = append(attrs, slog.String("api", s.api.name), slog.String("operation", s.op.info.Name))
+	}
+	if s.backend != nil {
+		attrs = append(attrs, slog.String("backend", s.backend.id))
+	}
+	if s.attempts > 0 {
+		attrs = append(attrs, slog.Int("attempts", s.attempts), slog.Int("reresolutions", s.reresolves),
+			slog.String("endpoint", string(s.urlBuf)))
+	}
+	if s.failure != nil {
+		attrs = append(attrs, slog.String("code", s.failure.Code), slog.String("error", s.failure.Error()))
+	}
+	g.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// emptyResponse makes an empty response (in the spare buffer) context.Response and the response to send.
+func (s *reqState) emptyResponse(status int) {
+	resp := &s.resps[s.spare]
+	resp.Reset()
+	if status > 0 {
+		resp.SetStatusCode(status)
+	}
+	s.useResponse(resp)
+	s.lastGood = resp
+}

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Header names the gateway reads or writes, as byte slices so that setting them does not allocate.
+var (
+	hdrXForwardedFor   = []byte("X-Forwarded-For")
+	hdrXForwardedProto = []byte("X-Forwarded-Proto")
+	hdrXForwardedHost  = []byte("X-Forwarded-Host")
+	hdrXForwardedPref  = []byte("X-Forwarded-Prefix")
+	hdrXRequestID      = []byte("X-Request-Id")
+	hdrConnection      = []byte("Connection")
+	hdrAuthorization   = []byte("Authorization")
+	protoHTTP          = []byte("http")
+	protoHTTPS         = []byte("https")
+)
+
+// hopByHop are the headers that describe one connection, not the message (RFC 9110 §7.6.1); they are
+// never forwarded in either direction. Expect is handled by the gateway's own server.
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Proxy-Authenticate", "Proxy-Authorization", "Expect",
+}
+
+// copyRequestHeaders makes dst the client's request header (after inbound policies) without hop-by-hop
+// headers, including any header the client's Connection header names.
+func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
+	src.CopyTo(dst)
+	dst.ResetConnectionClose()
+	found := false
+	for k := range src.All() {
+		if isHopByHop(k) {
+			found = true
+			break
+		}
+	}
+	if found {
+		removeConnectionTokens(src.PeekBytes(hdrConnection), dst.Del)
+		for _, h := range hopByHop {
+			dst.Del(h)
+		}
+	}
+}
+
+// copyResponseHeaders makes dst the backend's response header without hop-by-hop headers.
+func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
+	src.CopyTo(dst)
+	dst.ResetConnectionClose()
+	found := false
+	for k := range src.All() {
+		if isHopByHop(k) {
+			found = true
+			break
+		}
+	}
+	if found {
+		removeConnectionTokens(src.PeekBytes(hdrConnection), dst.Del)
+		for _, h := range hopByHop {
+			dst.Del(h)
+		}
+	}
+}
+
+// isHopByHop reports whether a header name is one of hopByHop (ASCII case-insensitive), scanning the
+// header once instead of deleting each candidate.
+func isHopByHop(k []byte) bool {
+	for _, h := range hopByHop {
+		if len(k) == len(h) && bytesEqualFold(k, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeConnectionTokens deletes every header named in a Connection header value ("keep-alive, X-Foo").
+func removeConnectionTokens(v []byte, del func(string)) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) > 0 && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+			del(string(tok)) // rare: only for custom hop-by-hop headers
+		}
+	}
+}
+
+// appendForwardedFor appends the client address to the prior X-Forwarded-For values (one header line or
+// several, joined with ", ").
+func appendForwardedFor(dst []byte, prior [][]byte, ip net.IP) []byte {
+	dst = dst[:0]
+	for _, p := range prior {
+		if len(p) > 0 {
+			dst = append(append(dst, p...), ", "...)
+		}
+	}
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		dst = a.Unmap().AppendTo(dst)
+	} else {
+		dst = append(dst, "unknown"...)
+	}
+	return dst
+}
+
+// appendRequestID appends a fresh random request ID in GUID form (8-4-4-4-12 lower-case hex, version 4),
+// like APIM's context.RequestId.
+func appendRequestID(dst []byte) []byte {
+	const hex = "0123456789abcdef"
+	var b [16]byte
+	hi, lo := rand.Uint64(), rand.Uint64()
+	for i := range 8 {
+		b[i] = byte(hi >> (56 - 8*i))
+		b[8+i] = byte(lo >> (56 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hex[c>>4], hex[c&0x0f])
+	}
+	return dst
+}
+
+// validRequestID reports whether a client-supplied request ID is safe to log and pass on: 1 to 128
+// visible ASCII characters.
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/valyala/fasthttp"
+)
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"plain", `quote " and \ slash`, "ctl \x00\x1f\n\r\t", "<tag>&", "ünïcødé €", "bad \xff utf8"} {
+		var got string
+		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil {
+			t.Errorf("%q: invalid JSON %s: %v", s, appendJSONString(nil, s), err)
+			continue
+		}
+		want := s
+		if s == "bad \xff utf8" {
+			want = "bad \uFFFD utf8"
+		}
+		if got != want {
+			t.Errorf("round trip of %q gave %q", s, got)
+		}
+	}
+}
+
+// The pooled request state is the request's context: its deadline is limits.requestTimeout, Done closes
+// when it passes, and Err reports context.DeadlineExceeded.
+func TestRequestStateContext(t *testing.T) {
+	s := newReqState()
+	s.deadline = time.Now().Add(50 * time.Millisecond)
+	var ctx context.Context = s
+	if d, ok := ctx.Deadline(); !ok || !d.Equal(s.deadline) {
+		t.Errorf("Deadline = %v %v", d, ok)
+	}
+	if ctx.Err() != nil || ctx.Value("k") != nil {
+		t.Errorf("before the deadline: Err %v", ctx.Err())
+	}
+	<-ctx.Done()
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("after the deadline: Err %v", ctx.Err())
+	}
+	s.end()
+	s.deadline = time.Now().Add(-time.Second)
+	select {
+	case <-s.Done():
+	default:
+		t.Error("Done of a state past its deadline is not closed")
+	}
+	s.end()
+}
+
+func TestClassifyForwardErrors(t *testing.T) {
+	ep := []byte("http://127.0.0.2:1")
+	cases := []struct {
+		err      error
+		reason   string
+		notSent  bool
+		status   int
+		tooLarge bool
+	}{
+		{&dialError{err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, expr.ReasonBackendConnectionFailure, true, 502, false},
+		{fasthttp.ErrNoFreeConns, expr.ReasonBackendConnectionFailure, true, 502, false},
+		{fasthttp.ErrConnectionClosed, expr.ReasonBackendConnectionFailure, false, 502, false},
+		{fasthttp.ErrTimeout, expr.ReasonTimeout, false, 504, false},
+		{fasthttp.ErrBodyTooLarge, expr.ReasonBackendConnectionFailure, false, 502, true},
+	}
+	for _, c := range cases {
+		fe := classify(c.err, ep)
+		if fe.reason != c.reason || fe.notSent != c.notSent || fe.tooLarge != c.tooLarge {
+			t.Errorf("%v: %+v", c.err, fe)
+		}
+		if le := expr.AsLastError(fe); le.Reason != c.reason || le.Source != "forward-request" {
+			t.Errorf("%v: LastError %+v", c.err, le)
+		}
+		if re := asRequestError(fmtWrap(fe)); re.Status != c.status {
+			t.Errorf("%v: status %d, want %d", c.err, re.Status, c.status)
+		}
+	}
+}
+
+func fmtWrap(err error) error { return errors.Join(errors.New("policy"), err) }

@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// poolSettings are the connection settings shared by every endpoint of one backend.
+type poolSettings struct {
+	tls             *tls.Config // for https endpoints; nil → Go defaults
+	connectTimeout  time.Duration
+	maxConns        int
+	idleTimeout     time.Duration
+	maxResponseBody int
+	maxHeaderBytes  int
+}
+
+// pool holds one fasthttp.HostClient (a keep-alive connection pool) per endpoint, keyed by
+// "scheme://host[:port]". Lookups read an immutable map through an atomic pointer: no lock, no allocation.
+type pool struct {
+	settings poolSettings
+	clients  atomic.Pointer[map[string]*fasthttp.HostClient]
+	mu       sync.Mutex // serialises writers
+}
+
+// maxPoolEndpoints bounds how many endpoints one pool remembers; past it, idle clients are dropped.
+const maxPoolEndpoints = 4096
+
+func newPool(s poolSettings) *pool {
+	p := &pool{settings: s}
+	m := map[string]*fasthttp.HostClient{}
+	p.clients.Store(&m)
+	return p
+}
+
+// client returns the HostClient for the endpoint of the absolute URL u (http or https).
+func (p *pool) client(u []byte) (*fasthttp.HostClient, error) {
+	key, host, isTLS, err := endpointKey(u)
+	if err != nil {
+		return nil, err
+	}
+	if hc := (*p.clients.Load())[string(key)]; hc != nil {
+		return hc, nil
+	}
+	return p.add(string(key), string(host), isTLS), nil
+}
+
+func (p *pool) add(key, host string, isTLS bool) *fasthttp.HostClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.clients.Load()
+	if hc := old[key]; hc != nil {
+		return hc
+	}
+	m := make(map[string]*fasthttp.HostClient, len(old)+1)
+	if len(old) < maxPoolEndpoints {
+		for k, v := range old {
+			m[k] = v
+		}
+	} else {
+		for _, v := range old {
+			v.CloseIdleConnections()
+		}
+	}
+	hc := p.newHostClient(host, isTLS)
+	m[key] = hc
+	p.clients.Store(&m)
+	return hc
+}
+
+// forget drops the endpoint of URL u and closes its idle connections: a re-resolution replaced it, so its
+// pooled connections lead to a replica that moved or died. In-flight requests on it finish normally.
+func (p *pool) forget(u string) {
+	key, _, _, err := endpointKey([]byte(u))
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.clients.Load()
+	hc := old[string(key)]
+	if hc == nil {
+		return
+	}
+	m := make(map[string]*fasthttp.HostClient, len(old))
+	for k, v := range old {
+		if k != string(key) {
+			m[k] = v
+		}
+	}
+	p.clients.Store(&m)
+	hc.CloseIdleConnections()
+}
+
+// closeIdle closes the idle connections of every endpoint (on reload and shutdown).
+func (p *pool) closeIdle() {
+	for _, hc := range *p.clients.Load() {
+		hc.CloseIdleConnections()
+	}
+}
+
+func (p *pool) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
+	s := p.settings
+	return &fasthttp.HostClient{
+		Addr:                      addr,
+		IsTLS:                     isTLS,
+		TLSConfig:                 s.tls,
+		MaxConns:                  s.maxConns,
+		MaxIdleConnDuration:       s.idleTimeout,
+		MaxResponseBodySize:       s.maxResponseBody,
+		ReadBufferSize:            s.maxHeaderBytes,
+		MaxIdemponentCallAttempts: 1, // the gateway's loop is the only retry layer
+		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		DisablePathNormalizing:    true, // forward the path byte for byte
+		NoDefaultUserAgentHeader:  true,
+		DialTimeout:               dialer(s.connectTimeout),
+	}
+}
+
+// dialError marks a failure to connect: the request never reached the service, so it is safe to resend
+// whatever its method.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+func dialer(connectTimeout time.Duration) fasthttp.DialFuncWithTimeout {
+	return func(addr string, timeout time.Duration) (net.Conn, error) {
+		if connectTimeout > 0 && (timeout <= 0 || connectTimeout < timeout) {
+			timeout = connectTimeout
+		}
+		d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return c, nil
+	}
+}
+
+var (
+	schemeHTTP  = []byte("http://")
+	schemeHTTPS = []byte("https://")
+)
+
+// errBadEndpoint: a URL that is not absolute http(s).
+var errBadEndpoint = errors.New("endpoint is not an absolute http:// or https:// URL")
+
+// endpointKey splits an absolute URL into the pool key (scheme://authority), the dial address (host:port,
+// default port added) and whether it is https. The returned slices alias u or static buffers.
+func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
+	var rest []byte
+	switch {
+	case hasPrefixFold(u, schemeHTTP):
+		rest = u[len(schemeHTTP):]
+	case hasPrefixFold(u, schemeHTTPS):
+		rest, isTLS = u[len(schemeHTTPS):], true
+	default:
+		return nil, nil, false, errBadEndpoint
+	}
+	end := len(rest)
+	for i, c := range rest {
+		if c == '/' || c == '?' || c == '#' {
+			end = i
+			break
+		}
+	}
+	auth := rest[:end]
+	if len(auth) == 0 {
+		return nil, nil, false, errBadEndpoint
+	}
+	if at := bytes.LastIndexByte(auth, '@'); at >= 0 {
+		auth = auth[at+1:]
+	}
+	key = u[:len(u)-len(rest)+end]
+	if hasPort(auth) {
+		return key, auth, isTLS, nil
+	}
+	// No port: dial the scheme's default. Building host:port allocates, but only once per new endpoint.
+	if isTLS {
+		return key, append(append([]byte(nil), auth...), ":443"...), true, nil
+	}
+	return key, append(append([]byte(nil), auth...), ":80"...), false, nil
+}
+
+// hasPort reports whether a URL authority (host, [v6], host:port or [v6]:port) carries a port.
+func hasPort(auth []byte) bool {
+	i := bytes.LastIndexByte(auth, ':')
+	return i >= 0 && i > bytes.LastIndexByte(auth, ']')
+}
+
+func hasPrefixFold(b, prefix []byte) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i, c := range prefix {
+		x := b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != c {
+			return false
+		}
+	}
+	return true
+}
