@@ -256,12 +256,12 @@ func newTransport(cfg *tls.Config) *http.Client {
 func (a *Auth) bearerPolicy() (policy.Policy, error) {
 	if a.Credential == nil {
 		if a.ClusterAppID != "" {
-			return nil, fmt.Errorf("Azure AD cluster application ID %q given without a credential", a.ClusterAppID)
+			return nil, fmt.Errorf("the Azure AD cluster application ID %q is given without a credential", a.ClusterAppID)
 		}
 		return nil, nil
 	}
 	if a.ClusterAppID == "" {
-		return nil, errors.New("Azure AD credential given without the cluster application ID (the token scope is <appId>/.default)")
+		return nil, errors.New("an Azure AD credential is given without the cluster application ID (the token scope is <appId>/.default)")
 	}
 	return runtime.NewBearerTokenPolicy(credential{a.Credential}, []string{tokenScope(a.ClusterAppID)},
 		&policy.BearerTokenOptions{InsecureAllowCredentialWithHTTP: a.AllowBearerOverHTTP}), nil

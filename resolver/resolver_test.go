@@ -830,14 +830,12 @@ func newPagingProxy(t *testing.T, target string, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := httputil.NewSingleHostReverseProxy(u)
-	inner := p.Director
-	p.Director = func(req *http.Request) {
-		inner(req)
-		if strings.HasSuffix(req.URL.Path, "/$/GetPartitions") {
-			req.URL.RawQuery += "&MaxResults=" + strconv.Itoa(n)
+	p := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(u)
+		if strings.HasSuffix(r.Out.URL.Path, "/$/GetPartitions") {
+			r.Out.URL.RawQuery += "&MaxResults=" + strconv.Itoa(n)
 		}
-	}
+	}}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return srv.URL

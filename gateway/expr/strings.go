@@ -237,7 +237,7 @@ func matchSep(s []byte, seps [][]byte) int {
 }
 
 func (c *Context) replace(s, old, new []byte) (Value, error) {
-	if bytes.Index(s, old) < 0 {
+	if !bytes.Contains(s, old) {
 		return str(s), nil
 	}
 	start := len(c.arena)
