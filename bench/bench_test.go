@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestMain lets the test binary serve as the fakesf child process, as the bench binary does.
+func TestMain(m *testing.M) {
+	serveChild()
+	os.Exit(m.Run())
+}
+
+// TestSmokeRunsEverySection runs the whole harness in -smoke mode (about a second per measurement, no
+// thresholds) and checks that every section reports rows, or explains with a note why it could not.
+func TestSmokeRunsEverySection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sfgate and runs servers; skipped with -short")
+	}
+	args := []string{"-smoke", "-v=false"}
+	o, err := parseOptions(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{opts: o, dir: t.TempDir()}
+	if h.root, err = moduleRoot(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := h.runAll(t.Context(), args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	titles := map[string]bool{}
+	for _, s := range rep.Sections {
+		titles[s.Title] = true
+		if len(s.Rows) == 0 && len(s.Notes) == 0 {
+			t.Errorf("section %q has neither rows nor a note", s.Title)
+		}
+	}
+	for _, want := range []string{"Resolution latency: resolver benchmarks", "Resolution latency: percentiles",
+		"End to end on loopback", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {
+		found := false
+		for title := range titles {
+			found = found || strings.HasPrefix(title, want)
+		}
+		if !found {
+			t.Errorf("no section %q in %v", want, titles)
+		}
+	}
+	var buf bytes.Buffer
+	rep.markdown(&buf)
+	for _, want := range []string{"## Machine", "| CPUs (nproc) |", "## Results", "```sh"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// TestNamingCallsPerPartition checks the scale section's counting: distinct keys over a 4-partition service
+// cost one ResolvePartition per partition.
+func TestNamingCallsPerPartition(t *testing.T) {
+	h := &harness{opts: options{scaleKeys: 5000}}
+	tb := &table{}
+	if err := h.namingCallsRow(t.Context(), tb); err != nil {
+		t.Fatal(err)
+	}
+	if len(tb.Rows) != 1 || tb.Rows[0][2] != "4" {
+		t.Fatalf("rows %v: want 4 ResolvePartition calls for %d partitions", tb.Rows, benchPartitions)
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"go", "test", "-run", "^$", "-bench", "Resolve|Reresolve", "it's", "http://a/b?c=1"})
+	want := `go test -run '^$' -bench 'Resolve|Reresolve' 'it'\''s' 'http://a/b?c=1'`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestSpread(t *testing.T) {
+	s := spreadOf([]float64{3, 1, 2, 10})
+	if s.Med != 2.5 || s.Min != 1 || s.Max != 10 || s.N != 4 {
+		t.Fatalf("got %+v", s)
+	}
+	if got := s.format("%.1f"); got != "2.5 (1.0–10.0)" {
+		t.Fatalf("format: %q", got)
+	}
+	if got := (spread{}).format("%.1f"); got != "—" {
+		t.Fatalf("empty format: %q", got)
+	}
+}

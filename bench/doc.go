@@ -1,0 +1,31 @@
+// Command bench measures what sfgate adds to a request and how fast it recovers from a failover, on one
+// machine, and writes bench/RESULTS.md.
+//
+// Place in the data flow (DESIGN.md §1): bench drives the whole chain from outside. It starts fakesf (the fake
+// cluster: management API and replica servers on loopback) through its Go API, builds cmd/sfgate and runs it as
+// a separate process with bench/sfgate.yaml, and loads it with wrk (and its own Go load loop), next to the same
+// replica reached directly and through nginx. It also calls the resolver package directly for resolution
+// latency and cache scale.
+//
+//	go run ./bench                        # all sections, one Markdown report on stdout (about 7-8 minutes)
+//	go run ./bench -out bench/RESULTS.md  # and rewrite the results file
+//	go run ./bench -smoke                 # every section for about a second, no thresholds (CI; also go test ./bench/)
+//	go run ./bench -sections e2e -layouts pinned -reps 5 -duration 5s
+//
+// Sections (-sections):
+//   - resolve: the resolver's benchmarks (go test -bench 'Resolve|Reresolve' -benchmem -count N ./resolver/, parsed)
+//     and percentiles from bench's own timing loop over the resolver API against an in-process fakesf.
+//   - e2e: wrk --latency at each -conns against direct / nginx / sfgate, for a fakesf replica and for perf.md's
+//     100-byte fasthttp echo backend, targets interleaved within each repetition, unpinned and pinned
+//     (taskset: wrk on CPU 0, servers on CPU 1). Medians and same-repetition ratios, CPU µs per request from /proc.
+//   - profile: where sfgate spends its CPU under wrk -c64 (Go pprof if the admin listener serves it, else perf).
+//   - failover: MovePrimaryReplica (SF's REST fault call on fakesf) under a steady GET stream through sfgate:
+//     time to the first answer from the new primary, failed requests.
+//   - scale: resolver heap and hit latency with 1, 1k and 100k partitions cached; naming calls for 1M distinct
+//     keys on a 4-partition service (fakesf's ResolvePartition counter).
+//
+// Child processes: the bench binary re-executes itself with -serve-fakesf ADDR or -serve-echo ADDR so that the
+// backends can be pinned like the other servers. Every process is started and stopped by its PID. Missing tools
+// (wrk, nginx, taskset, perf) turn their rows into notes that say how to install them
+// (apt-get install wrk nginx-light).
+package main

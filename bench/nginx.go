@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// nginxConf is research/perf.md §3.1's configuration: a plain reverse proxy with upstream keep-alive, no access
+// log, run in the foreground with its own prefix and temp directories. One server block (and port) per backend.
+const nginxConf = `daemon off;
+master_process on;
+worker_processes %s;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path %[2]s/client_body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+%[3]s}
+`
+
+// nginxServer is one upstream and the server block in front of it.
+const nginxServer = `  upstream backend%[1]d { server %[2]s; keepalive 128; keepalive_requests 1000000; }
+  server {
+    listen %[3]s reuseport;
+    location / {
+      proxy_pass http://backend%[1]d;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+`
+
+// nginxVersion is `nginx -v`'s answer, or why there is none.
+func nginxVersion() string {
+	path, err := lookTool("nginx", "apt-get install nginx-light")
+	if err != nil {
+		return err.Error()
+	}
+	out, _ := exec.Command(path, "-v").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+// startNginx writes the config into dir/nginx and starts nginx with one listener per backend base URL, pinned to
+// cpus when set (then with one worker, since "auto" still starts one per online CPU under taskset). addrs[i]
+// proxies to backends[i].
+func startNginx(ctx context.Context, dir string, backends []string, cpus string) (p *proc, addrs []string, err error) {
+	path, err := lookTool("nginx", "apt-get install nginx-light")
+	if err != nil {
+		return nil, nil, err
+	}
+	var servers strings.Builder
+	for i, b := range backends {
+		u, err := url.Parse(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("backend URL %q: %w", b, err)
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		addrs = append(addrs, addr)
+		fmt.Fprintf(&servers, nginxServer, i, u.Host, addr)
+	}
+	prefix := filepath.Join(dir, "nginx")
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
+		return nil, nil, err
+	}
+	workers := "auto"
+	if cpus != "" {
+		workers = "1"
+	}
+	conf := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, workers, prefix, servers.String())), 0o644); err != nil {
+		return nil, nil, err
+	}
+	p, err = startProc("nginx", cpus, nil, path, "-p", prefix, "-e", filepath.Join(prefix, "error.log"), "-c", conf)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Any answer proves the listener is up (the upstream may well answer 404 for "/").
+	for _, addr := range addrs {
+		if err := waitHTTP(ctx, p, "http://"+addr+"/", 10*time.Second); err != nil {
+			p.stop()
+			return nil, nil, err
+		}
+	}
+	return p, addrs, nil
+}
