@@ -390,8 +390,27 @@ func (c *Cluster) partitionByVar(q *request) (*partition, *FabricError) {
 	return c.partitions[id], nil
 }
 
-func notFoundPartition(q *request) *FabricError {
-	return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", q.vars["pid"][0])
+// existingPartitionByVar is partitionByVar for queries below a partition: a missing one is
+// FABRIC_E_PARTITION_NOT_FOUND.
+func (c *Cluster) existingPartitionByVar(q *request) (*partition, *FabricError) {
+	p, err := c.partitionByVar(q)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", q.vars["pid"][0])
+	}
+	return p, nil
+}
+
+// pagedInfo is one page of all (sorted by key) from token, each item in its JSON shape.
+func pagedInfo[T, J any](all []T, key func(T) string, token string, max int64, info func(T) J) pagedList[J] {
+	items, next := page(all, key, token, max)
+	out := pagedList[J]{ContinuationToken: next, Items: make([]J, 0, len(items))}
+	for _, x := range items {
+		out.Items = append(out.Items, info(x))
+	}
+	return out
 }
 
 // handlers
@@ -410,16 +429,14 @@ func (c *Cluster) getApplications(q *request) result {
 			all = append(all, a)
 		}
 	}
-	items, next := page(all, func(a *app) string { return a.Name }, token, max)
-	out := pagedList[applicationInfoJSON]{ContinuationToken: next, Items: []applicationInfoJSON{}}
-	for _, a := range items {
+	excludeParams := q.query["ExcludeApplicationParameters"] == "true"
+	return ok(pagedInfo(all, func(a *app) string { return a.Name }, token, max, func(a *app) applicationInfoJSON {
 		info := a.info()
-		if q.query["ExcludeApplicationParameters"] == "true" {
+		if excludeParams {
 			info.Parameters = []parameterJSON{}
 		}
-		out.Items = append(out.Items, info)
-	}
-	return ok(out)
+		return info
+	}))
 }
 
 func (c *Cluster) getApplication(q *request) result {
@@ -457,12 +474,7 @@ func (c *Cluster) getServices(q *request) result {
 			all = append(all, s)
 		}
 	}
-	items, next := page(all, func(s *service) string { return s.Name }, token, max)
-	out := pagedList[serviceInfoJSON]{ContinuationToken: next, Items: []serviceInfoJSON{}}
-	for _, s := range items {
-		out.Items = append(out.Items, s.info())
-	}
-	return ok(out)
+	return ok(pagedInfo(all, func(s *service) string { return s.Name }, token, max, (*service).info))
 }
 
 func (c *Cluster) getAppService(q *request) result {
@@ -496,12 +508,9 @@ func (c *Cluster) getPartitions(q *request) result {
 	}
 	all := slices.Clone(s.partitions)
 	slices.SortFunc(all, func(x, y *partition) int { return strings.Compare(x.id, y.id) })
-	items, next := page(all, func(p *partition) string { return p.id }, token, max)
-	out := pagedList[partitionInfoJSON]{ContinuationToken: next, Items: []partitionInfoJSON{}}
-	for _, p := range items {
-		out.Items = append(out.Items, p.info(q.version))
-	}
-	return ok(out)
+	return ok(pagedInfo(all, func(p *partition) string { return p.id }, token, max, func(p *partition) partitionInfoJSON {
+		return p.info(q.version)
+	}))
 }
 
 func (c *Cluster) getDescription(q *request) result {
@@ -544,21 +553,13 @@ func (c *Cluster) getReplicas(q *request) result {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.partitionByVar(q)
+	p, err := c.existingPartitionByVar(q)
 	if err != nil {
 		return fail(err)
 	}
-	if p == nil {
-		return fail(notFoundPartition(q))
-	}
 	all := slices.Clone(p.replicas)
 	slices.SortFunc(all, func(x, y *replica) int { return strings.Compare(replicaKey(x), replicaKey(y)) })
-	items, next := page(all, replicaKey, token, max)
-	out := pagedList[replicaInfoJSON]{ContinuationToken: next, Items: []replicaInfoJSON{}}
-	for _, r := range items {
-		out.Items = append(out.Items, r.info())
-	}
-	return ok(out)
+	return ok(pagedInfo(all, replicaKey, token, max, (*replica).info))
 }
 
 // replicaKey orders replicas by ID; IDs have the same number of digits, so string order is numeric order.
@@ -567,12 +568,9 @@ func replicaKey(r *replica) string { return strconv.FormatInt(r.id, 10) }
 func (c *Cluster) getReplica(q *request) result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.partitionByVar(q)
+	p, err := c.existingPartitionByVar(q)
 	if err != nil {
 		return fail(err)
-	}
-	if p == nil {
-		return fail(notFoundPartition(q))
 	}
 	id, perr := strconv.ParseInt(q.single("rid"), 10, 64)
 	if perr != nil {
@@ -588,12 +586,9 @@ func (c *Cluster) getReplica(q *request) result {
 func (c *Cluster) getServiceName(q *request) result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.partitionByVar(q)
+	p, err := c.existingPartitionByVar(q)
 	if err != nil {
 		return fail(err)
-	}
-	if p == nil {
-		return fail(notFoundPartition(q))
 	}
 	return ok(nameInfoJSON{ID: idFromName(p.svc.Name), Name: p.svc.Name})
 }
@@ -619,12 +614,9 @@ func (c *Cluster) getNodes(q *request) result {
 		all = append(all, indexed{n, i})
 	}
 	slices.SortFunc(all, func(x, y indexed) int { return strings.Compare(x.n.Name, y.n.Name) })
-	items, next := page(all, func(x indexed) string { return x.n.Name }, token, max)
-	out := pagedList[nodeInfoJSON]{ContinuationToken: next, Items: []nodeInfoJSON{}}
-	for _, x := range items {
-		out.Items = append(out.Items, c.nodeInfo(x.n, x.i))
-	}
-	return ok(out)
+	return ok(pagedInfo(all, func(x indexed) string { return x.n.Name }, token, max, func(x indexed) nodeInfoJSON {
+		return c.nodeInfo(x.n, x.i)
+	}))
 }
 
 func (c *Cluster) getNode(q *request) result {

@@ -205,13 +205,7 @@ func (c *Context) KeepBytes(b []byte) []byte {
 // views into the old one stay valid because nothing reuses it before Reset.
 func (c *Context) alloc(n int) []byte {
 	if cap(c.arena)-len(c.arena) < n {
-		size := 2 * cap(c.arena)
-		if size < 512 {
-			size = 512
-		}
-		if size < n {
-			size = n
-		}
+		size := max(2*cap(c.arena), 512, n)
 		c.retired += len(c.arena)
 		c.arena = make([]byte, 0, size)
 	}
@@ -222,13 +216,7 @@ func (c *Context) alloc(n int) []byte {
 
 func (c *Context) allocList(n int) [][]byte {
 	if cap(c.lists)-len(c.lists) < n {
-		size := 2 * cap(c.lists)
-		if size < 16 {
-			size = 16
-		}
-		if size < n {
-			size = n
-		}
+		size := max(2*cap(c.lists), 16, n)
 		c.lists = make([][]byte, 0, size)
 	}
 	start := len(c.lists)
@@ -478,36 +466,13 @@ func (c *Context) lookupArgs(a *fasthttp.Args, key []byte) ([]byte, bool) {
 	if a == nil {
 		return nil, false
 	}
-	var first []byte
-	n := 0
-	start := len(c.arena)
+	j := c.newJoin()
 	for k, v := range a.All() {
-		if string(k) != string(key) {
-			continue
+		if string(k) == string(key) {
+			j.add(c, v)
 		}
-		switch n {
-		case 0:
-			first = v
-		case 1:
-			c.arena = append(c.arena, first...)
-			c.arena = append(c.arena, ',')
-			c.arena = append(c.arena, v...)
-		default:
-			c.arena = append(c.arena, ',')
-			c.arena = append(c.arena, v...)
-		}
-		n++
 	}
-	switch n {
-	case 0:
-		return nil, false
-	case 1:
-		if first == nil {
-			first = []byte{}
-		}
-		return first, true
-	}
-	return c.arena[start:len(c.arena):len(c.arena)], true
+	return j.result(c)
 }
 
 // listArgs returns every value of key as string[].
@@ -538,33 +503,48 @@ func (c *Context) listArgs(a *fasthttp.Args, key []byte) ([][]byte, bool) {
 // lookupHeader returns the comma-joined values of a request (obj objRequestHeaders) or
 // response header, matching the name case-insensitively.
 func (c *Context) lookupHeader(obj int64, name []byte) ([]byte, bool) {
-	var first []byte
-	n := 0
-	start := len(c.arena)
-	c.eachHeader(obj, name, func(v []byte) {
-		switch n {
-		case 0:
-			first = v
-		case 1:
-			c.arena = append(c.arena, first...)
-			c.arena = append(c.arena, ',')
-			c.arena = append(c.arena, v...)
-		default:
-			c.arena = append(c.arena, ',')
-			c.arena = append(c.arena, v...)
-		}
-		n++
-	})
-	switch n {
+	j := c.newJoin()
+	c.eachHeader(obj, name, func(v []byte) { j.add(c, v) })
+	return j.result(c)
+}
+
+// join builds the comma-joined value of a repeated header or query parameter: a single value
+// is returned as it is, several are copied into the arena.
+type join struct {
+	first []byte
+	n     int
+	start int
+}
+
+func (c *Context) newJoin() join { return join{start: len(c.arena)} }
+
+func (j *join) add(c *Context, v []byte) {
+	switch j.n {
+	case 0:
+		j.first = v
+	case 1:
+		c.arena = append(c.arena, j.first...)
+		c.arena = append(c.arena, ',')
+		c.arena = append(c.arena, v...)
+	default:
+		c.arena = append(c.arena, ',')
+		c.arena = append(c.arena, v...)
+	}
+	j.n++
+}
+
+// result is the joined value and whether there was any.
+func (j *join) result(c *Context) ([]byte, bool) {
+	switch j.n {
 	case 0:
 		return nil, false
 	case 1:
-		if first == nil {
-			first = []byte{}
+		if j.first == nil {
+			return []byte{}, true
 		}
-		return first, true
+		return j.first, true
 	}
-	return c.arena[start:len(c.arena):len(c.arena)], true
+	return c.arena[j.start:len(c.arena):len(c.arena)], true
 }
 
 func (c *Context) listHeader(obj int64, name []byte) ([][]byte, bool) {

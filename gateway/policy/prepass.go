@@ -390,7 +390,7 @@ func (s *scanner) balanced(i int, closer byte) (int, error) {
 		c, n := s.at(i)
 		switch c {
 		case '"':
-			end, err := s.str(i+n, false)
+			end, err := s.str(i+n, false, false)
 			if err != nil {
 				return 0, err
 			}
@@ -477,14 +477,16 @@ func (s *scanner) prefixed(i, quote int) (int, error) {
 		k += n
 	}
 	_, n := s.at(quote)
-	if !interp {
-		return s.str(quote+n, verbatim)
-	}
-	return s.interp(quote+n, verbatim)
+	return s.str(quote+n, verbatim, interp)
 }
 
-// str skips a string body (after the opening quote).
-func (s *scanner) str(i int, verbatim bool) (int, error) {
+// str skips a string body (after the opening quote). In an interpolated string it also skips the
+// {expression} holes; "{{" there is a literal brace.
+func (s *scanner) str(i int, verbatim, interpolated bool) (int, error) {
+	what := "string literal"
+	if interpolated {
+		what = "interpolated string"
+	}
 	start := i
 	for i < len(s.src) {
 		if *s.budget < 0 {
@@ -504,35 +506,7 @@ func (s *scanner) str(i int, verbatim bool) (int, error) {
 			_, n2 := s.at(i + n)
 			i += n + n2
 			continue
-		case c == '\n' && !verbatim:
-			return 0, &prepassError{start, "string literal in expression is not closed before the end of the line"}
-		}
-		i += n
-	}
-	return 0, &prepassError{start, "string literal in expression is not closed"}
-}
-
-func (s *scanner) interp(i int, verbatim bool) (int, error) {
-	start := i
-	for i < len(s.src) {
-		if *s.budget < 0 {
-			return 0, errBudget
-		}
-		c, n := s.at(i)
-		switch {
-		case c == '"':
-			if verbatim {
-				if c2, n2 := s.at(i + n); c2 == '"' {
-					i += n + n2
-					continue
-				}
-			}
-			return i + n, nil
-		case c == '\\' && !verbatim:
-			_, n2 := s.at(i + n)
-			i += n + n2
-			continue
-		case c == '{':
+		case c == '{' && interpolated:
 			if c2, n2 := s.at(i + n); c2 == '{' {
 				i += n + n2
 				continue
@@ -544,11 +518,11 @@ func (s *scanner) interp(i int, verbatim bool) (int, error) {
 			i = end
 			continue
 		case c == '\n' && !verbatim:
-			return 0, &prepassError{start, "interpolated string in expression is not closed before the end of the line"}
+			return 0, &prepassError{start, what + " in expression is not closed before the end of the line"}
 		}
 		i += n
 	}
-	return 0, &prepassError{start, "interpolated string in expression is not closed"}
+	return 0, &prepassError{start, what + " in expression is not closed"}
 }
 
 func (s *scanner) char(i int) (int, error) {

@@ -410,10 +410,7 @@ func (b *builder) paramStmt(el *element, response bool) (*paramStmt, error) {
 		if err := b.checkAttrs(ch); err != nil {
 			return nil, err
 		}
-		if len(ch.children) > 0 {
-			return nil, b.errorf(ch.children[0].off, "<value> holds text or an expression, found <"+ch.children[0].name+">")
-		}
-		v, err := b.compileText(el.name+" value", strings.TrimSpace(ch.text), ch.textOff, expr.TypeAny)
+		v, err := b.textContent(ch, el.name+" value")
 		if err != nil {
 			return nil, err
 		}
@@ -423,6 +420,15 @@ func (b *builder) paramStmt(el *element, response bool) (*paramStmt, error) {
 		return nil, b.errorf(el.off, "<set-query-parameter> needs at least one <value> unless exists-action=\"delete\"")
 	}
 	return s, nil
+}
+
+// textContent compiles the text of el (<value>, <set-body>), which holds text or an expression
+// and no elements; what names it in errors.
+func (b *builder) textContent(el *element, what string) (value, error) {
+	if len(el.children) > 0 {
+		return value{}, b.errorf(el.children[0].off, "<"+el.name+"> holds text or an expression, found <"+el.children[0].name+">")
+	}
+	return b.compileText(what, strings.TrimSpace(el.text), el.textOff, expr.TypeAny)
 }
 
 func (b *builder) rewriteURI(el *element) (*rewriteStmt, error) {
@@ -494,10 +500,7 @@ func (b *builder) returnResponse(el *element) (*returnStmt, error) {
 			if s.body.set {
 				return nil, b.errorf(ch.off, "<return-response> has more than one <set-body>")
 			}
-			if len(ch.children) > 0 {
-				return nil, b.errorf(ch.children[0].off, "<set-body> holds text or an expression, found <"+ch.children[0].name+">")
-			}
-			v, err := b.compileText("set-body", strings.TrimSpace(ch.text), ch.textOff, expr.TypeAny)
+			v, err := b.textContent(ch, "set-body")
 			if err != nil {
 				return nil, err
 			}
