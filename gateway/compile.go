@@ -204,12 +204,12 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		if p == nil {
 			return nil
 		}
-		checkBackendIDs(&errs, p, field, cfg)
 		doc, err := policy.Parse(policy.Source{File: p.Origin.File, Line: p.Origin.Line, Text: []byte(p.XML)}, named)
 		if err != nil {
 			policyErrors(&errs, p, field, err)
 			return nil
 		}
+		checkBackendIDs(&errs, p, field, doc, cfg)
 		return doc
 	}
 	global := parse(cfg.Policies, "policies")
@@ -272,6 +272,15 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 	return rt, nil
 }
 
+// policyPos turns a position in a policy document into one in the configuration file: inline XML's columns
+// include the YAML indentation.
+func policyPos(p *config.Policy, file string, line, col int) config.Pos {
+	if p.File == "" && file == p.Origin.File && col > 0 {
+		col += p.Indent
+	}
+	return config.Pos{File: file, Line: line, Col: col}
+}
+
 // policyErrors converts a policy load error into positioned configuration errors.
 func policyErrors(errs *config.Errors, p *config.Policy, field string, err error) {
 	var list interface{ Unwrap() []error }
@@ -281,12 +290,7 @@ func policyErrors(errs *config.Errors, p *config.Policy, field string, err error
 		}
 		return
 	}
-	at := func(file string, line, col int) config.Pos {
-		if p.File == "" && file == p.Origin.File && col > 0 {
-			col += p.Indent // inline XML: columns in the file include the YAML indentation
-		}
-		return config.Pos{File: file, Line: line, Col: col}
-	}
+	at := func(file string, line, col int) config.Pos { return policyPos(p, file, line, col) }
 	var pe *policy.Error
 	if errors.As(err, &pe) {
 		*errs = append(*errs, &config.Error{Pos: at(pe.File, pe.Line, pe.Col), Field: field, Msg: pe.Msg})
@@ -300,37 +304,20 @@ func policyErrors(errs *config.Errors, p *config.Policy, field string, err error
 	*errs = append(*errs, &config.Error{Pos: p.Origin, Field: field, Msg: err.Error()})
 }
 
-// staticBackendID finds backend-id attributes written as literals (or named values) in a policy document.
-var staticBackendID = regexp.MustCompile(`backend-id\s*=\s*(?:"([^"]*)"|'([^']*)')`)
-
 // checkBackendIDs reports a literal backend-id that names no configured backend: a load error, not a 500
 // on the first request. Expression values (@(...)) are checked per request.
-func checkBackendIDs(errs *config.Errors, p *config.Policy, field string, cfg *config.Config) {
-	text := p.XML
-	for _, m := range staticBackendID.FindAllStringSubmatchIndex(text, -1) {
-		lo, hi := m[2], m[3]
-		if lo < 0 {
-			lo, hi = m[4], m[5]
-		}
-		id := substituteNamed(text[lo:hi], cfg.NamedValues)
-		if strings.HasPrefix(strings.TrimSpace(id), "@") {
+func checkBackendIDs(errs *config.Errors, p *config.Policy, field string, doc *policy.Document, cfg *config.Config) {
+	for _, ref := range doc.BackendIDs() {
+		if _, ok := cfg.Backends[ref.ID]; ok {
 			continue
-		}
-		if _, ok := cfg.Backends[id]; ok {
-			continue
-		}
-		line := p.Origin.Line + strings.Count(text[:lo], "\n")
-		col := lo - strings.LastIndexByte(text[:lo], '\n')
-		if p.File == "" {
-			col += p.Indent
 		}
 		known := make([]string, 0, len(cfg.Backends))
 		for k := range cfg.Backends {
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		*errs = append(*errs, &config.Error{Pos: config.Pos{File: p.Origin.File, Line: line, Col: col}, Field: field,
-			Msg: fmt.Sprintf("set-backend-service backend-id %q names no backend (configured: %s)", id, strings.Join(known, ", "))})
+		*errs = append(*errs, &config.Error{Pos: policyPos(p, ref.Pos.File, ref.Pos.Line, ref.Pos.Col), Field: field,
+			Msg: fmt.Sprintf("set-backend-service backend-id %q names no backend (configured: %s)", ref.ID, strings.Join(known, ", "))})
 	}
 }
 

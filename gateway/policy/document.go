@@ -34,9 +34,20 @@ var sectionNames = [numSections]string{"inbound", "backend", "outbound", "on-err
 
 // Document is one parsed and compiled policy document (one scope). It is immutable.
 type Document struct {
-	file     string
-	sections [numSections]*section
+	file       string
+	sections   [numSections]*section
+	backendIDs []BackendRef
 }
+
+// BackendRef is a set-backend-service backend-id written as a literal (named values substituted), and where.
+type BackendRef struct {
+	ID  string
+	Pos expr.Pos
+}
+
+// BackendIDs returns the literal backend-ids the document names, so that a loader can report one that names
+// no configured backend at load time. Expression-valued backend-ids are not listed.
+func (d *Document) BackendIDs() []BackendRef { return d.backendIDs }
 
 // section is one section of a document; nil in Document.sections when absent.
 type section struct {
@@ -98,9 +109,10 @@ func DefaultGlobal() *Document {
 }
 
 type builder struct {
-	loc   *locator
-	named NamedValues
-	sec   sectionKind
+	loc        *locator
+	named      NamedValues
+	sec        sectionKind
+	backendIDs []BackendRef // literal backend-ids seen so far
 }
 
 func (b *builder) errorf(off int, msg string) *Error { return b.loc.errorf(off, msg) }
@@ -151,6 +163,7 @@ func (b *builder) document(root *element) (*Document, error) {
 		}
 		d.sections[k] = &section{pos: b.loc.pos(el.off), stmts: stmts}
 	}
+	d.backendIDs = b.backendIDs
 	return d, nil
 }
 

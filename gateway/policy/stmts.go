@@ -241,6 +241,9 @@ func (b *builder) setBackend(el *element) (*backendStmt, error) {
 	if s.backendID, err = b.attrValue(el, "backend-id", expr.TypeAny); err != nil {
 		return nil, err
 	}
+	if s.backendID.set && s.backendID.e == nil {
+		b.backendIDs = append(b.backendIDs, BackendRef{ID: string(s.backendID.lit), Pos: b.loc.pos(attr(el, "backend-id").valOff)})
+	}
 	for _, n := range []string{"base-url", "backend-id"} {
 		if a := attr(el, n); a != nil && strings.TrimSpace(a.value) == "" {
 			return nil, b.errorf(a.valOff, "<set-backend-service> "+n+" is empty")
