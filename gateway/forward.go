@@ -348,11 +348,11 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	out := &s.out
 	s.prepareOutbound(out, url, be)
 	resp := &s.resps[s.spare]
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	if deadline.After(s.deadline) {
 		deadline = s.deadline
 	}
-	start := time.Now()
 	err = hc.DoDeadline(out, resp, deadline)
 	s.upstreamTime += time.Since(start)
 	if be != nil {

@@ -42,10 +42,7 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
 		}
 	}
 	if found {
-		removeConnectionTokens(src.PeekBytes(hdrConnection), dst.Del)
-		for _, h := range hopByHop {
-			dst.Del(h)
-		}
+		deleteHopByHop(src.PeekBytes(hdrConnection), dst.Del)
 	}
 }
 
@@ -61,10 +58,16 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 		}
 	}
 	if found {
-		removeConnectionTokens(src.PeekBytes(hdrConnection), dst.Del)
-		for _, h := range hopByHop {
-			dst.Del(h)
-		}
+		deleteHopByHop(src.PeekBytes(hdrConnection), dst.Del)
+	}
+}
+
+// deleteHopByHop deletes the hop-by-hop headers and the headers named by connection (the source's
+// Connection header) with del.
+func deleteHopByHop(connection []byte, del func(string)) {
+	removeConnectionTokens(connection, del)
+	for _, h := range hopByHop {
+		del(h)
 	}
 }
 
