@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/sfgate/sfgate/listener"
@@ -19,6 +20,9 @@ import (
 //	/metrics        Prometheus text format
 //	/debug/resolve  ?service=fabric:/App/Svc[&key=K][&backend=ID][&cluster=URL][&replica=primary|secondary|any][&listener=NAME]
 //	/debug/cache    resolver cache counters per cluster
+//	/debug/pprof/   Go runtime profiles (net/http/pprof), for `go tool pprof http://ADMIN/debug/pprof/profile`
+//
+// The admin listener is for operators: keep it on loopback or a management network (config "admin").
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -34,6 +38,11 @@ func (g *Gateway) AdminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /debug/resolve", g.debugResolve)
 	mux.HandleFunc("GET /debug/cache", g.debugCache)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -82,6 +82,13 @@ func TestAdminEndpoints(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"Partitions": 1`) || !strings.Contains(body, c.URL()) {
 		t.Errorf("/debug/cache: %d %s", code, body)
 	}
+	// The runtime profiles bench/ and operators read: the index and a short CPU profile (a gzipped protobuf).
+	if code, body := adminGet(t, g, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("/debug/pprof/: %d %.200s", code, body)
+	}
+	if code, body := adminGet(t, g, "/debug/pprof/profile?seconds=1"); code != 200 || !strings.HasPrefix(body, "\x1f\x8b") {
+		t.Errorf("/debug/pprof/profile: %d, %d bytes, want a gzipped profile", code, len(body))
+	}
 }
 
 func TestReadyzWaitsForTheCluster(t *testing.T) {

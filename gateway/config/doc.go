@@ -7,7 +7,7 @@
 // Reference (defaults in parentheses):
 //
 //	listen: 127.0.0.1:8080            client listener (127.0.0.1:8080)
-//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache (off)
+//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/pprof (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)
 //	shutdownTimeout: 30s              drain time for in-flight requests on SIGINT/SIGTERM
 //	log: {level: info, format: text}  debug|info|warn|error; text|json (slog on stderr)
