@@ -49,6 +49,9 @@ var (
 	pinned   = e2eLayout{name: "pinned", serverCPUs: "1", wrkCPUs: "0", wrkThreads: 1}
 )
 
+// targetFasthttp names the rows of research/perf.md's bare fasthttp proxy (bench/fasthttpproxy.go).
+const targetFasthttp = "fasthttp proxy"
+
 // Backends of the end-to-end section.
 const (
 	backendReplica = "fakesf replica"
@@ -79,7 +82,9 @@ func (h *harness) e2eSection(ctx context.Context) (*table, []string) {
 		"of the request, about 0.7 KB, under fakesf's cluster lock); every replica target is checked to reach that same replica before timing. "+
 		"`echo` is research/perf.md's reference backend (fasthttp, fixed 100-byte body), much cheaper per request, so the proxy's own cost "+
 		"weighs more in its ratios. Targets: `direct` = wrk to the backend; `nginx` = plain reverse proxy with upstream keep-alive "+
-		"(perf.md §3.1 config); `sfgate` → fakesf replica = `/shop/orders?customer=%s`, routed by partition key through the resolver "+
+		"(perf.md §3.1 config); `fasthttp proxy` = perf.md §3.1's bare fasthttp proxy (HostClient.Do on the server's own request, "+
+		"no routing, policy or resolution: the floor of the data-path library, bench/fasthttpproxy.go), so `× fasthttp proxy` is the price "+
+		"of everything sfgate adds; `sfgate` → fakesf replica = `/shop/orders?customer=%s`, routed by partition key through the resolver "+
 		"(bench/sfgate.yaml, seed policy); `sfgate` → echo = `/echo/items/42`, a plain HTTP backend (no resolution).",
 		benchService, benchKey)
 	t.note("Repetitions: %d × %s per target and connection count, targets interleaved within each repetition, warm-up %s per target "+
@@ -89,7 +94,7 @@ func (h *harness) e2eSection(ctx context.Context) (*table, []string) {
 		h.opts.reps, h.opts.duration, h.opts.warmup)
 	t.note("Layouts: unpinned = every process shares all %d CPUs (wrk -t2; Go servers at their default GOMAXPROCS unless stated; nginx "+
 		"worker_processes auto); pinned = `taskset -c 0 wrk -t1`, and fakesf, the echo backend, nginx (1 worker) and sfgate under "+
-		"`taskset -c 1` (Go then runs with GOMAXPROCS=1). The harness itself is not pinned; it sleeps while wrk runs.", runtime.NumCPU())
+		"`taskset -c 1` (Go then runs with GOMAXPROCS=1; the bare fasthttp proxy too). The harness itself is not pinned; it sleeps while wrk runs.", runtime.NumCPU())
 	return t, summary
 }
 
@@ -141,6 +146,16 @@ func (h *harness) runE2E(ctx context.Context, lay e2eLayout, t *table) (*e2eResu
 		targets = append(targets, e2eTarget{backend: backendReplica, name: "nginx", url: "http://" + addrs[0] + ru.Path + replicaSuffix, proxy: ng, server: fsf.proc})
 		if echo != nil {
 			targets = append(targets, e2eTarget{backend: backendEcho, name: "nginx", url: "http://" + addrs[1] + echoPath, proxy: ng, server: echo})
+		}
+	}
+
+	if fp, addrs, err := startFasthttpProxy(ctx, upstreams, lay.serverCPUs); err != nil {
+		t.note("%s: fasthttp proxy rows skipped: %v", lay.name, err)
+	} else {
+		defer fp.stop()
+		targets = append(targets, e2eTarget{backend: backendReplica, name: targetFasthttp, url: "http://" + addrs[0] + ru.Path + replicaSuffix, proxy: fp, server: fsf.proc})
+		if echo != nil {
+			targets = append(targets, e2eTarget{backend: backendEcho, name: targetFasthttp, url: "http://" + addrs[1] + echoPath, proxy: fp, server: echo})
 		}
 	}
 
@@ -320,29 +335,46 @@ func e2eRows(res *e2eResult, t *table) (summary []string) {
 						}
 					}
 				}
-				xDirect, xNginx := "—", "—"
+				xDirect, xNginx, xFasthttp := "—", "—", "—"
 				if tg.name != "direct" {
 					xDirect = ratio(backend, tg.name, "direct").format("%.2f")
 				}
 				if tg.name != "nginx" {
 					xNginx = ratio(backend, tg.name, "nginx").format("%.2f")
 				}
+				if tg.proxy != nil && tg.name != targetFasthttp {
+					xFasthttp = ratio(backend, tg.name, targetFasthttp).format("%.2f")
+				}
 				t.add(res.layout.name, fmt.Sprintf("-c%d", conns), backend, tg.name, spreadOf(rps).format("%.0f"),
-					spreadOf(p50).format("%.0f"), spreadOf(p99).format("%.0f"), xDirect, xNginx,
+					spreadOf(p50).format("%.0f"), spreadOf(p99).format("%.0f"), xDirect, xNginx, xFasthttp,
 					spreadOf(pxCPU).format("%.1f"), spreadOf(beCPU).format("%.1f"), fmt.Sprintf("%.0f", spreadOf(size).Med), fmt.Sprint(errs))
 				for _, f := range failed {
 					t.note("%s -c%d %s → %s: a repetition failed: %s", res.layout.name, conns, tg.name, backend, f)
 				}
 				if strings.HasPrefix(tg.name, "sfgate") {
-					summary = append(summary, fmt.Sprintf("%s -c%d, %s → %s: × nginx **%s**, × direct %s, proxy CPU %s µs/req (nginx %s)",
+					summary = append(summary, fmt.Sprintf("%s -c%d, %s → %s: × nginx **%s** (bare fasthttp proxy × nginx %s), "+
+						"× bare fasthttp proxy **%s**, × direct %s, p99 × nginx %s, proxy CPU %s µs/req (nginx %s, bare fasthttp %s)",
 						res.layout.name, conns, tg.name, backend, ratio(backend, tg.name, "nginx").format("%.2f"),
-						ratio(backend, tg.name, "direct").format("%.2f"), cpuPerReq(byKey[tg.key()]).format("%.1f"),
-						cpuPerReq(byKey[backend+"/nginx"]).format("%.1f")))
+						ratio(backend, targetFasthttp, "nginx").format("%.2f"), ratio(backend, tg.name, targetFasthttp).format("%.2f"),
+						ratio(backend, tg.name, "direct").format("%.2f"), p99Ratio(byKey[tg.key()], byKey[backend+"/nginx"]).format("%.2f"),
+						cpuPerReq(byKey[tg.key()]).format("%.1f"), cpuPerReq(byKey[backend+"/nginx"]).format("%.1f"),
+						cpuPerReq(byKey[backend+"/"+targetFasthttp]).format("%.1f")))
 				}
 			}
 		}
 	}
 	return summary
+}
+
+// p99Ratio is the per-repetition ratio of p99 latencies a ÷ b.
+func p99Ratio(a, b []e2eSample) spread {
+	var xs []float64
+	for i := range min(len(a), len(b)) {
+		if a[i].err == nil && b[i].err == nil && b[i].res.P99 > 0 {
+			xs = append(xs, float64(a[i].res.P99)/float64(b[i].res.P99))
+		}
+	}
+	return spreadOf(xs)
 }
 
 // cpuPerReq is the proxy CPU µs per request of each successful sample.
@@ -357,7 +389,7 @@ func cpuPerReq(ss []e2eSample) spread {
 }
 
 // e2eHeader is the end-to-end table's header.
-var e2eHeader = []string{"layout", "conns", "backend", "target", "req/s", "p50 µs", "p99 µs", "× direct", "× nginx",
+var e2eHeader = []string{"layout", "conns", "backend", "target", "req/s", "p50 µs", "p99 µs", "× direct", "× nginx", "× fasthttp proxy",
 	"proxy CPU µs/req", "backend CPU µs/req", "bytes/resp", "errors"}
 
 func appendOnce(list []string, s string) []string {

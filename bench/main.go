@@ -61,13 +61,14 @@ func main() {
 	}
 }
 
-// serveChild runs the child-process modes and exits: `-serve-fakesf ADDR` (serveFakesf) and
-// `-serve-echo ADDR` (serveEcho).
+// serveChild runs the child-process modes and exits: `-serve-fakesf ADDR` (serveFakesf), `-serve-echo ADDR`
+// (serveEcho) and `-serve-fasthttp-proxy LISTEN=UPSTREAM,...` (serveFasthttpProxy).
 func serveChild() {
 	if len(os.Args) != 3 {
 		return
 	}
-	serve := map[string]func(string) error{"-serve-fakesf": serveFakesf, "-serve-echo": serveEcho}[os.Args[1]]
+	serve := map[string]func(string) error{"-serve-fakesf": serveFakesf, "-serve-echo": serveEcho,
+		"-serve-fasthttp-proxy": serveFasthttpProxy}[os.Args[1]]
 	if serve == nil {
 		return
 	}
