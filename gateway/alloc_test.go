@@ -56,12 +56,7 @@ func (n *staticNamer) Close() error          { return nil }
 func allocGateway(tb testing.TB) (*Gateway, string) {
 	tb.Helper()
 	be := startFastBackend(tb)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-backends:
-  orders:
-    url: fabric:/Shop/Orders
-    serviceFabricCluster:
-      managementEndpoints: [http://127.0.0.1:1]
+	cfg, err := config.Parse([]byte(ordersBackendYAML(5)+fmt.Sprintf(`
 apis:
   - name: seed
     path: api
@@ -93,6 +88,26 @@ apis:
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return staticSFGateway(tb, cfg, be), be
+}
+
+// ordersBackendYAML is the backends: section staticSFGateway serves: backend "orders", a Service Fabric
+// service on a cluster that is never called.
+func ordersBackendYAML(retries int) string {
+	return fmt.Sprintf(`
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster:
+      managementEndpoints: [http://127.0.0.1:1]
+      maxPartitionResolutionRetries: %d
+`, retries)
+}
+
+// staticSFGateway builds a gateway from cfg whose Service Fabric backends resolve, through staticNamer, to
+// one primary at the address be (partition p0 of a two-partition Int64Range scheme, keys 0-511).
+func staticSFGateway(tb testing.TB, cfg *config.Config, be string) *Gateway {
+	tb.Helper()
 	scheme, err := partition.NewScheme(partition.Int64Range, []partition.Info{
 		{ID: "p0", Kind: partition.Int64Range, LowKey: 0, HighKey: 511},
 		{ID: "p1", Kind: partition.Int64Range, LowKey: 512, HighKey: 1023},
@@ -114,7 +129,7 @@ apis:
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { g.Shutdown(context.Background()) })
-	return g, be
+	return g
 }
 
 func newTestCtx(target string) *fasthttp.RequestCtx {

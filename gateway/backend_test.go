@@ -186,3 +186,39 @@ func TestHeadRequest(t *testing.T) {
 		t.Error("GET after HEAD")
 	}
 }
+
+// Serve and ServeAdmin called after (or racing) Shutdown return instead of serving forever: a test harness or
+// a main that shuts down early must not hang on them.
+func TestServeAfterShutdownReturns(t *testing.T) {
+	cfg, err := config.Parse([]byte("apis:\n  - {name: a, path: a, serviceUrl: \"http://127.0.0.1:9/\"}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for name, serve := range map[string]func(net.Listener) error{"Serve": g.Serve, "ServeAdmin": g.ServeAdmin} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- serve(ln) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s after Shutdown: %v, want nil", name, err)
+			}
+		case <-t.Context().Done():
+			t.Fatalf("%s after Shutdown did not return", name)
+		}
+		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+			c.Close()
+			t.Errorf("%s after Shutdown left its listener open", name)
+		}
+	}
+}

@@ -337,17 +337,17 @@ func isIdempotent(m []byte) bool {
 	return false
 }
 
-// attempt sends the prepared request once to url, into the spare response buffer. On success the response
+// attempt sends the prepared request once to url, into the buffer nextResponse picks. On success the response
 // becomes context.Response and s.lastGood.
 func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Duration) *forwardError {
 	s.attempts++
-	hc, err := p.client(url)
+	hc, key, err := p.client(url)
 	if err != nil {
 		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, endpoint: url, err: err}
 	}
 	out := &s.out
-	s.prepareOutbound(out, url, be)
-	resp := &s.resps[s.spare]
+	s.prepareOutbound(out, url, key, be)
+	resp := s.nextResponse()
 	start := time.Now()
 	deadline := start.Add(timeout)
 	if deadline.After(s.deadline) {
@@ -362,13 +362,21 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 		if be != nil {
 			be.metrics.failures.Add(1)
 		}
-		key, _, _, _ := endpointKey(url)
 		return classify(err, key)
 	}
 	s.useResponse(resp)
 	s.lastGood = resp
-	s.spare ^= 1 // the next attempt must not overwrite the last good response
 	return nil
+}
+
+// nextResponse is the buffer the next attempt (or an empty response) fills: the client's own response, so
+// that the common answer needs no copy, unless that holds the last good response, which a failed retry must
+// not overwrite; then the spare. serve copies a spare answer into the client's response at the end.
+func (s *reqState) nextResponse() *fasthttp.Response {
+	if s.lastGood == &s.fctx.Response {
+		return &s.spare
+	}
+	return &s.fctx.Response
 }
 
 // useResponse makes resp context.Response (LastError cleared).
@@ -387,30 +395,32 @@ func (s *reqState) setAttemptError(fe *forwardError) {
 	s.ec.Response = &s.exprResp
 }
 
-// prepareOutbound builds the request to send: the client's request after inbound policies, without
-// hop-by-hop headers, with X-Forwarded-*, the request ID, the backend's credentials and the target URL.
-func (s *reqState) prepareOutbound(out *fasthttp.Request, url []byte, be *backend) {
+// prepareOutbound builds the request to send: the client's request after inbound policies (which carries the
+// request ID since serve), without hop-by-hop headers, with X-Forwarded-*, the backend's credentials and the
+// target URL (endpoint is its scheme://authority). The header names are canonical constants, so SetCanonical skips fasthttp's name normalisation.
+func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, be *backend) {
 	in := &s.fctx.Request
 	copyRequestHeaders(&out.Header, &in.Header)
 	out.SetRequestURIBytes(url)
 	out.UseHostHeader = true
 	if !s.api.preserveHost {
-		key, _, _, _ := endpointKey(url)
-		out.Header.SetHostBytes(authority(key))
+		out.Header.SetHostBytes(authority(endpoint))
 	}
-	s.xff = appendForwardedFor(s.xff, in.Header.PeekAll(fasthttp.HeaderXForwardedFor), s.fctx.RemoteIP())
-	out.Header.Del(fasthttp.HeaderXForwardedFor)
-	out.Header.SetBytesKV(hdrXForwardedFor, s.xff)
+	prior := in.Header.PeekAll(fasthttp.HeaderXForwardedFor)
+	s.xff = appendForwardedFor(s.xff, prior, s.fctx.RemoteIP())
+	if len(prior) > 1 {
+		out.Header.Del(fasthttp.HeaderXForwardedFor) // Set replaces only the first of several lines
+	}
+	out.Header.SetCanonical(hdrXForwardedFor, s.xff)
 	if s.fctx.IsTLS() {
-		out.Header.SetBytesKV(hdrXForwardedProto, protoHTTPS)
+		out.Header.SetCanonical(hdrXForwardedProto, protoHTTPS)
 	} else {
-		out.Header.SetBytesKV(hdrXForwardedProto, protoHTTP)
+		out.Header.SetCanonical(hdrXForwardedProto, protoHTTP)
 	}
-	out.Header.SetBytesKV(hdrXForwardedHost, in.Header.Host())
+	out.Header.SetCanonical(hdrXForwardedHost, in.Header.Host())
 	if len(s.api.prefix) > 0 {
-		out.Header.SetBytesKV(hdrXForwardedPref, s.api.prefix) // the API path the gateway stripped
+		out.Header.SetCanonical(hdrXForwardedPref, s.api.prefix) // the API path the gateway stripped
 	}
-	out.Header.SetBytesKV(hdrXRequestID, s.requestID)
 	if be != nil {
 		be.setCredentialHeaders(&out.Header)
 	}

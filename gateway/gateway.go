@@ -34,12 +34,13 @@ type Gateway struct {
 	metrics *metrics
 	rt      atomic.Pointer[compiled]
 
-	mu       sync.Mutex          // guards clusters, reloads and shutdown
-	clusters map[string]*cluster // by cluster key, shared across reloads
-	server   *fasthttp.Server
-	admin    *http.Server
-	probes   context.CancelFunc
-	closed   bool
+	mu        sync.Mutex          // guards clusters, reloads and shutdown
+	clusters  map[string]*cluster // by cluster key, shared across reloads
+	server    *fasthttp.Server
+	admin     *http.Server
+	listeners []net.Listener // given to Serve and ServeAdmin
+	probes    context.CancelFunc
+	closed    bool
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -246,28 +247,48 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 // Handler returns the client-facing request handler (for embedding in another fasthttp server).
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.serveHTTP }
 
-// Serve serves client requests on ln until Shutdown.
+// Serve serves client requests on ln until Shutdown. Its connections' deadlines (limits.readTimeout,
+// writeTimeout, idleTimeout) fire up to deadlineSlack late.
 func (g *Gateway) Serve(ln net.Listener) error {
-	err := g.server.Serve(ln)
+	if !g.track(ln) {
+		return nil
+	}
+	err := g.server.Serve(lazyDeadlineListener{ln})
 	if err != nil && !g.isClosed() {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
 }
 
-// ServeAdmin serves the admin endpoints (/healthz /readyz /metrics /debug/resolve /debug/cache) on ln until
-// Shutdown.
+// ServeAdmin serves the admin endpoints (/healthz /readyz /metrics /debug/resolve /debug/cache
+// /debug/pprof/) on ln until Shutdown.
 func (g *Gateway) ServeAdmin(ln net.Listener) error {
+	if !g.track(ln) {
+		return nil
+	}
 	g.mu.Lock()
 	if g.admin == nil {
 		g.admin = &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	srv := g.admin
 	g.mu.Unlock()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !g.isClosed() {
 		return fmt.Errorf("serve admin %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// track records a listener that Shutdown must close; false (and ln closed) when Shutdown already ran, so
+// that a Serve racing a Shutdown returns instead of serving forever.
+func (g *Gateway) track(ln net.Listener) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		ln.Close()
+		return false
+	}
+	g.listeners = append(g.listeners, ln)
+	return true
 }
 
 func (g *Gateway) isClosed() bool {
@@ -299,6 +320,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, ln := range g.listeners {
+		ln.Close() // also one a racing Serve call had not yet handed to its server
+	}
 	if rt := g.rt.Load(); rt != nil {
 		rt.basePool.closeIdle()
 		for _, b := range rt.backends {

@@ -15,7 +15,10 @@ import (
 // serveHTTP is the client-facing handler: route, inbound policies, backend (forwarding with the SF
 // resolve loop), outbound policies, response. Errors become JSON answers after on-error ran.
 func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := ctx.Time() // read by fasthttp just before calling the handler
+	if start.IsZero() {
+		start = time.Now()
+	}
 	rt := g.rt.Load()
 	s := rt.states.Get().(*reqState)
 	g.metrics.inflight.Add(1)
@@ -38,7 +41,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		s.requestID = append(s.requestID[:0], id...)
 	} else {
 		s.requestID = appendRequestID(s.requestID[:0])
-		ctx.Request.Header.SetBytesKV(hdrXRequestID, s.requestID)
+		ctx.Request.Header.SetCanonical(hdrXRequestID, s.requestID) // forwarded with the request
 	}
 
 	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), route.PathOf(ctx.Request.Header.RequestURI()), s.params, s.paramBuf)
@@ -96,15 +99,17 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		writeReturn(ctx, &r.Return)
 		return r.Return.StatusCode, a.metrics
 	}
-	resp := s.lastGood
-	copyResponseHeaders(&ctx.Response.Header, &resp.Header)
+	if resp := s.lastGood; resp != &ctx.Response {
+		resp.Header.CopyTo(&ctx.Response.Header)
+		ctx.Response.SetBody(resp.Body())
+	}
+	s.scratch = stripResponseHopByHop(&ctx.Response.Header, s.scratch)
 	if c.Response != nil && c.Response.StatusCode > 0 {
 		ctx.Response.SetStatusCode(c.Response.StatusCode) // outbound policies may have changed it
 	}
 	if len(ctx.Response.Header.PeekBytes(hdrXRequestID)) == 0 {
-		ctx.Response.Header.SetBytesKV(hdrXRequestID, s.requestID)
+		ctx.Response.Header.SetCanonical(hdrXRequestID, s.requestID)
 	}
-	ctx.Response.SetBody(resp.Body())
 	return ctx.Response.StatusCode(), a.metrics
 }
 
@@ -180,9 +185,9 @@ func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, status int, 
 	g.log.LogAttrs(context.Background(), level, "request", attrs...)
 }
 
-// emptyResponse makes an empty response (in the spare buffer) context.Response and the response to send.
+// emptyResponse makes an empty response context.Response and the response to send.
 func (s *reqState) emptyResponse(status int) {
-	resp := &s.resps[s.spare]
+	resp := s.nextResponse()
 	resp.Reset()
 	if status > 0 {
 		resp.SetStatusCode(status)

@@ -46,20 +46,24 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
 	}
 }
 
-// copyResponseHeaders makes dst the backend's response header without hop-by-hop headers.
-func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
-	src.CopyTo(dst)
-	dst.ResetConnectionClose()
+// stripResponseHopByHop deletes the hop-by-hop headers from the response to send, including any header its
+// Connection header names. scratch (returned, maybe grown) holds that value while headers are deleted.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 	found := false
-	for k := range src.All() {
+	for k := range h.All() {
 		if isHopByHop(k) {
 			found = true
 			break
 		}
 	}
 	if found {
-		deleteHopByHop(src.PeekBytes(hdrConnection), dst.Del)
+		scratch = append(scratch[:0], h.PeekBytes(hdrConnection)...)
 	}
+	h.ResetConnectionClose()
+	if found {
+		deleteHopByHop(scratch, h.Del)
+	}
+	return scratch
 }
 
 // deleteHopByHop deletes the hop-by-hop headers and the headers named by connection (the source's

@@ -13,7 +13,7 @@ import (
 )
 
 // reqState is everything one request needs, pooled so that a steady stream of requests allocates nothing:
-// the policy context and result, routing buffers, the outgoing request and two response buffers (the
+// the policy context and result, routing buffers, the outgoing request and a spare response buffer (the
 // last good response survives a failed retry). It is also the request's context.Context (deadline =
 // limits.requestTimeout) and the policy.Forwarder.
 type reqState struct {
@@ -37,9 +37,8 @@ type reqState struct {
 	scratch   []byte
 
 	out      fasthttp.Request
-	resps    [2]fasthttp.Response
-	spare    int                // index of the response buffer the next attempt writes
-	lastGood *fasthttp.Response // last response a backend gave, nil if none
+	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
+	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
 
 	backend      *backend
 	failure      *requestError // the error answered, for the log
@@ -91,9 +90,8 @@ func (s *reqState) end() {
 	s.exprResp = expr.Response{}
 	s.lastErr = expr.LastError{}
 	s.out.Reset()
-	s.resps[0].Reset()
-	s.resps[1].Reset()
-	s.spare, s.lastGood = 0, nil
+	s.spare.Reset()
+	s.lastGood = nil
 	s.attempts, s.reresolves, s.upstreamTime = 0, 0, 0
 	for i := range s.params {
 		s.params[i] = route.Param{}

@@ -40,16 +40,17 @@ func newPool(s poolSettings) *pool {
 	return p
 }
 
-// client returns the HostClient for the endpoint of the absolute URL u (http or https).
-func (p *pool) client(u []byte) (*fasthttp.HostClient, error) {
+// client returns the HostClient for the endpoint of the absolute URL u (http or https) and the endpoint key
+// (scheme://authority, aliasing u).
+func (p *pool) client(u []byte) (*fasthttp.HostClient, []byte, error) {
 	key, host, isTLS, err := endpointKey(u)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if hc := (*p.clients.Load())[string(key)]; hc != nil {
-		return hc, nil
+		return hc, key, nil
 	}
-	return p.add(string(key), string(host), isTLS), nil
+	return p.add(string(key), string(host), isTLS), key, nil
 }
 
 func (p *pool) add(key, host string, isTLS bool) *fasthttp.HostClient {
@@ -141,7 +142,7 @@ func dialer(connectTimeout time.Duration) fasthttp.DialFuncWithTimeout {
 		if err != nil {
 			return nil, &dialError{err: err}
 		}
-		return c, nil
+		return &lazyDeadlineConn{Conn: c}, nil
 	}
 }
 
