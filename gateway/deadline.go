@@ -1,51 +1,74 @@
 package gateway
 
 import (
+	"errors"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 )
 
-// deadlineSlack is how late a connection deadline may fire. fasthttp sets a read and a write deadline on
-// the client's connection and on the backend's for every request; re-arming the runtime timer each time
-// costs about a tenth of the gateway's CPU per proxied request (bench/, pinned -c64). Like nginx's lazy
-// timers (NGX_TIMER_LAZY_DELAY, 300 ms), a deadline is armed deadlineSlack late and a new one that falls
-// in that window is not re-armed: a timeout fires up to deadlineSlack late, never early.
-const deadlineSlack = 250 * time.Millisecond
-
-// lazyDeadlineConn is a net.Conn whose deadlines are re-armed only when deadlineSlack does not cover them.
+// lazyDeadlineConn is a net.Conn that arms the runtime timer behind a deadline only when it has to.
+//
+// fasthttp sets a read and a write deadline on the client's connection and on the backend's for every
+// request, and re-arming the runtime timer each time costs about a tenth of the gateway's CPU per proxied
+// request (bench/, pinned -c64). The deadlines asked for only ever move forward in steady state, so this
+// conn records the deadline asked for and keeps the armed one while it is no later than that: an armed
+// deadline that expires early (before the one asked for) makes Read or Write re-arm the deadline asked for
+// and carry on. A timeout therefore fires when asked, never early; the timer is re-armed about once per
+// timeout period per connection instead of twice per request.
 type lazyDeadlineConn struct {
 	net.Conn
-	read, write atomic.Int64 // the deadline armed on Conn, as UnixNano; 0 = none
+	read, write lazyDeadline
 }
 
-// lazyArm reports whether t must be armed given the deadline armed now, and records what is armed: nothing
-// when the armed deadline is no earlier than t and at most deadlineSlack later; else t + deadlineSlack (a
-// zero t, no deadline, is armed as is).
-func lazyArm(armed *atomic.Int64, t time.Time) (time.Time, bool) {
-	a := armed.Load()
+// lazyDeadline is one direction's deadline: the one asked for and the one armed on the connection, as
+// UnixNano (0 = none).
+type lazyDeadline struct {
+	want, armed atomic.Int64
+}
+
+// set records t as asked for and returns whether it must be armed now: only when it is earlier than the
+// armed deadline or nothing is armed. No deadline (zero t) is applied lazily too, by expire.
+func (d *lazyDeadline) set(t time.Time) bool {
 	if t.IsZero() {
-		armed.Store(0)
-		return t, a != 0
+		d.want.Store(0)
+		return false
 	}
-	if want := t.UnixNano(); a != 0 && a >= want && a-want <= int64(deadlineSlack) {
-		return t, false
+	w := t.UnixNano()
+	d.want.Store(w)
+	if a := d.armed.Load(); a != 0 && a <= w {
+		return false
 	}
-	t = t.Add(deadlineSlack)
-	armed.Store(t.UnixNano())
-	return t, true
+	d.armed.Store(w)
+	return true
+}
+
+// expire is called when the armed deadline passed. It returns the deadline to arm and true when the one asked
+// for has not passed yet (the armed one was early, or none is asked for any more), false when the timeout is real.
+func (d *lazyDeadline) expire() (time.Time, bool) {
+	w := d.want.Load()
+	if w == 0 {
+		d.armed.Store(0)
+		return time.Time{}, true
+	}
+	if time.Now().UnixNano() >= w {
+		return time.Time{}, false
+	}
+	d.armed.Store(w)
+	return time.Unix(0, w), true
 }
 
 func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {
-	if at, ok := lazyArm(&c.read, t); ok {
-		return c.Conn.SetReadDeadline(at)
+	if c.read.set(t) {
+		return c.Conn.SetReadDeadline(t)
 	}
 	return nil
 }
 
 func (c *lazyDeadlineConn) SetWriteDeadline(t time.Time) error {
-	if at, ok := lazyArm(&c.write, t); ok {
-		return c.Conn.SetWriteDeadline(at)
+	if c.write.set(t) {
+		return c.Conn.SetWriteDeadline(t)
 	}
 	return nil
 }
@@ -55,6 +78,40 @@ func (c *lazyDeadlineConn) SetDeadline(t time.Time) error {
 		return err
 	}
 	return c.SetWriteDeadline(t)
+}
+
+func (c *lazyDeadlineConn) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		at, again := c.read.expire()
+		if !again {
+			return n, err
+		}
+		if err := c.Conn.SetReadDeadline(at); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (c *lazyDeadlineConn) Write(b []byte) (int, error) {
+	written := 0
+	for {
+		n, err := c.Conn.Write(b[written:])
+		written += n
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return written, err
+		}
+		at, again := c.write.expire()
+		if !again {
+			return written, err
+		}
+		if err := c.Conn.SetWriteDeadline(at); err != nil {
+			return written, err
+		}
+	}
 }
 
 // lazyDeadlineListener hands out lazyDeadlineConns.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -11,54 +12,43 @@ import (
 // deadlineRecorder is a net.Conn that records the deadlines armed on it.
 type deadlineRecorder struct {
 	net.Conn
-	reads, writes []time.Time
+	reads []time.Time
 }
 
 func (r *deadlineRecorder) SetReadDeadline(t time.Time) error {
 	r.reads = append(r.reads, t)
 	return nil
 }
-func (r *deadlineRecorder) SetWriteDeadline(t time.Time) error {
-	r.writes = append(r.writes, t)
-	return nil
-}
 
-func TestLazyDeadlineRearmsOnlyOutsideTheSlack(t *testing.T) {
+func TestLazyDeadlineArmsOnlyEarlierDeadlines(t *testing.T) {
 	rec := &deadlineRecorder{}
 	c := &lazyDeadlineConn{Conn: rec}
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	steps := []struct {
+	for _, s := range []struct {
 		name string
 		t    time.Time
-		arm  bool // whether the real deadline must change
-		want time.Time
+		arm  bool
 	}{
-		{"first deadline: armed, slack late", t0, true, t0.Add(deadlineSlack)},
-		{"a later one inside the slack: kept", t0.Add(deadlineSlack / 2), false, time.Time{}},
-		{"exactly the armed one: kept", t0.Add(deadlineSlack), false, time.Time{}},
-		{"past the armed one: re-armed", t0.Add(deadlineSlack + time.Millisecond), true, t0.Add(2*deadlineSlack + time.Millisecond)},
-		{"earlier than the armed one by more than the slack: re-armed, never late by more", t0, true, t0.Add(deadlineSlack)},
-		{"no deadline: cleared", time.Time{}, true, time.Time{}},
-		{"no deadline again: nothing to do", time.Time{}, false, time.Time{}},
-		{"a deadline after none: armed", t0, true, t0.Add(deadlineSlack)},
-	}
-	for _, s := range steps {
-		nr, nw := len(rec.reads), len(rec.writes)
-		c.SetDeadline(s.t)
-		for what, calls := range map[string][]time.Time{"read": rec.reads[nr:], "write": rec.writes[nw:]} {
-			switch {
-			case !s.arm && len(calls) != 0:
-				t.Errorf("%s: %s deadline re-armed to %v, want it kept", s.name, what, calls)
-			case s.arm && (len(calls) != 1 || !calls[0].Equal(s.want)):
-				t.Errorf("%s: %s deadline armed %v, want [%v]", s.name, what, calls, s.want)
-			}
+		{"first deadline: armed", t0, true},
+		{"a later one (the next request): kept, the armed one is earlier", t0.Add(30 * time.Second), false},
+		{"the idle deadline after it: kept", t0.Add(90 * time.Second), false},
+		{"no deadline: kept until the armed one expires", time.Time{}, false},
+		{"an earlier one (an interrupt): armed", t0.Add(-time.Second), true},
+	} {
+		n := len(rec.reads)
+		c.SetReadDeadline(s.t)
+		switch armed := rec.reads[n:]; {
+		case s.arm && (len(armed) != 1 || !armed[0].Equal(s.t)):
+			t.Errorf("%s: armed %v, want [%v]", s.name, armed, s.t)
+		case !s.arm && len(armed) != 0:
+			t.Errorf("%s: armed %v, want nothing", s.name, armed)
 		}
 	}
 }
 
-// On a real connection a lazily armed read deadline still ends a blocked read, and not before the deadline
-// asked for.
-func TestLazyDeadlineFiresOnARealConnection(t *testing.T) {
+// connPair returns both ends of a loopback TCP connection, the first one lazy.
+func connPair(t *testing.T) (*lazyDeadlineConn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,27 +57,68 @@ func TestLazyDeadlineFiresOnARealConnection(t *testing.T) {
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
+		if err != nil {
+			close(accepted)
+			return
 		}
+		accepted <- c
 	}()
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	peer := <-accepted
-	defer peer.Close()
+	peer, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { raw.Close(); peer.Close() })
+	return &lazyDeadlineConn{Conn: raw}, peer
+}
 
-	c := &lazyDeadlineConn{Conn: raw}
-	deadline := time.Now().Add(20 * time.Millisecond)
-	c.SetReadDeadline(deadline)
-	c.SetReadDeadline(deadline.Add(time.Millisecond)) // inside the slack: not re-armed
-	_, err = c.Read(make([]byte, 1))
+// An armed deadline that expires before the one asked for is not a timeout: the read re-arms and goes on.
+func TestLazyDeadlineEarlyExpiryIsNotATimeout(t *testing.T) {
+	c, peer := connPair(t)
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second)) // armed, already expired
+	c.SetReadDeadline(time.Now().Add(time.Hour))    // later: only recorded
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'x' {
+		t.Fatalf("read %q, %v; want the byte the peer sent", b, err)
+	}
+
+	// Asking for no deadline any more works the same way.
+	if _, err := peer.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	c.SetReadDeadline(time.Time{})
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'y' {
+		t.Fatalf("read %q, %v after clearing the deadline", b, err)
+	}
+
+	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	c.SetWriteDeadline(time.Now().Add(time.Hour))
+	if n, err := c.Write([]byte("z")); n != 1 || err != nil {
+		t.Fatalf("write: %d, %v after an early write deadline", n, err)
+	}
+	if _, err := io.ReadFull(peer, b); err != nil || b[0] != 'z' {
+		t.Fatalf("peer read %q, %v", b, err)
+	}
+}
+
+// The deadline asked for still ends a blocked read, and not before it, even when an earlier one was armed.
+func TestLazyDeadlineFiresWhenAsked(t *testing.T) {
+	c, _ := connPair(t)
+	c.SetReadDeadline(time.Now().Add(5 * time.Millisecond)) // armed
+	want := time.Now().Add(40 * time.Millisecond)
+	c.SetReadDeadline(want) // recorded; the armed one expires first and is re-armed to this
+	_, err := c.Read(make([]byte, 1))
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read: %v, want a deadline error", err)
 	}
-	if now := time.Now(); now.Before(deadline) {
-		t.Errorf("the read ended %v before the deadline", deadline.Sub(now))
+	if now := time.Now(); now.Before(want) {
+		t.Errorf("the read timed out %v before the deadline asked for", want.Sub(now))
 	}
 }

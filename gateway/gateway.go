@@ -247,8 +247,8 @@ func (g *Gateway) WaitReady(ctx context.Context) error {
 // Handler returns the client-facing request handler (for embedding in another fasthttp server).
 func (g *Gateway) Handler() fasthttp.RequestHandler { return g.serveHTTP }
 
-// Serve serves client requests on ln until Shutdown. Its connections' deadlines (limits.readTimeout,
-// writeTimeout, idleTimeout) fire up to deadlineSlack late.
+// Serve serves client requests on ln until Shutdown; its connections apply deadlines lazily
+// (lazyDeadlineConn).
 func (g *Gateway) Serve(ln net.Listener) error {
 	if !g.track(ln) {
 		return nil
