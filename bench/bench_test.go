@@ -14,12 +14,13 @@ func TestMain(m *testing.M) {
 }
 
 // TestSmokeRunsEverySection runs the whole harness in -smoke mode (about a second per measurement, no
-// thresholds) and checks that every section reports rows, or explains with a note why it could not.
+// thresholds) and checks that every section reports rows, or explains with a note why it could not. It also
+// compares the working tree with sfgate built at HEAD (-baseline), as a developer measuring a change would.
 func TestSmokeRunsEverySection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds sfgate and runs servers; skipped with -short")
 	}
-	args := []string{"-smoke", "-v=false"}
+	args := []string{"-smoke", "-v=false", "-baseline", "HEAD"}
 	o, err := parseOptions(args)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestSmokeRunsEverySection(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	rep.markdown(&buf)
-	for _, want := range []string{"## Machine", "| CPUs (nproc) |", "## Results", "```sh"} {
+	for _, want := range []string{"## Machine", "| CPUs (nproc) |", "## Results", "```sh", "sfgate ÷ sfgate@HEAD"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

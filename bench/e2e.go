@@ -87,6 +87,10 @@ func (h *harness) e2eSection(ctx context.Context) (*table, []string) {
 		"of everything sfgate adds; `sfgate` → fakesf replica = `/shop/orders?customer=%s`, routed by partition key through the resolver "+
 		"(bench/sfgate.yaml, seed policy); `sfgate` → echo = `/echo/items/42`, a plain HTTP backend (no resolution).",
 		benchService, benchKey)
+	if h.opts.baseline != "" {
+		t.note("`sfgate@%s` = sfgate built from git revision %s (a temporary worktree) with the same configuration, to measure "+
+			"the working tree's change in the same run: see the `sfgate ÷ sfgate@%s` summary lines.", h.opts.baseline, h.opts.baseline, h.opts.baseline)
+	}
 	t.note("Repetitions: %d × %s per target and connection count, targets interleaved within each repetition, warm-up %s per target "+
 		"at the largest connection count. Ratios are the median (min–max) of per-repetition ratios of req/s. p50/p99 come from wrk "+
 		"--latency (closed loop: at -c64 they are queueing latency). CPU µs/req: utime+stime from /proc (nginx: master+workers; "+
@@ -164,14 +168,21 @@ func (h *harness) runE2E(ctx context.Context, lay e2eLayout, t *table) (*e2eResu
 	} else {
 		type variant struct {
 			name       string
+			bin        string
 			gomaxprocs int // 0 = Go's default
 		}
-		variants := []variant{{"sfgate", 0}}
+		variants := []variant{{"sfgate", h.sfgateBin, 0}}
 		if lay.serverCPUs == "" && h.opts.gomaxprocs1 {
-			variants = append(variants, variant{"sfgate GOMAXPROCS=1", 1})
+			variants = append(variants, variant{"sfgate GOMAXPROCS=1", h.sfgateBin, 1})
+		}
+		switch {
+		case h.baselineErr != nil:
+			t.note("%s: sfgate@%s rows skipped: %v", lay.name, h.opts.baseline, h.baselineErr)
+		case h.baselineBin != "":
+			variants = append(variants, variant{"sfgate@" + h.opts.baseline, h.baselineBin, 0})
 		}
 		for _, v := range variants {
-			g, err := startSfgate(ctx, h.sfgateBin, h.dir, fsf.url, echoURL, v.gomaxprocs, lay.serverCPUs)
+			g, err := startSfgate(ctx, v.bin, h.dir, fsf.url, echoURL, v.gomaxprocs, lay.serverCPUs)
 			if err != nil {
 				t.note("%s: %s rows skipped: %v", lay.name, v.name, err)
 				continue
@@ -350,6 +361,16 @@ func e2eRows(res *e2eResult, t *table) (summary []string) {
 					spreadOf(pxCPU).format("%.1f"), spreadOf(beCPU).format("%.1f"), fmt.Sprintf("%.0f", spreadOf(size).Med), fmt.Sprint(errs))
 				for _, f := range failed {
 					t.note("%s -c%d %s → %s: a repetition failed: %s", res.layout.name, conns, tg.name, backend, f)
+				}
+				if base := "sfgate@"; tg.name == "sfgate" {
+					for _, other := range res.targets {
+						if other.backend == backend && strings.HasPrefix(other.name, base) {
+							summary = append(summary, fmt.Sprintf("%s -c%d, sfgate ÷ %s → %s: throughput **%s**, proxy CPU %s vs %s µs/req, p99 × %s",
+								res.layout.name, conns, other.name, backend, ratio(backend, tg.name, other.name).format("%.2f"),
+								cpuPerReq(byKey[tg.key()]).format("%.1f"), cpuPerReq(byKey[other.key()]).format("%.1f"),
+								p99Ratio(byKey[tg.key()], byKey[other.key()]).format("%.2f")))
+						}
+					}
 				}
 				if strings.HasPrefix(tg.name, "sfgate") {
 					summary = append(summary, fmt.Sprintf("%s -c%d, %s → %s: × nginx **%s** (bare fasthttp proxy × nginx %s), "+

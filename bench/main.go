@@ -28,6 +28,7 @@ type options struct {
 	pause       time.Duration
 	conns       []int
 	gomaxprocs1 bool
+	baseline    string // git revision whose sfgate the end-to-end section also runs
 	echo        bool
 	benchCount  int
 	benchtime   string
@@ -47,6 +48,9 @@ type harness struct {
 	dir       string
 	sfgateBin string
 	sfgateErr error // why there is no sfgate binary
+
+	baselineBin string // sfgate built at -baseline, if asked for
+	baselineErr error
 }
 
 const allSections = "resolve,e2e,profile,failover,scale"
@@ -101,6 +105,7 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 	fs.StringVar(&conns, "conns", "8,64", "wrk connection counts")
 	fs.BoolVar(&o.echo, "echo", true, "end to end: also measure against research/perf.md's 100-byte fasthttp echo backend")
 	fs.BoolVar(&o.gomaxprocs1, "gomaxprocs1", true, "unpinned layout: also run sfgate with GOMAXPROCS=1 (research/perf.md §4.3)")
+	fs.StringVar(&o.baseline, "baseline", "", "end to end: also run sfgate built at this git revision (rows \"sfgate@REV\"), to measure a change against it in the same run")
 	fs.IntVar(&o.benchCount, "count", 5, "go test -count for the resolver benchmarks")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "go test -benchtime for the resolver benchmarks")
 	fs.IntVar(&o.hitOps, "hits", 2_000_000, "cache hits per timing loop")
@@ -222,6 +227,10 @@ func (h *harness) runAll(ctx context.Context, args []string) (*report, error) {
 	if needSfgate {
 		h.logf("building sfgate")
 		h.sfgateBin, h.sfgateErr = buildSfgate(ctx, h.root, h.dir)
+	}
+	if h.opts.baseline != "" && h.opts.sections["e2e"] {
+		h.logf("building sfgate at %s", h.opts.baseline)
+		h.baselineBin, h.baselineErr = buildBaseline(ctx, h.root, h.dir, h.opts.baseline)
 	}
 	if h.opts.sections["resolve"] {
 		tables, sum := h.resolveSection(ctx)

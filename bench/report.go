@@ -171,9 +171,10 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "```sh")
 	fmt.Fprintln(w, "apt-get install wrk nginx-light     # rows that need a missing tool are skipped with a note")
-	fmt.Fprintln(w, "go run ./bench                      # print the tables (about 6-8 minutes)")
+	fmt.Fprintln(w, "go run ./bench                      # print the tables (about 8 minutes)")
 	fmt.Fprintln(w, "go run ./bench -out bench/RESULTS.md  # rewrite this file")
 	fmt.Fprintln(w, "go run ./bench -smoke               # everything for about a second each, no thresholds (CI)")
+	fmt.Fprintln(w, "go run ./bench -sections e2e -baseline main~1   # a change against an earlier sfgate, same run")
 	fmt.Fprintln(w, "go run ./bench -h                   # durations, repetitions, sections, pinning")
 	fmt.Fprintln(w, "```")
 }

@@ -19,7 +19,11 @@ var sfgateConfig string
 
 // buildSfgate builds ./cmd/sfgate of the module at root into dir.
 func buildSfgate(ctx context.Context, root, dir string) (string, error) {
-	bin := filepath.Join(dir, "sfgate")
+	return buildSfgateAs(ctx, root, filepath.Join(dir, "sfgate"))
+}
+
+// buildSfgateAs builds ./cmd/sfgate of the module at root as bin.
+func buildSfgateAs(ctx context.Context, root, bin string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sfgate")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -83,4 +87,16 @@ func startSfgate(ctx context.Context, bin, dir, clusterURL, echoURL string, goma
 // url is the client URL of a request routed by partition key.
 func (g *sfgateProc) url(key string) string {
 	return "http://" + g.addr + "/shop/orders?customer=" + key
+}
+
+// buildBaseline builds ./cmd/sfgate at the git revision ref of the repository at root (a temporary git
+// worktree in dir), so that a change can be compared with it in the same run (-baseline).
+func buildBaseline(ctx context.Context, root, dir, ref string) (string, error) {
+	tree := filepath.Join(dir, "baseline-tree")
+	add := exec.CommandContext(ctx, "git", "-C", root, "worktree", "add", "--detach", tree, ref)
+	if out, err := add.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("git worktree add %s %s: %w\n%s", tree, ref, err, out)
+	}
+	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", tree).Run()
+	return buildSfgateAs(ctx, tree, filepath.Join(dir, "sfgate-baseline"))
 }
