@@ -23,9 +23,20 @@ type lazyDeadlineConn struct {
 }
 
 // lazyDeadline is one direction's deadline: the one asked for and the one armed on the connection, as
-// UnixNano (0 = none).
+// offsets from monoBase (0 = none), so that comparisons use the monotonic clock as the runtime's timers do.
 type lazyDeadline struct {
 	want, armed atomic.Int64
+}
+
+// monoBase is the origin of lazyDeadline's offsets.
+var monoBase = time.Now()
+
+// offset is t as a non-zero offset from monoBase.
+func offset(t time.Time) int64 {
+	if d := int64(t.Sub(monoBase)); d != 0 {
+		return d
+	}
+	return 1
 }
 
 // set records t as asked for and returns whether it must be armed now: only when it is earlier than the
@@ -35,7 +46,7 @@ func (d *lazyDeadline) set(t time.Time) bool {
 		d.want.Store(0)
 		return false
 	}
-	w := t.UnixNano()
+	w := offset(t)
 	d.want.Store(w)
 	if a := d.armed.Load(); a != 0 && a <= w {
 		return false
@@ -52,11 +63,11 @@ func (d *lazyDeadline) expire() (time.Time, bool) {
 		d.armed.Store(0)
 		return time.Time{}, true
 	}
-	if time.Now().UnixNano() >= w {
+	if int64(time.Since(monoBase)) >= w {
 		return time.Time{}, false
 	}
 	d.armed.Store(w)
-	return time.Unix(0, w), true
+	return monoBase.Add(time.Duration(w)), true
 }
 
 func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {
