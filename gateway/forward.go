@@ -407,7 +407,7 @@ func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, 
 		out.Header.SetHostBytes(authority(endpoint))
 	}
 	prior := in.Header.PeekAll(fasthttp.HeaderXForwardedFor)
-	s.xff = appendForwardedFor(s.xff, prior, s.fctx.RemoteIP())
+	s.xff = appendForwardedFor(s.xff, prior, s.ipBuf)
 	if len(prior) > 1 {
 		out.Header.Del(fasthttp.HeaderXForwardedFor) // Set replaces only the first of several lines
 	}

@@ -70,8 +70,9 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	for _, p := range m.Params {
 		c.MatchedParameters = append(c.MatchedParameters, expr.Param{Name: p.Name, Value: p.Value})
 	}
+	s.ipBuf = s.ipBuf[:0] // also the client address forwarded in X-Forwarded-For
 	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		s.ipBuf = ip.Unmap().AppendTo(s.ipBuf[:0])
+		s.ipBuf = ip.Unmap().AppendTo(s.ipBuf)
 		c.IPAddress = s.ipBuf
 	}
 	c.RequestID = s.requestID

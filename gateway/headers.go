@@ -3,8 +3,6 @@ package gateway
 import (
 	"bytes"
 	"math/rand/v2"
-	"net"
-	"net/netip"
 
 	"github.com/valyala/fasthttp"
 )
@@ -102,21 +100,19 @@ func removeConnectionTokens(v []byte, del func(string)) {
 	}
 }
 
-// appendForwardedFor appends the client address to the prior X-Forwarded-For values (one header line or
-// several, joined with ", ").
-func appendForwardedFor(dst []byte, prior [][]byte, ip net.IP) []byte {
+// appendForwardedFor appends the client address (already formatted, "unknown" when empty) to the prior
+// X-Forwarded-For values (one header line or several, joined with ", ").
+func appendForwardedFor(dst []byte, prior [][]byte, client []byte) []byte {
 	dst = dst[:0]
 	for _, p := range prior {
 		if len(p) > 0 {
 			dst = append(append(dst, p...), ", "...)
 		}
 	}
-	if a, ok := netip.AddrFromSlice(ip); ok {
-		dst = a.Unmap().AppendTo(dst)
-	} else {
-		dst = append(dst, "unknown"...)
+	if len(client) == 0 {
+		return append(dst, "unknown"...)
 	}
-	return dst
+	return append(dst, client...)
 }
 
 // appendRequestID appends a fresh random request ID in GUID form (8-4-4-4-12 lower-case hex, version 4),

@@ -67,12 +67,10 @@ func newReqState() *reqState {
 	return s
 }
 
-// begin prepares a pooled state for one request.
+// begin prepares a pooled state for one request (end left it reset).
 func (s *reqState) begin(rt *compiled, ctx *fasthttp.RequestCtx, now time.Time) {
 	s.rt, s.fctx = rt, ctx
 	s.deadline = now.Add(rt.requestTimeout)
-	s.ec.Reset()
-	s.res.Reset()
 }
 
 // end clears references so that the pooled state keeps no request alive.
