@@ -397,7 +397,8 @@ func (s *reqState) setAttemptError(fe *forwardError) {
 
 // prepareOutbound builds the request to send: the client's request after inbound policies (which carries the
 // request ID since serve), without hop-by-hop headers, with X-Forwarded-*, the backend's credentials and the
-// target URL (endpoint is its scheme://authority). The header names are canonical constants, so SetCanonical skips fasthttp's name normalisation.
+// target URL (endpoint is its scheme://authority). The header names are canonical constants, so
+// SetCanonical skips fasthttp's name normalisation.
 func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, be *backend) {
 	in := &s.fctx.Request
 	copyRequestHeaders(&out.Header, &in.Header)
