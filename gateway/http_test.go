@@ -232,6 +232,38 @@ apis:
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Errorf("the gateway kept a slow client's connection open past readTimeout")
 	}
+
+	// The same on a keep-alive connection whose first request was quick: the deadline armed for that
+	// request expires first and must be re-armed for the slow second one, then end it.
+	conn2, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	br := bufio.NewReader(conn2)
+	io.WriteString(conn2, "GET /a/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	first, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("first request on the keep-alive connection: %v", err)
+	}
+	io.Copy(io.Discard, first.Body)
+	first.Body.Close()
+	sent := time.Now()
+	io.WriteString(conn2, "GET /a/x HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+	resp, err = http.ReadResponse(br, nil)
+	switch ne, _ := err.(net.Error); {
+	case err == nil:
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 408 {
+			t.Errorf("slow second request got %d, want 408 or a closed connection", resp.StatusCode)
+		}
+	case ne != nil && ne.Timeout():
+		t.Errorf("the gateway kept a slow keep-alive request open past readTimeout")
+	}
+	if waited := time.Since(sent); waited < 300*time.Millisecond {
+		t.Errorf("the slow second request was cut off after %v, before readTimeout (300ms)", waited)
+	}
 }
 
 func TestNoForwardAndReturnResponse(t *testing.T) {
