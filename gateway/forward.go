@@ -297,34 +297,14 @@ func parseReplicaType(b []byte) (listener.ReplicaType, error) {
 	switch {
 	case len(b) == 0:
 		return listener.Default, nil
-	case bytesEqualFold(b, "primary"):
+	case bytes.EqualFold(b, []byte("primary")):
 		return listener.ReplicaPrimary, nil
-	case bytesEqualFold(b, "secondary"):
+	case bytes.EqualFold(b, []byte("secondary")):
 		return listener.ReplicaSecondary, nil
-	case bytesEqualFold(b, "any"):
+	case bytes.EqualFold(b, []byte("any")):
 		return listener.ReplicaAny, nil
 	}
 	return listener.ParseReplicaType(string(b))
-}
-
-// bytesEqualFold compares b with s ASCII case-insensitively.
-func bytesEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // isIdempotent reports whether a method may be resent after it possibly reached the service (RFC 9110 §9.2.2).

@@ -77,7 +77,7 @@ func deleteHopByHop(connection []byte, del func(string)) {
 // header once instead of deleting each candidate.
 func isHopByHop(k []byte) bool {
 	for _, h := range hopByHop {
-		if len(k) == len(h) && bytesEqualFold(k, h) {
+		if len(k) == len(h) && bytes.EqualFold(k, []byte(h)) {
 			return true
 		}
 	}

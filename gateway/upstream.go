@@ -159,9 +159,9 @@ var errBadEndpoint = errors.New("endpoint is not an absolute http:// or https://
 func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 	var rest []byte
 	switch {
-	case hasPrefixFold(u, schemeHTTP):
+	case len(u) >= len(schemeHTTP) && bytes.EqualFold(u[:len(schemeHTTP)], schemeHTTP):
 		rest = u[len(schemeHTTP):]
-	case hasPrefixFold(u, schemeHTTPS):
+	case len(u) >= len(schemeHTTPS) && bytes.EqualFold(u[:len(schemeHTTPS)], schemeHTTPS):
 		rest, isTLS = u[len(schemeHTTPS):], true
 	default:
 		return nil, nil, false, errBadEndpoint
@@ -195,20 +195,4 @@ func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 func hasPort(auth []byte) bool {
 	i := bytes.LastIndexByte(auth, ':')
 	return i >= 0 && i > bytes.LastIndexByte(auth, ']')
-}
-
-func hasPrefixFold(b, prefix []byte) bool {
-	if len(b) < len(prefix) {
-		return false
-	}
-	for i, c := range prefix {
-		x := b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if x != c {
-			return false
-		}
-	}
-	return true
 }

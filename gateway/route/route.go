@@ -133,7 +133,7 @@ func stripPrefix(path []byte, prefix string) ([]byte, bool) {
 		return path, true
 	}
 	p := path[1:]
-	if len(p) < len(prefix) || !equalFold(p[:len(prefix)], prefix) {
+	if len(p) < len(prefix) || !bytes.EqualFold(p[:len(prefix)], []byte(prefix)) {
 		return nil, false
 	}
 	rest := p[len(prefix):]
@@ -141,28 +141,6 @@ func stripPrefix(path []byte, prefix string) ([]byte, bool) {
 		return nil, false
 	}
 	return rest, true
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if x == y {
-			continue
-		}
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // Template is a compiled operation URL template: "/orders/{id}", "/files/*", "/files/{*path}".
@@ -251,7 +229,7 @@ func (t *Template) score(path []byte) int {
 		}
 		seg, rest := nextSeg(p)
 		if sg.param == "" {
-			if !equalFold(seg, sg.lit) {
+			if !bytes.EqualFold(seg, []byte(sg.lit)) {
 				return -1
 			}
 			score += 3
