@@ -103,17 +103,15 @@ func (f *fakesfProc) partitions(ctx context.Context) ([]fakesf.PartitionState, e
 
 // fetchPartitions reads one service's partitions from fakesf's /_fake/state.
 func fetchPartitions(ctx context.Context, base, service string) ([]fakesf.PartitionState, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_fake/state", nil)
-	if err != nil {
-		return nil, err
+	status, body, err := get(ctx, base+"/_fake/state")
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d: %.300s", status, body)
 	}
-	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fakesf state: %w", err)
 	}
-	defer resp.Body.Close()
 	var st fakesfState
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	if err := json.Unmarshal(body, &st); err != nil {
 		return nil, fmt.Errorf("fakesf state: %w", err)
 	}
 	for _, s := range st.Services {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -263,36 +262,24 @@ func (h *harness) runE2E(ctx context.Context, lay e2eLayout, t *table) (*e2eResu
 
 // checkEcho sends one GET and checks for the echo backend's body.
 func checkEcho(ctx context.Context, u string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	status, body, err := get(ctx, u)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK || string(body) != string(echoBody) {
-		return fmt.Errorf("status %s, body %.300q: not the echo backend's answer", resp.Status, body)
+	if status != http.StatusOK || string(body) != string(echoBody) {
+		return fmt.Errorf("status %d, body %.300q: not the echo backend's answer", status, body)
 	}
 	return nil
 }
 
 // checkReplica sends one GET and checks that the partition's primary answered it.
 func checkReplica(ctx context.Context, u string, p fakesf.PartitionState) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	status, body, err := get(ctx, u)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s: %.300s", resp.Status, body)
+	if status != http.StatusOK {
+		return fmt.Errorf("status %d: %.300s", status, body)
 	}
 	var rr fakesf.ReplicaResponse
 	if err := json.Unmarshal(body, &rr); err != nil {

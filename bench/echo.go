@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -19,20 +17,11 @@ var echoBody = []byte(strings.Repeat("0123456789", 10))
 // default fasthttp.Server answering every request with 200 and echoBody. It costs far less CPU per request
 // than a fakesf replica, so the proxy's own cost shows more clearly in the ratios.
 func serveEcho(addr string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	srv := &fasthttp.Server{Handler: func(c *fasthttp.RequestCtx) {
 		c.SetContentType("text/plain; charset=utf-8")
 		c.SetBody(echoBody)
 	}}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe(addr) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return srv.Shutdown()
-	}
+	return serveUntilSignal([]string{addr}, []*fasthttp.Server{srv})
 }
 
 // startEchoProc re-executes this program in -serve-echo mode, pinned to cpus when set.
@@ -50,8 +39,7 @@ func startEchoProc(ctx context.Context, cpus string) (*proc, string, error) {
 		return nil, "", err
 	}
 	u := "http://" + addr
-	if err := waitHTTP(ctx, p, u+"/", 20*time.Second); err != nil {
-		p.stop()
+	if err := waitListening(ctx, p, []string{addr}, 20*time.Second); err != nil {
 		return nil, "", err
 	}
 	return p, u, nil

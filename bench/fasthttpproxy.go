@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,32 +17,17 @@ import (
 // library costs per proxied request, so sfgate ÷ this row is the price of everything the gateway adds
 // (perf.md goal G2), and this row ÷ nginx is what the library itself can reach on the machine.
 func serveFasthttpProxy(spec string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	errc := make(chan error, 1)
+	var addrs []string
 	var servers []*fasthttp.Server
 	for _, pair := range strings.Split(spec, ",") {
 		listen, upstream, ok := strings.Cut(pair, "=")
 		if !ok {
 			return fmt.Errorf("%q: want LISTEN=UPSTREAM (host:port=host:port)", pair)
 		}
-		ln, err := net.Listen("tcp", listen)
-		if err != nil {
-			return err
-		}
-		srv := bareProxy(upstream)
-		servers = append(servers, srv)
-		go func() { errc <- srv.Serve(ln) }()
+		addrs = append(addrs, listen)
+		servers = append(servers, bareProxy(upstream))
 	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		for _, s := range servers {
-			s.Shutdown()
-		}
-		return nil
-	}
+	return serveUntilSignal(addrs, servers)
 }
 
 // bareProxy is perf.md §3.1's handler: drop the hop-by-hop headers, add X-Forwarded-For, HostClient.Do
@@ -90,11 +72,8 @@ func startFasthttpProxy(ctx context.Context, upstreams []string, cpus string) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, a := range addrs {
-		if err := waitHTTP(ctx, p, "http://"+a+"/", 20*time.Second); err != nil {
-			p.stop()
-			return nil, nil, err
-		}
+	if err := waitListening(ctx, p, addrs, 20*time.Second); err != nil {
+		return nil, nil, err
 	}
 	return p, addrs, nil
 }

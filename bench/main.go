@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // options are the command-line flags.
@@ -81,6 +84,30 @@ func serveChild() {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// serveUntilSignal serves servers[i] on addrs[i] until SIGTERM or an interrupt, then shuts them all down; a
+// server that stops on its own ends the child with its error.
+func serveUntilSignal(addrs []string, servers []*fasthttp.Server) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			return err
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		for _, srv := range servers {
+			srv.Shutdown()
+		}
+		return nil
+	}
 }
 
 func parseOptions(args []string) (options, error) {

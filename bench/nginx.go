@@ -91,12 +91,8 @@ func startNginx(ctx context.Context, dir string, backends []string, cpus string)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Any answer proves the listener is up (the upstream may well answer 404 for "/").
-	for _, addr := range addrs {
-		if err := waitHTTP(ctx, p, "http://"+addr+"/", 10*time.Second); err != nil {
-			p.stop()
-			return nil, nil, err
-		}
+	if err := waitListening(ctx, p, addrs, 10*time.Second); err != nil {
+		return nil, nil, err
 	}
 	return p, addrs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,6 +136,33 @@ func waitHTTP(ctx context.Context, p *proc, url string, timeout time.Duration) e
 		case <-tick.C:
 		}
 	}
+}
+
+// get sends one GET and returns the status and (up to 64 MiB of) the body.
+func get(ctx context.Context, u string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, body, err
+}
+
+// waitListening waits until every address answers HTTP on "/" (any status: the upstream behind a proxy may
+// well answer 404) and stops p when one does not within timeout.
+func waitListening(ctx context.Context, p *proc, addrs []string, timeout time.Duration) error {
+	for _, addr := range addrs {
+		if err := waitHTTP(ctx, p, "http://"+addr+"/", timeout); err != nil {
+			p.stop()
+			return err
+		}
+	}
+	return nil
 }
 
 // tailBuffer keeps the last max bytes written to it.
