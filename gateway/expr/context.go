@@ -3,9 +3,11 @@ package expr
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
+	"github.com/sfgate/sfgate/gateway/route"
 	"github.com/valyala/fasthttp"
 )
 
@@ -121,30 +123,13 @@ func (c *Context) Begin(req *fasthttp.Request, isTLS bool) {
 }
 
 // StripAPISuffix returns the part of the raw request path after the API URL suffix
-// ("/api/partners/15" with suffix "api" gives "/partners/15"). The suffix matches whole
-// segments, case-insensitively; a path that does not start with it is returned unchanged.
+// ("/api/partners/15" with suffix "api" gives "/partners/15"), as routing matched it
+// (route.StripPrefix); a path that does not start with the suffix is returned unchanged.
 func StripAPISuffix(path []byte, suffix string) []byte {
-	for len(suffix) > 0 && suffix[0] == '/' {
-		suffix = suffix[1:]
+	if rest, ok := route.StripPrefix(path, strings.Trim(suffix, "/")); ok {
+		return rest
 	}
-	for len(suffix) > 0 && suffix[len(suffix)-1] == '/' {
-		suffix = suffix[:len(suffix)-1]
-	}
-	if suffix == "" {
-		return path
-	}
-	p := path
-	if len(p) > 0 && p[0] == '/' {
-		p = p[1:]
-	}
-	if len(p) < len(suffix) || !bytes.EqualFold(p[:len(suffix)], []byte(suffix)) {
-		return path
-	}
-	rest := p[len(suffix):]
-	if len(rest) > 0 && rest[0] != '/' {
-		return path
-	}
-	return rest
+	return path
 }
 
 // Variable returns context.Variables[name].

@@ -95,7 +95,7 @@ func (t *Table) Match(method, path []byte, params []Param, buf []byte) (Result, 
 	res := Result{API: -1, Operation: -1, Params: params[:0]}
 	for i := range t.apis {
 		a := &t.apis[i]
-		rest, ok := stripPrefix(path, a.path)
+		rest, ok := StripPrefix(path, a.path)
 		if !ok {
 			continue
 		}
@@ -124,8 +124,11 @@ func (t *Table) Match(method, path []byte, params []Param, buf []byte) (Result, 
 	return res, buf, ErrNoAPI
 }
 
-// stripPrefix matches prefix (no slashes at the ends) against whole leading segments of path.
-func stripPrefix(path []byte, prefix string) ([]byte, bool) {
+// StripPrefix matches an API URL suffix (prefix, no slashes at the ends) against whole leading segments of
+// path, ASCII case-insensitively, and returns the rest of the path ("/shop/orders/7" with "shop" gives
+// "/orders/7"). It is the one place that decides where an API's path ends, for routing and for the URL
+// sent to the backend (expr.StripAPISuffix).
+func StripPrefix(path []byte, prefix string) ([]byte, bool) {
 	if len(path) == 0 || path[0] != '/' {
 		return nil, false
 	}
