@@ -208,14 +208,17 @@ func TestServeAfterShutdownReturns(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- serve(ln) }()
+		// A bound so that a hang is reported as this test's failure rather than the package's timeout.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		select {
 		case err := <-done:
 			if err != nil {
 				t.Errorf("%s after Shutdown: %v, want nil", name, err)
 			}
-		case <-t.Context().Done():
+		case <-ctx.Done():
 			t.Fatalf("%s after Shutdown did not return", name)
 		}
+		cancel()
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 			c.Close()
 			t.Errorf("%s after Shutdown left its listener open", name)

@@ -233,8 +233,10 @@ apis:
 		t.Errorf("the gateway kept a slow client's connection open past readTimeout")
 	}
 
-	// The same on a keep-alive connection whose first request was quick: the deadline armed for that
-	// request expires first and must be re-armed for the slow second one, then end it.
+	// The same on a keep-alive connection, where the connection keeps the read deadline armed for the first
+	// request (lazyDeadlineConn) and must still cut the slow second one off at readTimeout. (That an early
+	// armed deadline is re-armed rather than taken as a timeout is pinned down in deadline_test.go; here the
+	// first request is too quick for the difference to show.)
 	conn2, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)
