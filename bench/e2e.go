@@ -51,6 +51,9 @@ var (
 // targetFasthttp names the rows of research/perf.md's bare fasthttp proxy (bench/fasthttpproxy.go).
 const targetFasthttp = "fasthttp proxy"
 
+// targetBaseline prefixes the rows of sfgate built at -baseline REV ("sfgate@REV").
+const targetBaseline = "sfgate@"
+
 // Backends of the end-to-end section.
 const (
 	backendReplica = "fakesf replica"
@@ -178,7 +181,7 @@ func (h *harness) runE2E(ctx context.Context, lay e2eLayout, t *table) (*e2eResu
 		case h.baselineErr != nil:
 			t.note("%s: sfgate@%s rows skipped: %v", lay.name, h.opts.baseline, h.baselineErr)
 		case h.baselineBin != "":
-			variants = append(variants, variant{"sfgate@" + h.opts.baseline, h.baselineBin, 0})
+			variants = append(variants, variant{targetBaseline + h.opts.baseline, h.baselineBin, 0})
 		}
 		for _, v := range variants {
 			g, err := startSfgate(ctx, v.bin, h.dir, fsf.url, echoURL, v.gomaxprocs, lay.serverCPUs)
@@ -349,9 +352,9 @@ func e2eRows(res *e2eResult, t *table) (summary []string) {
 				for _, f := range failed {
 					t.note("%s -c%d %s → %s: a repetition failed: %s", res.layout.name, conns, tg.name, backend, f)
 				}
-				if base := "sfgate@"; tg.name == "sfgate" {
+				if tg.name == "sfgate" {
 					for _, other := range res.targets {
-						if other.backend == backend && strings.HasPrefix(other.name, base) {
+						if other.backend == backend && strings.HasPrefix(other.name, targetBaseline) {
 							summary = append(summary, fmt.Sprintf("%s -c%d, sfgate ÷ %s → %s: throughput **%s**, proxy CPU %s vs %s µs/req, p99 × %s",
 								res.layout.name, conns, other.name, backend, ratio(backend, tg.name, other.name).format("%.2f"),
 								cpuPerReq(byKey[tg.key()]).format("%.1f"), cpuPerReq(byKey[other.key()]).format("%.1f"),
