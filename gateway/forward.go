@@ -157,7 +157,7 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 	listenerName := be.sf.cluster.names.intern(t.ListenerName)
 	idempotent := isIdempotent(s.fctx.Request.Header.Method())
 	maxRetries := be.sf.maxRetries
-	s.bo.Reset()
+	backoffStarted := false // reset on the first wait only: Reset reads the clock, and most requests never wait
 	for {
 		endpoint, _, selErr := snap.Replicas.Select(rtype, listenerName)
 		var fe *forwardError
@@ -211,6 +211,10 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 		}
 		if next.Version == snap.Version {
 			// Nothing newer yet: wait a little (jittered, bounded) before asking again.
+			if !backoffStarted {
+				s.bo.Reset()
+				backoffStarted = true
+			}
 			if !s.sleep(s.bo.NextBackOff()) {
 				return s.finishSF(selErr, fe, t, snap, rtype)
 			}
@@ -329,11 +333,10 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	s.prepareOutbound(out, url, key, be)
 	resp := s.nextResponse()
 	start := time.Now()
-	deadline := start.Add(timeout)
-	if deadline.After(s.deadline) {
-		deadline = s.deadline
+	if left := s.deadline.Sub(start); left < timeout {
+		timeout = left // the request's own deadline comes first
 	}
-	err = hc.DoDeadline(out, resp, deadline)
+	err = hc.DoTimeout(out, resp, timeout) // ErrTimeout at once when nothing is left
 	s.upstreamTime += time.Since(start)
 	if be != nil {
 		be.metrics.attempts.Add(1)
@@ -381,13 +384,16 @@ func (s *reqState) setAttemptError(fe *forwardError) {
 // SetCanonical skips fasthttp's name normalisation.
 func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, be *backend) {
 	in := &s.fctx.Request
-	copyRequestHeaders(&out.Header, &in.Header)
+	hasXFF := copyRequestHeaders(&out.Header, &in.Header)
 	out.SetRequestURIBytes(url)
 	out.UseHostHeader = true
 	if !s.api.preserveHost {
 		out.Header.SetHostBytes(authority(endpoint))
 	}
-	prior := in.Header.PeekAll(fasthttp.HeaderXForwardedFor)
+	var prior [][]byte
+	if hasXFF {
+		prior = in.Header.PeekAll(fasthttp.HeaderXForwardedFor)
+	}
 	s.xff = appendForwardedFor(s.xff, prior, s.ipBuf)
 	if len(prior) > 1 {
 		out.Header.Del(fasthttp.HeaderXForwardedFor) // Set replaces only the first of several lines

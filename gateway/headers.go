@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
@@ -28,20 +30,23 @@ var hopByHop = []string{
 }
 
 // copyRequestHeaders makes dst the client's request header (after inbound policies) without hop-by-hop
-// headers, including any header the client's Connection header names.
-func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
+// headers, including any header the client's Connection header names. It reports whether the client sent
+// X-Forwarded-For, which the same scan sees.
+func copyRequestHeaders(dst, src *fasthttp.RequestHeader) (hasForwardedFor bool) {
 	src.CopyTo(dst)
 	dst.ResetConnectionClose()
 	found := false
 	for k := range src.All() {
 		if isHopByHop(k) {
 			found = true
-			break
+		} else if len(k) == len(hdrXForwardedFor) && bytes.EqualFold(k, hdrXForwardedFor) {
+			hasForwardedFor = true
 		}
 	}
 	if found {
 		deleteHopByHop(src.PeekBytes(hdrConnection), dst.Del)
 	}
+	return hasForwardedFor
 }
 
 // stripResponseHopByHop deletes the hop-by-hop headers from the response to send, including any header its
@@ -73,13 +78,27 @@ func deleteHopByHop(connection []byte, del func(string)) {
 	}
 }
 
-// isHopByHop reports whether a header name is one of hopByHop (ASCII case-insensitive), scanning the
-// header once instead of deleting each candidate.
+// isHopByHop reports whether a header name is one of hopByHop (ASCII case-insensitive), so that a message
+// is scanned once instead of deleting each candidate. It is called for every header of every message: the
+// switch on the length leaves at most two comparisons (TestIsHopByHop keeps it in step with hopByHop).
 func isHopByHop(k []byte) bool {
-	for _, h := range hopByHop {
-		if len(k) == len(h) && bytes.EqualFold(k, []byte(h)) {
-			return true
-		}
+	switch len(k) {
+	case 2:
+		return bytes.EqualFold(k, []byte("Te"))
+	case 6:
+		return bytes.EqualFold(k, []byte("Expect"))
+	case 7:
+		return bytes.EqualFold(k, []byte("Trailer")) || bytes.EqualFold(k, []byte("Upgrade"))
+	case 10:
+		return bytes.EqualFold(k, []byte("Connection")) || bytes.EqualFold(k, []byte("Keep-Alive"))
+	case 16:
+		return bytes.EqualFold(k, []byte("Proxy-Connection"))
+	case 17:
+		return bytes.EqualFold(k, []byte("Transfer-Encoding"))
+	case 18:
+		return bytes.EqualFold(k, []byte("Proxy-Authenticate"))
+	case 19:
+		return bytes.EqualFold(k, []byte("Proxy-Authorization"))
 	}
 	return false
 }
@@ -118,22 +137,22 @@ func appendForwardedFor(dst []byte, prior [][]byte, client []byte) []byte {
 // appendRequestID appends a fresh random request ID in GUID form (8-4-4-4-12 lower-case hex, version 4),
 // like APIM's context.RequestId.
 func appendRequestID(dst []byte) []byte {
-	const hex = "0123456789abcdef"
 	var b [16]byte
-	hi, lo := rand.Uint64(), rand.Uint64()
-	for i := range 8 {
-		b[i] = byte(hi >> (56 - 8*i))
-		b[8+i] = byte(lo >> (56 - 8*i))
-	}
+	binary.BigEndian.PutUint64(b[:8], rand.Uint64())
+	binary.BigEndian.PutUint64(b[8:], rand.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	for i, c := range b {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, hex[c>>4], hex[c&0x0f])
-	}
-	return dst
+	var id [36]byte
+	hex.Encode(id[0:8], b[0:4])
+	id[8] = '-'
+	hex.Encode(id[9:13], b[4:6])
+	id[13] = '-'
+	hex.Encode(id[14:18], b[6:8])
+	id[18] = '-'
+	hex.Encode(id[19:23], b[8:10])
+	id[23] = '-'
+	hex.Encode(id[24:36], b[10:16])
+	return append(dst, id[:]...)
 }
 
 // validRequestID reports whether a client-supplied request ID is safe to log and pass on: 1 to 128

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,3 +87,38 @@ func TestClassifyForwardErrors(t *testing.T) {
 }
 
 func fmtWrap(err error) error { return errors.Join(errors.New("policy"), err) }
+
+// isHopByHop agrees with the hopByHop list in any letter case, and refuses names of the same lengths.
+func TestIsHopByHop(t *testing.T) {
+	for _, h := range hopByHop {
+		for _, k := range []string{h, strings.ToLower(h), strings.ToUpper(h)} {
+			if !isHopByHop([]byte(k)) {
+				t.Errorf("isHopByHop(%q) = false, want true", k)
+			}
+		}
+	}
+	for _, k := range []string{"", "T", "Ta", "Accept", "Server", "Referer", "Trailers", "Connectiom", "Keep-Alivf",
+		"Content-Type", "X-Forwarded-For", "Proxy-Connectiom", "Transfer-Encodinh", "Proxy-Authenticatf",
+		"Proxy-Authorizatiom", "Proxy-Authorization-X"} {
+		if isHopByHop([]byte(k)) {
+			t.Errorf("isHopByHop(%q) = true, want false", k)
+		}
+	}
+}
+
+// Request IDs are version-4 GUIDs in lower-case hex, appended after what dst holds, and do not repeat.
+func TestAppendRequestID(t *testing.T) {
+	guid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	seen := map[string]bool{}
+	for range 1000 {
+		b := appendRequestID([]byte("id="))
+		id, ok := strings.CutPrefix(string(b), "id=")
+		if !ok || !guid.MatchString(id) {
+			t.Fatalf("appendRequestID gave %q, want id= then a version-4 GUID", b)
+		}
+		if seen[id] {
+			t.Fatalf("request ID %s repeated", id)
+		}
+		seen[id] = true
+	}
+}

@@ -166,19 +166,18 @@ func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 	default:
 		return nil, nil, false, errBadEndpoint
 	}
-	end := len(rest)
-	for i, c := range rest {
-		if c == '/' || c == '?' || c == '#' {
+	end := len(rest) // the authority ends at the first '/', '?' or '#'
+	for _, c := range []byte("/?#") {
+		if i := bytes.IndexByte(rest[:end], c); i >= 0 {
 			end = i
-			break
 		}
 	}
 	auth := rest[:end]
 	if len(auth) == 0 {
 		return nil, nil, false, errBadEndpoint
 	}
-	if at := bytes.LastIndexByte(auth, '@'); at >= 0 {
-		auth = auth[at+1:]
+	if bytes.IndexByte(auth, '@') >= 0 {
+		auth = auth[bytes.LastIndexByte(auth, '@')+1:]
 	}
 	key = u[:len(u)-len(rest)+end]
 	if hasPort(auth) {
