@@ -50,7 +50,7 @@ func TestSmokeRunsEverySection(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"Resolution latency: resolver benchmarks", "Resolution latency: percentiles",
-		"End to end on loopback", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {
+		"Instructions per proxied GET", "End to end on loopback", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {
 		found := false
 		for title := range titles {
 			found = found || strings.HasPrefix(title, want)

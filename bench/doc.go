@@ -15,6 +15,10 @@
 // Sections (-sections):
 //   - resolve: the resolver's benchmarks (go test -bench 'Resolve|Reresolve' -benchmem -count N ./resolver/, parsed)
 //     and percentiles from bench's own timing loop over the resolver API against an in-process fakesf.
+//   - instructions: user-space instructions per proxied GET (valgrind --tool=callgrind on the gateway package's
+//     benchmarks BackendDirect, ProxyBareFasthttp, ProxyBaseURL, ProxyServiceFabric; two iteration counts,
+//     difference ÷ their difference). Deterministic to about 0.2%, so it resolves changes in the gateway's own
+//     work that wrk's timings, which drift with the VM's load, cannot.
 //   - e2e: wrk --latency at each -conns against direct / nginx / sfgate, for a fakesf replica and for perf.md's
 //     100-byte fasthttp echo backend, targets interleaved within each repetition, unpinned and pinned
 //     (taskset: wrk on CPU 0, servers on CPU 1). Medians and same-repetition ratios, CPU µs per request from /proc.
@@ -26,6 +30,6 @@
 //
 // Child processes: the bench binary re-executes itself with -serve-fakesf ADDR or -serve-echo ADDR so that the
 // backends can be pinned like the other servers. Every process is started and stopped by its PID. Missing tools
-// (wrk, nginx, taskset, perf) turn their rows into notes that say how to install them
-// (apt-get install wrk nginx-light).
+// (wrk, nginx, taskset, perf, valgrind) turn their rows into notes that say how to install them
+// (apt-get install wrk nginx-light valgrind).
 package main

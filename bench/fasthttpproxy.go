@@ -8,14 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sfgate/sfgate/bench/bareproxy"
 	"github.com/valyala/fasthttp"
 )
 
 // serveFasthttpProxy is the child-process mode -serve-fasthttp-proxy LISTEN=UPSTREAM[,LISTEN=UPSTREAM...]:
-// research/perf.md §3.1's "bare fasthttp proxy" (port 9004 there), the documented fasthttp pattern
-// (valyala/fasthttp#64) with no routing, policies or resolution. It is the floor of what the data-path
-// library costs per proxied request, so sfgate ÷ this row is the price of everything the gateway adds
-// (perf.md goal G2), and this row ÷ nginx is what the library itself can reach on the machine.
+// research/perf.md §3.1's "bare fasthttp proxy" (port 9004 there; package bareproxy). It is the floor of
+// what the data-path library costs per proxied request, so sfgate ÷ this row is the price of everything the
+// gateway adds (perf.md goal G2), and this row ÷ nginx is what the library itself can reach on the machine.
 func serveFasthttpProxy(spec string) error {
 	var addrs []string
 	var servers []*fasthttp.Server
@@ -25,27 +25,9 @@ func serveFasthttpProxy(spec string) error {
 			return fmt.Errorf("%q: want LISTEN=UPSTREAM (host:port=host:port)", pair)
 		}
 		addrs = append(addrs, listen)
-		servers = append(servers, bareProxy(upstream))
+		servers = append(servers, bareproxy.New(upstream))
 	}
 	return serveUntilSignal(addrs, servers)
-}
-
-// bareProxy is perf.md §3.1's handler: drop the hop-by-hop headers, add X-Forwarded-For, HostClient.Do
-// on the server's own request and response, 502 on error.
-func bareProxy(upstream string) *fasthttp.Server {
-	hc := &fasthttp.HostClient{Addr: upstream, MaxConns: 512, MaxIdleConnDuration: time.Minute,
-		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, NoDefaultUserAgentHeader: true, DisablePathNormalizing: true}
-	return &fasthttp.Server{DisableHeaderNamesNormalizing: true, Handler: func(c *fasthttp.RequestCtx) {
-		c.Request.Header.Del("Connection")
-		c.Request.Header.Del("Keep-Alive")
-		c.Request.Header.Del("Proxy-Connection")
-		c.Request.Header.Set("X-Forwarded-For", c.RemoteIP().String())
-		if err := hc.Do(&c.Request, &c.Response); err != nil {
-			c.Response.Reset()
-			c.SetStatusCode(fasthttp.StatusBadGateway)
-		}
-		c.Response.Header.Del("Connection")
-	}}
 }
 
 // startFasthttpProxy re-executes this program in -serve-fasthttp-proxy mode in front of each upstream URL

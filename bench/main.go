@@ -40,6 +40,7 @@ type options struct {
 	moves       int
 	scaleSizes  []int
 	scaleKeys   int
+	instrOps    int
 	profile     time.Duration
 	verbose     bool
 }
@@ -56,7 +57,7 @@ type harness struct {
 	baselineErr error
 }
 
-const allSections = "resolve,e2e,profile,failover,scale"
+const allSections = "resolve,instructions,e2e,profile,failover,scale"
 
 func main() {
 	serveChild()
@@ -140,6 +141,7 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 	fs.IntVar(&o.moves, "moves", 3, "failover: primary moves")
 	fs.StringVar(&sizes, "scale", "1,1000,100000", "scale: partition counts to cache")
 	fs.IntVar(&o.scaleKeys, "keys", 1_000_000, "scale: distinct keys resolved on the 4-partition service")
+	fs.IntVar(&o.instrOps, "instructions", 2000, "instructions section: iterations of the shorter callgrind run (the longer runs 6×)")
 	fs.DurationVar(&o.profile, "profile", 8*time.Second, "profile section: sample sfgate under wrk -c64 for this long (whole seconds)")
 	fs.BoolVar(&o.verbose, "v", true, "log progress to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -156,7 +158,8 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 			"count": func() { o.benchCount = 1 }, "benchtime": func() { o.benchtime = "100x" },
 			"hits": func() { o.hitOps = 20_000 }, "misses": func() { o.missOps = 10 }, "moves": func() { o.moves = 1 },
 			"keys": func() { o.scaleKeys = 10_000 }, "profile": func() { o.profile = time.Second },
-			"scale": func() { sizes = "1,100" }, "layouts": func() { layouts = "unpinned" },
+			"instructions": func() { o.instrOps = 100 },
+			"scale":        func() { sizes = "1,100" }, "layouts": func() { layouts = "unpinned" },
 			"gomaxprocs1": func() { o.gomaxprocs1 = false },
 		}
 		for name, set := range smoke {
@@ -190,8 +193,8 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 	if o.scaleSizes, err = intList("scale", sizes); err != nil {
 		return o, err
 	}
-	if o.reps < 1 || o.duration < time.Second || o.benchCount < 1 || o.hitOps < 1 || o.missOps < 1 || o.moves < 1 || o.scaleKeys < 1 {
-		return o, fmt.Errorf("-reps, -count, -hits, -misses, -moves and -keys must be at least 1 and -duration at least 1s")
+	if o.reps < 1 || o.duration < time.Second || o.benchCount < 1 || o.hitOps < 1 || o.missOps < 1 || o.moves < 1 || o.scaleKeys < 1 || o.instrOps < 1 {
+		return o, fmt.Errorf("-reps, -count, -hits, -misses, -moves, -keys and -instructions must be at least 1 and -duration at least 1s")
 	}
 	return o, nil
 }
@@ -262,6 +265,11 @@ func (h *harness) runAll(ctx context.Context, args []string) (*report, error) {
 	if h.opts.sections["resolve"] {
 		tables, sum := h.resolveSection(ctx)
 		rep.Sections = append(rep.Sections, tables...)
+		rep.Summary = append(rep.Summary, sum...)
+	}
+	if h.opts.sections["instructions"] {
+		t, sum := h.instructionsSection(ctx)
+		rep.Sections = append(rep.Sections, t)
 		rep.Summary = append(rep.Summary, sum...)
 	}
 	if h.opts.sections["e2e"] {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,14 +44,7 @@ const nginxServer = `  upstream backend%[1]d { server %[2]s; keepalive 128; keep
 `
 
 // nginxVersion is `nginx -v`'s answer, or why there is none.
-func nginxVersion() string {
-	path, err := lookTool("nginx", "apt-get install nginx-light")
-	if err != nil {
-		return err.Error()
-	}
-	out, _ := exec.Command(path, "-v").CombinedOutput()
-	return strings.TrimSpace(string(out))
-}
+func nginxVersion() string { return toolVersion("nginx", "apt-get install nginx-light", "-v") }
 
 // startNginx writes the config into dir/nginx and starts nginx with one listener per backend base URL, pinned to
 // cpus when set (then with one worker, since "auto" still starts one per online CPU under taskset). addrs[i]

@@ -199,3 +199,14 @@ func lookTool(name, install string) (string, error) {
 	}
 	return path, nil
 }
+
+// toolVersion is the first line of what `name flag` prints, or why the tool is missing.
+func toolVersion(name, install, flag string) string {
+	path, err := lookTool(name, install)
+	if err != nil {
+		return err.Error()
+	}
+	out, _ := exec.Command(path, flag).CombinedOutput()
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}

@@ -62,6 +62,7 @@ type machine struct {
 	Go         string
 	Wrk, Nginx string
 	Taskset    string
+	Valgrind   string
 	Tree       string // git commit of the module (and whether the work tree has changes)
 	Fasthttp   string // the fasthttp version sfgate builds with
 	Started    time.Time
@@ -94,6 +95,7 @@ func machineFacts(root string) machine {
 	} else {
 		m.Taskset = "present"
 	}
+	m.Valgrind = toolVersion("valgrind", "apt-get install valgrind", "--version")
 	return m
 }
 
@@ -110,16 +112,10 @@ func gitTree(root string) string {
 	return tree
 }
 
-// wrkVersion is the first line of `wrk --version`, or why there is none.
+// wrkVersion is the first line of `wrk --version` without its copyright, or why there is none.
 func wrkVersion() string {
-	path, err := lookTool("wrk", "apt-get install wrk")
-	if err != nil {
-		return err.Error()
-	}
-	out, _ := exec.Command(path, "--version").CombinedOutput()
-	line, _, _ := strings.Cut(string(out), "\n")
-	line, _, _ = strings.Cut(line, " Copyright")
-	return strings.TrimSpace(line)
+	line, _, _ := strings.Cut(toolVersion("wrk", "apt-get install wrk", "--version"), " Copyright")
+	return line
 }
 
 // report is the whole results file.
@@ -144,8 +140,8 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintln(w, "## Machine")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| item | value |\n|---|---|")
-	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n| CPU model | %s |\n| kernel | %s |\n| Go | %s |\n| wrk | %s |\n| nginx | %s |\n| taskset | %s |\n| sfgate tree | %s |\n| fasthttp | %s |\n",
-		m.NProc, m.CPUModel, m.Kernel, m.Go, m.Wrk, m.Nginx, m.Taskset, m.Tree, m.Fasthttp)
+	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n| CPU model | %s |\n| kernel | %s |\n| Go | %s |\n| wrk | %s |\n| nginx | %s |\n| taskset | %s |\n| valgrind | %s |\n| sfgate tree | %s |\n| fasthttp | %s |\n",
+		m.NProc, m.CPUModel, m.Kernel, m.Go, m.Wrk, m.Nginx, m.Taskset, m.Valgrind, m.Tree, m.Fasthttp)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Servers: fakesf replicas are Go `net/http` servers that answer every request with a JSON echo")
 	fmt.Fprintln(w, "(service, partition, replica, role, node, method, path, query, headers, body hash; about 0.7 KB) and take")
@@ -170,7 +166,7 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintln(w, "## How to run")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "```sh")
-	fmt.Fprintln(w, "apt-get install wrk nginx-light     # rows that need a missing tool are skipped with a note")
+	fmt.Fprintln(w, "apt-get install wrk nginx-light valgrind   # rows that need a missing tool are skipped with a note")
 	fmt.Fprintln(w, "go run ./bench                      # print the tables (about 8 minutes)")
 	fmt.Fprintln(w, "go run ./bench -out bench/RESULTS.md  # rewrite this file")
 	fmt.Fprintln(w, "go run ./bench -smoke               # everything for about a second each, no thresholds (CI)")

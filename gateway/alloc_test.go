@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/sfgate/sfgate/bench/bareproxy"
 	"github.com/sfgate/sfgate/gateway/config"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
@@ -187,6 +188,39 @@ func benchmarkProxy(b *testing.B, target string) {
 	b.ReportAllocs()
 	for b.Loop() {
 		serveOnce(g, ctx, target)
+	}
+}
+
+// BenchmarkProxyBareFasthttp is the floor the two benchmarks above are measured against (bench's
+// instructions section): research/perf.md's bare fasthttp proxy handler (package bareproxy) on the same
+// request and backend, with no routing, policy or resolution.
+func BenchmarkProxyBareFasthttp(b *testing.B) {
+	const target = "/shop/orders/7?customer=42"
+	handler := bareproxy.New(startFastBackend(b)).Handler
+	ctx := newTestCtx(target)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.SetRequestURI(target)
+		ctx.Response.Reset()
+		handler(ctx)
+	}
+	if ctx.Response.StatusCode() != 200 {
+		b.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+// BenchmarkBackendDirect is one HostClient.Do to the same backend with no proxy: what the benchmarks above
+// spend outside the proxy's own work (the client call and the backend's side).
+func BenchmarkBackendDirect(b *testing.B) {
+	hc := &fasthttp.HostClient{Addr: startFastBackend(b)}
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	b.ReportAllocs()
+	for b.Loop() {
+		req.SetRequestURI("http://gateway.example/p0/1/orders/7?customer=42")
+		if err := hc.Do(&req, &resp); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("%v %d", err, resp.StatusCode())
+		}
 	}
 }
 
