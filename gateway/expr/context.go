@@ -54,7 +54,8 @@ type Context struct {
 	LastError         *LastError        // nil when there is no error
 
 	vars        []variable
-	orig        fasthttp.URI // context.Request.OriginalUrl
+	orig        fasthttp.URI // context.Request.OriginalUrl, copied on first use (originalURL)
+	origSaved   bool
 	pathAfter   []byte       // request path after the API suffix (rewrite-uri replaces it)
 	queryEdited bool
 	base        []byte       // base URL set by set-backend-service base-url
@@ -93,6 +94,7 @@ func (c *Context) Reset() {
 	}
 	c.vars = c.vars[:0]
 	c.orig.Reset()
+	c.origSaved = false
 	c.pathAfter = c.pathAfter[:0]
 	c.queryEdited = false
 	c.base = nil
@@ -109,17 +111,29 @@ func (c *Context) Reset() {
 	}
 }
 
-// Begin starts a request: it records req as context.Request, snapshots the original URL
-// (context.Request.OriginalUrl) and the path after the API suffix. Set Api before calling.
+// Begin starts a request: it records req as context.Request and the path after the API suffix; the original
+// URL (context.Request.OriginalUrl) is kept from req when first needed. Set Api before calling.
 func (c *Context) Begin(req *fasthttp.Request, isTLS bool) {
 	c.Request = req
 	c.IsTLS = isTLS
-	u := req.URI()
-	u.CopyTo(&c.orig)
-	if isTLS {
-		c.orig.SetScheme("https")
+	c.origSaved = false
+	c.pathAfter = append(c.pathAfter[:0], StripAPISuffix(req.URI().PathOriginal(), c.Api.Path)...)
+}
+
+// originalURL is context.Request.OriginalUrl. Until a policy edits the request's query (EditQuery, the only
+// change policies make to the request URI) it equals the request URI, so the copy is made on first use: most
+// requests never read it.
+func (c *Context) originalURL() *fasthttp.URI {
+	if !c.origSaved {
+		c.origSaved = true
+		if c.Request != nil {
+			c.Request.URI().CopyTo(&c.orig)
+			if c.IsTLS {
+				c.orig.SetScheme("https")
+			}
+		}
 	}
-	c.pathAfter = append(c.pathAfter[:0], StripAPISuffix(u.PathOriginal(), c.Api.Path)...)
+	return &c.orig
 }
 
 // StripAPISuffix returns the part of the raw request path after the API URL suffix
@@ -249,8 +263,14 @@ func (c *Context) PathAfterSuffix() []byte { return c.pathAfter }
 // SetPathAfterSuffix replaces the path after the API suffix (rewrite-uri).
 func (c *Context) SetPathAfterSuffix(p []byte) { c.pathAfter = append(c.pathAfter[:0], p...) }
 
-// MarkQueryEdited records that a policy changed the query of Request, so RawQuery re-encodes it.
-func (c *Context) MarkQueryEdited() { c.queryEdited = true }
+// EditQuery returns the query arguments of Request for a policy to change: it keeps OriginalUrl first and
+// records the edit, so that RawQuery re-encodes the arguments. Every change to the request's query goes
+// through it. Request must not be nil.
+func (c *Context) EditQuery() *fasthttp.Args {
+	c.originalURL()
+	c.queryEdited = true
+	return c.Request.URI().QueryArgs()
+}
 
 // RawQuery returns the query to forward, without '?': the original bytes verbatim unless a
 // policy edited the query, then the re-encoded query arguments.
@@ -283,7 +303,7 @@ func (c *Context) frame(n int) []Value {
 func (c *Context) urlFor(obj int64) *fasthttp.URI {
 	switch obj {
 	case objOriginalURL:
-		return &c.orig
+		return c.originalURL()
 	case objServiceURL:
 		if c.Api.ServiceURL == "" {
 			return nil
@@ -301,7 +321,7 @@ func (c *Context) urlFor(obj int64) *fasthttp.URI {
 			case c.Api.ServiceURL != "":
 				c.baseURI.Update(c.Api.ServiceURL)
 			default:
-				return &c.orig
+				return c.originalURL()
 			}
 			c.baseParsed = true
 		}
@@ -388,7 +408,7 @@ func (c *Context) queryArgs(obj int64) *fasthttp.Args {
 		}
 		return c.Request.URI().QueryArgs()
 	case objOriginalQuery:
-		return c.orig.QueryArgs()
+		return c.originalURL().QueryArgs()
 	case objServiceQuery:
 		if u := c.urlFor(objServiceURL); u != nil {
 			return u.QueryArgs()
@@ -403,7 +423,7 @@ func (c *Context) urlQueryString(obj int64) []byte {
 	case objURL:
 		q = c.RawQuery()
 	case objOriginalURL:
-		q = c.orig.QueryString()
+		q = c.originalURL().QueryString()
 	default:
 		if u := c.urlFor(obj); u != nil {
 			q = u.QueryString()

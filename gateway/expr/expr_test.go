@@ -423,8 +423,7 @@ func TestAsLastError(t *testing.T) {
 
 func TestQueryEditsAreVisibleToLaterExpressions(t *testing.T) {
 	c := evalContext(t)
-	c.Request.URI().QueryArgs().Del("version")
-	c.MarkQueryEdited()
+	c.EditQuery().Del("version")
 	e := mustCompile(t, `@(context.Request.Url.Query.GetValueOrDefault("version", "gone"))`, TypeAny)
 	if v, _ := e.Eval(c); v.String() != "gone" {
 		t.Errorf("after delete: %q", v.String())

@@ -691,3 +691,47 @@ func TestProgramString(t *testing.T) {
 		}
 	}
 }
+
+// context.Request.OriginalUrl is the URL the client called whatever the query and URI policies change,
+// whether it is first read before or after they run; a skip that changes nothing leaves the query verbatim.
+func TestOriginalURLSurvivesQueryEdits(t *testing.T) {
+	const called = "http://gw/api/items/7?version=1&page=1&x=a+b"
+	text := doc(`<inbound>
+<set-query-parameter name="version" exists-action="delete" />
+<set-variable name="version" value="@(context.Request.OriginalUrl.Query.GetValueOrDefault(&quot;version&quot;, &quot;gone&quot;))" />
+<set-variable name="early" value="@(context.Request.OriginalUrl.ToString())" />
+<set-query-parameter name="page" exists-action="override"><value>@(context.Request.OriginalUrl.Query.GetValueOrDefault("page") + "0")</value></set-query-parameter>
+<set-query-parameter name="tag" exists-action="append"><value>c</value></set-query-parameter>
+<rewrite-uri template="/v2/items" />
+<set-variable name="late" value="@(context.Request.OriginalUrl.ToString())" />
+</inbound>`)
+	p := mustCompile(t, Chain{API: mustParse(t, "o.xml", text)})
+	c := request(t, "GET", called)
+	var r Result
+	if err := p.Inbound(c, &r); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Variable("version"); v.String() != "1" {
+		t.Errorf("OriginalUrl.Query[version] after the parameter was deleted = %q, want 1", v.String())
+	}
+	for _, name := range []string{"early", "late"} {
+		if v, _ := c.Variable(name); v.String() != called {
+			t.Errorf("OriginalUrl read %s = %q, want %q", name, v.String(), called)
+		}
+	}
+	if got, want := forwardURL(c, &r), "http://contoso.com/api/10.4/v2/items?x=a+b&page=10&tag=c"; got != want {
+		t.Errorf("forward URL = %s, want %s", got, want)
+	}
+
+	skip := mustCompile(t, Chain{API: mustParse(t, "s.xml", doc(`<inbound>
+<set-query-parameter name="x" exists-action="skip"><value>ignored</value></set-query-parameter>
+</inbound>`))})
+	c = request(t, "GET", "http://gw/api/items?x=a+b&y=%7e")
+	r = Result{}
+	if err := skip.Inbound(c, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := forwardURL(c, &r), "http://contoso.com/api/10.4/items?x=a+b&y=%7e"; got != want {
+		t.Errorf("skip that found the parameter: forward URL = %s, want %s (verbatim)", got, want)
+	}
+}

@@ -172,16 +172,14 @@ func (rn *runner) setQuery(s *paramStmt) error {
 	if err != nil {
 		return err
 	}
-	args := rn.c.Request.URI().QueryArgs()
+	if act == actSkip && rn.c.Request.URI().QueryArgs().HasBytes(name) {
+		return nil
+	}
+	args := rn.c.EditQuery()
 	switch act {
 	case actDelete:
 		args.DelBytes(name)
-		rn.c.MarkQueryEdited()
 		return nil
-	case actSkip:
-		if args.HasBytes(name) {
-			return nil
-		}
 	case actOverride:
 		args.DelBytes(name)
 	}
@@ -192,7 +190,6 @@ func (rn *runner) setQuery(s *paramStmt) error {
 		}
 		args.AddBytesKV(name, v)
 	}
-	rn.c.MarkQueryEdited()
 	return nil
 }
 
@@ -331,7 +328,7 @@ func (rn *runner) rewriteURI(s *rewriteStmt) error {
 			next.AddBytesKV(rn.expand(nil, k), rn.expand(nil, v))
 		}
 	}
-	args := c.Request.URI().QueryArgs()
+	args := c.EditQuery()
 	if copyUnmatched {
 		consumed := templateQueryNames(c.Operation.URLTemplate)
 		fromTemplate := next.Len() // the template's own parameters replace incoming ones of the same name
@@ -347,7 +344,6 @@ func (rn *runner) rewriteURI(s *rewriteStmt) error {
 		args.AddBytesKV(k, v)
 	}
 	c.SetPathAfterSuffix(path)
-	c.MarkQueryEdited()
 	return nil
 }
 
