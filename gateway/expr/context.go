@@ -55,7 +55,7 @@ type Context struct {
 
 	vars        []variable
 	orig        fasthttp.URI // context.Request.OriginalUrl, copied on first use (originalURL)
-	origSaved   bool
+	origSaved   bool         // orig holds the copy
 	pathAfter   []byte       // request path after the API suffix (rewrite-uri replaces it)
 	queryEdited bool
 	base        []byte       // base URL set by set-backend-service base-url
