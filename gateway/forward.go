@@ -301,7 +301,7 @@ func parseReplicaType(b []byte) (listener.ReplicaType, error) {
 	switch {
 	case len(b) == 0:
 		return listener.Default, nil
-	case bytes.EqualFold(b, []byte("primary")):
+	case string(b) == "primary" || bytes.EqualFold(b, []byte("primary")): // the seed's spelling first
 		return listener.ReplicaPrimary, nil
 	case bytes.EqualFold(b, []byte("secondary")):
 		return listener.ReplicaSecondary, nil

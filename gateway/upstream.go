@@ -159,6 +159,8 @@ var errBadEndpoint = errors.New("endpoint is not an absolute http:// or https://
 func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 	var rest []byte
 	switch {
+	case bytes.HasPrefix(u, schemeHTTP): // what the cluster publishes; then any letter case
+		rest = u[len(schemeHTTP):]
 	case len(u) >= len(schemeHTTP) && bytes.EqualFold(u[:len(schemeHTTP)], schemeHTTP):
 		rest = u[len(schemeHTTP):]
 	case len(u) >= len(schemeHTTPS) && bytes.EqualFold(u[:len(schemeHTTPS)], schemeHTTPS):

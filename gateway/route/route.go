@@ -350,10 +350,11 @@ func PathOf(requestURI []byte) []byte {
 			return rootPath[:1:1]
 		}
 	}
-	for i, c := range u {
-		if c == '?' || c == '#' {
-			return u[:i]
-		}
+	if i := bytes.IndexByte(u, '?'); i >= 0 {
+		u = u[:i]
+	}
+	if i := bytes.IndexByte(u, '#'); i >= 0 {
+		u = u[:i]
 	}
 	return u
 }

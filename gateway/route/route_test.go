@@ -95,6 +95,8 @@ func TestPathOf(t *testing.T) {
 		"http://h":         "/",
 		"*":                "",
 		"/x#frag":          "/x",
+		"/x?q#f":           "/x",
+		"/x#f?q":           "/x",
 	} {
 		if got := string(PathOf([]byte(in))); got != want {
 			t.Errorf("PathOf(%q) = %q, want %q", in, got, want)
