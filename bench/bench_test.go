@@ -48,6 +48,11 @@ func TestSmokeRunsEverySection(t *testing.T) {
 		if len(s.Rows) == 0 && len(s.Notes) == 0 {
 			t.Errorf("section %q has neither rows nor a note", s.Title)
 		}
+		// With valgrind installed, every instruction count must come out (a note alone would hide a failure).
+		if _, err := exec.LookPath("valgrind"); err == nil && strings.HasPrefix(s.Title, "Instructions per proxied GET") &&
+			len(s.Rows) != len(instructionBenchmarks) {
+			t.Errorf("instructions section: %d rows, want %d; notes: %q", len(s.Rows), len(instructionBenchmarks), s.Notes)
+		}
 	}
 	for _, want := range []string{"Resolution latency: resolver benchmarks", "Resolution latency: percentiles",
 		"Instructions per proxied GET", "End to end on loopback", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {

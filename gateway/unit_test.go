@@ -88,7 +88,8 @@ func TestClassifyForwardErrors(t *testing.T) {
 
 func fmtWrap(err error) error { return errors.Join(errors.New("policy"), err) }
 
-// isHopByHop agrees with the hopByHop list in any letter case, and refuses names of the same lengths.
+// isHopByHop agrees with the hopByHop list in any letter case, and refuses other names, of the same lengths
+// too.
 func TestIsHopByHop(t *testing.T) {
 	for _, h := range hopByHop {
 		for _, k := range []string{h, strings.ToLower(h), strings.ToUpper(h)} {

@@ -159,9 +159,8 @@ var errBadEndpoint = errors.New("endpoint is not an absolute http:// or https://
 func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 	var rest []byte
 	switch {
-	case bytes.HasPrefix(u, schemeHTTP): // what the cluster publishes; then any letter case
-		rest = u[len(schemeHTTP):]
-	case len(u) >= len(schemeHTTP) && bytes.EqualFold(u[:len(schemeHTTP)], schemeHTTP):
+	case bytes.HasPrefix(u, schemeHTTP) || // what the cluster publishes, compared exactly first
+		len(u) >= len(schemeHTTP) && bytes.EqualFold(u[:len(schemeHTTP)], schemeHTTP):
 		rest = u[len(schemeHTTP):]
 	case len(u) >= len(schemeHTTPS) && bytes.EqualFold(u[:len(schemeHTTPS)], schemeHTTPS):
 		rest, isTLS = u[len(schemeHTTPS):], true
@@ -178,7 +177,7 @@ func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 	if len(auth) == 0 {
 		return nil, nil, false, errBadEndpoint
 	}
-	if bytes.IndexByte(auth, '@') >= 0 {
+	if bytes.IndexByte(auth, '@') >= 0 { // rare userinfo: IndexByte is the fast check, the last '@' ends it
 		auth = auth[bytes.LastIndexByte(auth, '@')+1:]
 	}
 	key = u[:len(u)-len(rest)+end]

@@ -94,7 +94,6 @@ func (c *Context) Reset() {
 	}
 	c.vars = c.vars[:0]
 	c.orig.Reset()
-	c.origSaved = false
 	c.pathAfter = c.pathAfter[:0]
 	c.queryEdited = false
 	c.base = nil
