@@ -28,8 +28,8 @@
 //   - scale: resolver heap and hit latency with 1, 1k and 100k partitions cached; naming calls for 1M distinct
 //     keys on a 4-partition service (fakesf's ResolvePartition counter).
 //
-// Child processes: the bench binary re-executes itself with -serve-fakesf ADDR or -serve-echo ADDR so that the
-// backends can be pinned like the other servers. Every process is started and stopped by its PID. Missing tools
+// Child processes: the bench binary re-executes itself with -serve-fakesf ADDR, -serve-echo ADDR or
+// -serve-fasthttp-proxy LISTEN=UPSTREAM (package bareproxy) so that these servers can be pinned like the others. Every process is started and stopped by its PID. Missing tools
 // (wrk, nginx, taskset, perf, valgrind) turn their rows into notes that say how to install them
 // (apt-get install wrk nginx-light valgrind).
 package main

@@ -158,9 +158,8 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 			"count": func() { o.benchCount = 1 }, "benchtime": func() { o.benchtime = "100x" },
 			"hits": func() { o.hitOps = 20_000 }, "misses": func() { o.missOps = 10 }, "moves": func() { o.moves = 1 },
 			"keys": func() { o.scaleKeys = 10_000 }, "profile": func() { o.profile = time.Second },
-			"instructions": func() { o.instrOps = 100 },
-			"scale":        func() { sizes = "1,100" }, "layouts": func() { layouts = "unpinned" },
-			"gomaxprocs1": func() { o.gomaxprocs1 = false },
+			"scale": func() { sizes = "1,100" }, "layouts": func() { layouts = "unpinned" },
+			"gomaxprocs1": func() { o.gomaxprocs1 = false }, "instructions": func() { o.instrOps = 100 },
 		}
 		for name, set := range smoke {
 			if !flagSet(fs, name) {

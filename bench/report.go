@@ -143,13 +143,7 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n| CPU model | %s |\n| kernel | %s |\n| Go | %s |\n| wrk | %s |\n| nginx | %s |\n| taskset | %s |\n| valgrind | %s |\n| sfgate tree | %s |\n| fasthttp | %s |\n",
 		m.NProc, m.CPUModel, m.Kernel, m.Go, m.Wrk, m.Nginx, m.Taskset, m.Valgrind, m.Tree, m.Fasthttp)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Servers: fakesf replicas are Go `net/http` servers that answer every request with a JSON echo")
-	fmt.Fprintln(w, "(service, partition, replica, role, node, method, path, query, headers, body hash; about 0.7 KB) and take")
-	fmt.Fprintln(w, "fakesf's cluster lock per request: more CPU per request than nginx's proxying. The `echo` backend is")
-	fmt.Fprintln(w, "research/perf.md's reference: a default fasthttp server with a fixed 100-byte body. nginx runs in the")
-	fmt.Fprintln(w, "foreground with perf.md §3.1's config. sfgate is built from this tree with `go build ./cmd/sfgate` and")
-	fmt.Fprintln(w, "runs bench/sfgate.yaml as a separate process; everything listens on loopback only.")
-	fmt.Fprintln(w)
+	fmt.Fprint(w, serversText)
 	if len(r.Summary) > 0 {
 		fmt.Fprintln(w, "## Summary")
 		fmt.Fprintln(w)
@@ -163,14 +157,25 @@ func (r *report) markdown(w io.Writer) {
 	for _, t := range r.Sections {
 		t.markdown(w)
 	}
-	fmt.Fprintln(w, "## How to run")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "```sh")
-	fmt.Fprintln(w, "apt-get install wrk nginx-light valgrind   # rows that need a missing tool are skipped with a note")
-	fmt.Fprintln(w, "go run ./bench                      # print the tables (about 8 minutes)")
-	fmt.Fprintln(w, "go run ./bench -out bench/RESULTS.md  # rewrite this file")
-	fmt.Fprintln(w, "go run ./bench -smoke               # everything for about a second each, no thresholds (CI)")
-	fmt.Fprintln(w, "go run ./bench -sections e2e -baseline main~1   # a change against an earlier sfgate, same run")
-	fmt.Fprintln(w, "go run ./bench -h                   # durations, repetitions, sections, pinning")
-	fmt.Fprintln(w, "```")
+	fmt.Fprint(w, howToRunText)
 }
+
+// serversText and howToRunText are the fixed prose of RESULTS.md.
+const serversText = "Servers: fakesf replicas are Go `net/http` servers that answer every request with a JSON echo" + `
+(service, partition, replica, role, node, method, path, query, headers, body hash; about 0.7 KB) and take
+fakesf's cluster lock per request: more CPU per request than nginx's proxying. The ` + "`echo`" + ` backend is
+research/perf.md's reference: a default fasthttp server with a fixed 100-byte body. nginx runs in the
+foreground with perf.md §3.1's config. sfgate is built from this tree with ` + "`go build ./cmd/sfgate`" + ` and
+runs bench/sfgate.yaml as a separate process; everything listens on loopback only.
+
+`
+
+const howToRunText = "## How to run\n\n```sh" + `
+apt-get install wrk nginx-light valgrind   # rows that need a missing tool are skipped with a note
+go run ./bench                             # print the tables (about 8 minutes)
+go run ./bench -out bench/RESULTS.md       # rewrite this file
+go run ./bench -smoke                      # everything for about a second each, no thresholds (CI)
+go run ./bench -sections e2e -baseline main~1   # a change against an earlier sfgate, same run
+go run ./bench -sections instructions      # instructions per proxied GET only (about 30 seconds)
+go run ./bench -h                          # durations, repetitions, sections, pinning
+` + "```\n"
