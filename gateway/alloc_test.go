@@ -122,10 +122,9 @@ func staticSFGateway(tb testing.TB, cfg *config.Config, be string) *Gateway {
 	}
 	snap := &resolver.Snapshot{Service: "fabric:/Shop/Orders", Partition: *scheme.Partition(0), Version: "v1",
 		Replicas: listener.NewSet([]listener.Replica{rep})}
-	saved := newNamer
-	newNamer = func(resolver.Options) (namer, error) { return &staticNamer{snap: snap, scheme: scheme}, nil }
-	defer func() { newNamer = saved }()
-	g, err := New(cfg, Options{})
+	g, err := New(cfg, Options{newNamer: func(resolver.Options) (namer, error) {
+		return &staticNamer{snap: snap, scheme: scheme}, nil
+	}})
 	if err != nil {
 		tb.Fatal(err)
 	}

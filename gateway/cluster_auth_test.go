@@ -65,6 +65,7 @@ func selfSigned(t *testing.T, dir, name string) (tls.Certificate, string, string
 // A secured cluster: the gateway presents its client certificate (clientCertificate PEM files) and accepts
 // the cluster by thumbprint (serverCertificateThumbprints); a wrong client certificate is refused by SF.
 func TestSecuredClusterClientCertificate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	server, _, _ := selfSigned(t, dir, "cluster")
 	client, certFile, keyFile := selfSigned(t, dir, "gateway")
@@ -105,6 +106,7 @@ apis:
 
 // Azure AD settings map onto resolver.Options (the token flow itself is tested in package resolver).
 func TestResolverOptionsMapping(t *testing.T) {
+	t.Parallel()
 	cfg, err := config.Parse([]byte(`
 backends:
   a:

@@ -22,9 +22,10 @@ import (
 type Options struct {
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// ResolverOptions, if set, adjusts the resolver.Options of every cluster before the resolver is
-	// created (tests shorten timeouts with it).
-	ResolverOptions func(*resolver.Options)
+
+	// newNamer creates a cluster's resolver; nil means resolver.New. Tests in this package set it to
+	// answer from a fixed snapshot or to adjust the resolver options, without touching shared state.
+	newNamer func(resolver.Options) (namer, error)
 }
 
 // Gateway serves client requests per a compiled configuration and can swap configurations at run time.
@@ -63,14 +64,17 @@ func (validationClusters) cluster(key, label string, opts resolver.Options) (*cl
 	return newCluster(key, label), nil
 }
 
-// newNamer creates a cluster's resolver (a variable so that tests can substitute a fixed answer).
-var newNamer = func(opts resolver.Options) (namer, error) { return resolver.New(opts) }
+// newResolver is the default Options.newNamer.
+func newResolver(opts resolver.Options) (namer, error) { return resolver.New(opts) }
 
 // New compiles cfg and creates one resolver per distinct cluster. It does not listen; call Serve (and
 // ServeAdmin) or Run.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.newNamer == nil {
+		opts.newNamer = newResolver
 	}
 	g := &Gateway{log: opts.Logger, opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
 	g.mu.Lock()
@@ -91,9 +95,6 @@ func (g *Gateway) cluster(key, label string, opts resolver.Options) (*cluster, e
 	if c := g.clusters[key]; c != nil {
 		return c, nil
 	}
-	if g.opts.ResolverOptions != nil {
-		g.opts.ResolverOptions(&opts)
-	}
 	c := newCluster(key, label)
 	user := opts.OnNamingCall
 	opts.OnNamingCall = func(call resolver.NamingCall) {
@@ -108,7 +109,7 @@ func (g *Gateway) cluster(key, label string, opts resolver.Options) (*cluster, e
 			user(call)
 		}
 	}
-	r, err := newNamer(opts)
+	r, err := g.opts.newNamer(opts)
 	if err != nil {
 		return nil, err
 	}
