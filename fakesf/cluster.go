@@ -42,6 +42,7 @@ type Cluster struct {
 	generation int64
 	nextID     int64 // replica and instance IDs
 	operations map[string]*transition
+	events     []Event // recent faults, oldest first (logEvent)
 
 	// fake-only knobs, guarded by mu
 	resolveDelay   time.Duration

@@ -417,7 +417,7 @@ func TestMethodsAndGarbageURLs(t *testing.T) {
 		{"POST", "/Services/Shop~Orders/$/ResolvePartition?api-version=6.0"},
 		{"GET", "/Partitions/" + pid + "/$/MovePrimaryReplica?api-version=6.5"},
 		{"GET", "/Services/Shop~Orders/$/Delete?api-version=6.0"},
-		{"GET", "/"},
+		{"POST", "/"},
 		{"GET", "/Services"},
 		{"GET", "/Services/$/ResolvePartition?api-version=6.0"},
 		{"GET", "/Services/Shop~Orders/$/?api-version=6.0"},

@@ -61,6 +61,7 @@ func (c *Cluster) movePrimary(p *partition, nodeName string) error {
 		}
 	}
 	target.role = rolePrimary
+	c.logEvent("MovePrimaryReplica: partition %s primary moved to replica %d on %s", p.id, target.id, target.node.Name)
 	if err := c.reconfigure(p); err != nil {
 		return fabricErr(http.StatusInternalServerError, "E_FAIL", "%v", err)
 	}
@@ -106,6 +107,7 @@ func (c *Cluster) RestartReplica(nodeName, partitionID string, replicaID int64) 
 	for _, s := range old {
 		s.close()
 	}
+	c.logEvent("RestartReplica: replica %d of partition %s on %s restarted", r.id, p.id, nodeName)
 	if err := c.reconfigure(p); err != nil {
 		return fabricErr(http.StatusInternalServerError, "E_FAIL", "%v", err)
 	}
@@ -155,6 +157,9 @@ func (c *Cluster) setNode(n *node, up bool) error {
 	n.changedAt = time.Now()
 	if up {
 		n.instanceID = c.newID()
+		c.logEvent("node %s started (instance %d)", n.Name, n.instanceID)
+	} else {
+		c.logEvent("node %s stopped", n.Name)
 	}
 	var errs []error
 	for _, p := range c.allPartitions() {
@@ -203,6 +208,7 @@ func (c *Cluster) DeleteService(name string) error {
 		delete(c.partitions, p.id)
 	}
 	delete(c.services, name)
+	c.logEvent("DeleteService: %s deleted", name)
 	s.app.services = slices.DeleteFunc(s.app.services, func(x *service) bool { return x == s })
 	return nil
 }

@@ -239,7 +239,7 @@ func (c *Cluster) serveFake(w http.ResponseWriter, r *http.Request, path string)
 			parts, _ := c.Partitions(name)
 			services = append(services, svcState{name, parts})
 		}
-		writeFakeJSON(w, http.StatusOK, map[string]any{"nodes": c.Nodes(), "services": services})
+		writeFakeJSON(w, http.StatusOK, map[string]any{"nodes": c.Nodes(), "services": services, "events": c.Events()})
 	case r.Method == "GET" && path == "/counters":
 		c.mu.Lock()
 		parts := map[string]map[string]int64{}

@@ -171,6 +171,10 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveFake(w, r, strings.TrimPrefix(path, "/_fake"))
 		return
 	}
+	if isExplorerPath(path) {
+		c.serveExplorer(w, r)
+		return
+	}
 	// SF splits the path on '/' skipping empty segments (StringUtility::Split), so "//" and a trailing '/' are
 	// harmless.
 	segs := strings.FieldsFunc(path, func(r rune) bool { return r == '/' })
