@@ -41,6 +41,8 @@
 //
 // # Management API (SF's paths, shapes, enums, errors)
 //
+//	GET  /  (and /Explorer, /Explorer/index.html)        200 text/html: a live page of the topology and recent
+//	                                                      faults (what `sfctl cluster select` needs: a 2xx at /)
 //	GET  /Applications                                   (api-version >= 6.1; ContinuationToken, MaxResults)
 //	GET  /Applications/{appId}                           (204 when absent)
 //	GET  /Applications/{appId}/$/GetServices             (MaxResults from 6.4)
@@ -102,7 +104,8 @@
 //
 // # Fake-only control API (/_fake, no credentials needed)
 //
-//	GET    /_fake/state                                   nodes, services, partitions, replicas, URLs, Versions
+//	GET    /_fake/state                                   nodes, services, partitions, replicas, URLs, Versions,
+//	                                                      events (recent faults, oldest first)
 //	GET    /_fake/counters                                {"resolveCalls":N,"partitions":{pid:{"plain":..,"withPrevious":..}},"replicaHits":{rid:N}}
 //	POST   /_fake/counters/reset
 //	POST   /_fake/naming/delay?duration=250ms
@@ -134,7 +137,8 @@
 //	      - name: fabric:/Shop/Orders
 //	        kind: Stateful          # Stateful | Stateless
 //	        scheme: Int64Range      # Singleton | Int64Range (or UniformInt64Range) | Named
-//	        partitions: 4           # uniform split of [lowKey, highKey]: 256 keys each
+//	        partitions: 4           # SF's split of [lowKey, highKey]: 256 keys each (leftover keys, if any,
+//	                                #   one each to the first partitions: 0..33 in 4 is 0..8 9..17 18..25 26..33)
 //	        lowKey: 0
 //	        highKey: 1023
 //	        replicas: 3             # target replica set size; at most one replica per node

@@ -59,9 +59,9 @@ type Service struct {
 	Kind     string // Stateful or Stateless
 	// Scheme is Singleton, Int64Range or Named.
 	Scheme string
-	// Partitions is the Int64Range partition count; [LowKey, HighKey] is split uniformly as SF's
-	// UniformInt64RangePartitionScheme does: each partition gets (HighKey-LowKey+1)/Partitions keys, the last one
-	// also the remainder.
+	// Partitions is the Int64Range partition count; [LowKey, HighKey] is split as SF's
+	// UniformInt64RangePartitionScheme does: equal shares, and the keys left over one each to the first partitions
+	// (0..33 in 4 partitions: [0,8] [9,17] [18,25] [26,33]).
 	Partitions      int
 	LowKey, HighKey int64
 	Names           []string // Named partition names
@@ -630,26 +630,29 @@ func checkFabricName(name string) error {
 	return nil
 }
 
-// int64Ranges splits [low, high] into n uniform ranges (see Service.Partitions).
+// int64Ranges splits [low, high] into n ranges as SF's UniformInt64RangePartitionScheme does
+// (PartitionedServiceDescriptor::TryGetPartitionRange): with span = high-low (one less than the key count), each
+// partition gets span/n keys, and the span%n+1 left over go one each to the first partitions (if that is all n of
+// them, every partition simply gets one more). So 0..33 in 4 is [0,8] [9,17] [18,25] [26,33]. The arithmetic is
+// unsigned and wraps, so negative ranges and the full int64 range need no special case. The caller has checked
+// low <= high and 1 <= n <= the key count.
 func int64Ranges(low, high int64, n int) [][2]int64 {
-	span := uint64(high-low) + 1 // 0 means the full 2^64 range
-	var size uint64
-	if span == 0 {
-		size = (math.MaxUint64 / uint64(n))
-		if math.MaxUint64%uint64(n) == uint64(n)-1 {
-			size++
-		}
-	} else {
-		size = span / uint64(n)
+	if n == 1 {
+		return [][2]int64{{low, high}}
+	}
+	span := uint64(high) - uint64(low)
+	per, extra := span/uint64(n), span%uint64(n)+1
+	if extra == uint64(n) {
+		per, extra = per+1, 0
 	}
 	out := make([][2]int64, n)
-	for i := range n {
-		lo := low + int64(uint64(i)*size)
-		hi := lo + int64(size-1)
-		if i == n-1 {
-			hi = high
+	for i := range uint64(n) {
+		lo := uint64(low) + i*per + min(i, extra)
+		hi := lo + per - 1
+		if i < extra {
+			hi++
 		}
-		out[i] = [2]int64{lo, hi}
+		out[i] = [2]int64{int64(lo), int64(hi)}
 	}
 	return out
 }

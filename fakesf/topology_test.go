@@ -127,32 +127,55 @@ func TestParseTopologyErrors(t *testing.T) {
 	}
 }
 
+// TestInt64Ranges: the splits SF documents for its UniformInt64RangePartitionScheme
+// (PartitionedServiceDescriptor::TryGetPartitionRange's examples), plus a few more worked out by its rule.
 func TestInt64Ranges(t *testing.T) {
 	for _, tc := range []struct {
 		low, high int64
 		n         int
 		want      [][2]int64
 	}{
-		{0, 1023, 4, [][2]int64{{0, 255}, {256, 511}, {512, 767}, {768, 1023}}},
-		{0, 9, 3, [][2]int64{{0, 2}, {3, 5}, {6, 9}}},
-		{5, 5, 1, [][2]int64{{5, 5}}},
-		{math.MinInt64, math.MaxInt64, 1, [][2]int64{{math.MinInt64, math.MaxInt64}}},
+		// SF's own examples.
+		{-1, 1, 2, [][2]int64{{-1, 0}, {1, 1}}},
+		{-1, 0, 2, [][2]int64{{-1, -1}, {0, 0}}},
+		{0, 1, 2, [][2]int64{{0, 0}, {1, 1}}},
+		{0, 33, 4, [][2]int64{{0, 8}, {9, 17}, {18, 25}, {26, 33}}},
 		{math.MinInt64, math.MaxInt64, 2, [][2]int64{{math.MinInt64, -1}, {0, math.MaxInt64}}},
+		{math.MinInt64, math.MaxInt64, 5, [][2]int64{
+			{math.MinInt64, -5534023222112865485}, {-5534023222112865484, -1844674407370955162},
+			{-1844674407370955161, 1844674407370955161}, {1844674407370955162, 5534023222112865484},
+			{5534023222112865485, math.MaxInt64}}},
+		// More by the same rule.
+		{0, 1023, 4, [][2]int64{{0, 255}, {256, 511}, {512, 767}, {768, 1023}}},
+		{0, 9, 3, [][2]int64{{0, 3}, {4, 6}, {7, 9}}},
+		{-10, -1, 3, [][2]int64{{-10, -7}, {-6, -4}, {-3, -1}}},
+		{-5, 5, 4, [][2]int64{{-5, -3}, {-2, 0}, {1, 3}, {4, 5}}},
+		{5, 5, 1, [][2]int64{{5, 5}}},
+		{1, 3, 3, [][2]int64{{1, 1}, {2, 2}, {3, 3}}},
+		{math.MaxInt64 - 2, math.MaxInt64, 2, [][2]int64{{math.MaxInt64 - 2, math.MaxInt64 - 1}, {math.MaxInt64, math.MaxInt64}}},
+		{math.MinInt64, math.MinInt64 + 2, 2, [][2]int64{{math.MinInt64, math.MinInt64 + 1}, {math.MinInt64 + 2, math.MinInt64 + 2}}},
+		{math.MinInt64, math.MaxInt64, 1, [][2]int64{{math.MinInt64, math.MaxInt64}}},
 		{math.MinInt64, math.MaxInt64, 4, [][2]int64{{math.MinInt64, -4611686018427387905}, {-4611686018427387904, -1}, {0, 4611686018427387903}, {4611686018427387904, math.MaxInt64}}},
 	} {
 		if got := int64Ranges(tc.low, tc.high, tc.n); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("int64Ranges(%d, %d, %d) = %v, want %v", tc.low, tc.high, tc.n, got, tc.want)
 		}
 	}
-	// Any split covers the range exactly, without gaps or overlaps.
-	for _, n := range []int{1, 3, 7, 1000} {
-		r := int64Ranges(math.MinInt64, math.MaxInt64, n)
-		if r[0][0] != math.MinInt64 || r[n-1][1] != math.MaxInt64 {
-			t.Fatalf("n=%d: ends %v", n, r)
-		}
-		for i := 1; i < n; i++ {
-			if r[i][0] != r[i-1][1]+1 || r[i][0] > r[i][1] {
-				t.Fatalf("n=%d: gap or overlap at %d: %v %v", n, i, r[i-1], r[i])
+	// Any split covers the range exactly, without gaps or overlaps; sizes differ by at most one key, larger first.
+	for _, rg := range [][2]int64{{math.MinInt64, math.MaxInt64}, {-1000, 999}, {-7, 1 << 40}, {math.MinInt64, 0}, {0, math.MaxInt64}, {-3, 996}} {
+		for _, n := range []int{1, 2, 3, 7, 999, 1000} {
+			r := int64Ranges(rg[0], rg[1], n)
+			if len(r) != n || r[0][0] != rg[0] || r[n-1][1] != rg[1] {
+				t.Fatalf("%v in %d: ends %v", rg, n, r)
+			}
+			size := func(i int) uint64 { return uint64(r[i][1]) - uint64(r[i][0]) }
+			for i := 1; i < n; i++ {
+				if r[i][0] != r[i-1][1]+1 || r[i][0] > r[i][1] {
+					t.Fatalf("%v in %d: gap or overlap at %d: %v %v", rg, n, i, r[i-1], r[i])
+				}
+				if size(i) > size(i-1) || size(i-1)-size(i) > 1 {
+					t.Fatalf("%v in %d: partition %d has %d keys after %d", rg, n, i, size(i)+1, size(i-1)+1)
+				}
 			}
 		}
 	}
@@ -184,6 +207,36 @@ applications:
 	h.getJSON("/Applications", "/Applications?api-version=6.1", &apps)
 	if apps.Items[0].ID != "X~Y" || apps.Items[0].TypeName != "YType" {
 		t.Errorf("hierarchical app %+v", apps.Items[0])
+	}
+}
+
+// TestUnevenSplitOverHTTP: GetPartitions and ResolvePartition follow SF's split of an uneven range (the extra
+// keys go to the first partitions).
+func TestUnevenSplitOverHTTP(t *testing.T) {
+	topo, err := ParseTopology([]byte(`
+nodes: [{name: a}]
+applications:
+  - name: fabric:/U
+    services:
+      - {name: fabric:/U/S, kind: Stateless, scheme: Int64Range, partitions: 4, lowKey: 0, highKey: 33, instances: 1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, topo)
+	var parts pagedList[partitionInfoJSON]
+	h.getJSON("/Services/{serviceId}/$/GetPartitions", "/Services/U~S/$/GetPartitions?api-version=6.4", &parts)
+	var got []string
+	for _, p := range parts.Items {
+		got = append(got, p.PartitionInformation.LowKey+".."+p.PartitionInformation.HighKey)
+	}
+	if want := []string{"0..8", "9..17", "18..25", "26..33"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("GetPartitions ranges %v, want %v", got, want)
+	}
+	for key, want := range map[string]string{"8": "0", "9": "9", "17": "9", "18": "18", "25": "18", "26": "26", "33": "26"} {
+		if rsp := h.resolve("U~S", "&PartitionKeyType=2&PartitionKeyValue="+key); rsp.PartitionInformation.LowKey != want {
+			t.Errorf("key %s resolved to the partition starting at %s, want %s", key, rsp.PartitionInformation.LowKey, want)
+		}
 	}
 }
 
