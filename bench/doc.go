@@ -9,7 +9,8 @@
 //
 //	go run ./bench                        # all sections, one Markdown report on stdout (about 7-8 minutes)
 //	go run ./bench -out bench/RESULTS.md  # and rewrite the results file
-//	go run ./bench -smoke                 # every section for about a second, no thresholds (CI; also go test ./bench/)
+//	go run ./bench -smoke                 # every section for about a second, no thresholds (CI runs it as
+//	                                      # SFGATE_BENCH_SMOKE=1 go test -run TestSmokeRunsEverySection ./bench/)
 //	go run ./bench -sections e2e -layouts pinned -reps 5 -duration 5s
 //
 // Sections (-sections):
@@ -31,5 +32,6 @@
 // Child processes: the bench binary re-executes itself with -serve-fakesf ADDR, -serve-echo ADDR or
 // -serve-fasthttp-proxy LISTEN=UPSTREAM (package bareproxy) so that these servers can be pinned like the others. Every process is started and stopped by its PID. Missing tools
 // (wrk, nginx, taskset, perf, valgrind) turn their rows into notes that say how to install them
-// (apt-get install wrk nginx-light valgrind).
+// (apt-get install wrk nginx-light valgrind), and so does a valgrind that cannot run Go programs on the machine
+// (the instructions section first runs a tiny Go program under callgrind and quotes valgrind's failure).
 package main

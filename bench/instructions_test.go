@@ -39,3 +39,21 @@ func FuzzCallgrindTotal(f *testing.F) {
 		}
 	})
 }
+
+// TestValgrindFailure picks the line that says why valgrind stopped, from output captured on this machine.
+func TestValgrindFailure(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"==1== Callgrind\nvex amd64->IR: unhandled instruction bytes: 0xF 0x1 0xF9 0x48\nvex amd64->IR:   REX=0\n==1== Process terminating with default action of signal 4 (SIGILL)\n",
+			"vex amd64->IR: unhandled instruction bytes: 0xF 0x1 0xF9 0x48"},
+		{"==1== For interactive control\nCallgrind: threads.c:247 (vgCallgrind_post_signal): Assertion 'sigNum == vgCallgrind_current_state.sig' failed.\n",
+			"Callgrind: threads.c:247 (vgCallgrind_post_signal): Assertion 'sigNum == vgCallgrind_current_state.sig' failed."},
+		{"==1== Callgrind\n==1== Process terminating with default action of signal 11 (SIGSEGV)\n==1==  at 0x0\n",
+			"==1== Process terminating with default action of signal 11 (SIGSEGV)"},
+		{"valgrind: ./probe: No such file or directory\n\n", "valgrind: ./probe: No such file or directory"},
+		{"", "no output"},
+	} {
+		if got := valgrindFailure([]byte(c.out)); got != c.want {
+			t.Errorf("valgrindFailure(%q) = %q, want %q", c.out, got, c.want)
+		}
+	}
+}
