@@ -1,49 +1,18 @@
 package fakesf
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-)
 
-// selfSigned makes a self-signed certificate, as SF clusters often use.
-func selfSigned(t *testing.T, cn string, server bool) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
+	"github.com/sfgate/sfgate/internal/testcert"
+)
 
 // tlsClient pins the server certificate by thumbprint, as SF clients do, and optionally presents a client cert.
 func tlsClient(serverThumbprint string, client *tls.Certificate) (*http.Client, *http.Transport) {
@@ -79,9 +48,9 @@ func status(t *testing.T, client *http.Client, u string, header map[string]strin
 }
 
 func TestClientCertificateAuth(t *testing.T) {
-	server := selfSigned(t, "fakesf", true)
-	allowed := selfSigned(t, "admin", false)
-	other := selfSigned(t, "intruder", false)
+	server := testcert.SelfSigned(t, "fakesf").TLS
+	allowed := testcert.SelfSigned(t, "admin").TLS
+	other := testcert.SelfSigned(t, "intruder").TLS
 	c, err := Start(t.Context(), DefaultTopology(), WithTLS(server),
 		WithClientCertThumbprints(strings.ToLower(Thumbprint(allowed.Certificate[0]))))
 	if err != nil {
@@ -135,8 +104,8 @@ func jwt(claims map[string]any) string {
 
 func TestBearerTokenAuth(t *testing.T) {
 	const cluster, tenant = "a3f1c2d4-1111-2222-3333-444455556666", "72f988bf-0000-0000-0000-000000000000"
-	server := selfSigned(t, "fakesf", true)
-	allowed := selfSigned(t, "admin", false)
+	server := testcert.SelfSigned(t, "fakesf").TLS
+	allowed := testcert.SelfSigned(t, "admin").TLS
 	h := newHarness(t, DefaultTopology(), WithTLS(server), WithClientCertThumbprints(Thumbprint(allowed.Certificate[0])),
 		WithBearerToken(ExpectAudience(cluster, tenant)),
 		WithAADMetadata(AADMetadata{Authority: "https://login.microsoftonline.com/" + tenant, Client: "b7e9d0c1-7777-8888-9999-aaaabbbbcccc",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sfgate/sfgate/fakesf"
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 )
 
 func adminGet(t *testing.T, g *testGateway, path string) (int, string) {
@@ -27,7 +28,7 @@ func adminGet(t *testing.T, g *testGateway, path string) (int, string) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	if code, body := adminGet(t, g, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
@@ -92,7 +93,7 @@ func TestAdminEndpoints(t *testing.T) {
 }
 
 func TestReadyzWaitsForTheCluster(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	if err := c.SetNamingFault(fakesf.NamingFault{Drop: true, AllRoutes: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ apis:
 
 // Reloading a configuration that keeps a cluster keeps its resolver and cache: no new naming calls.
 func TestReloadKeepsResolverCache(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=42", nil, ""))
 	calls := c.ResolveCalls()
@@ -211,7 +212,7 @@ apis:
 // A POST that reached the service and lost its connection is not resent without a condition asking for
 // it; a GET is.
 func TestNonIdempotentNotResent(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	p := partitionFor(t, c, "fabric:/Shop/Orders", "42")
 	prim, _ := p.Primary()
@@ -250,7 +251,7 @@ func TestProductionPackagesDoNotImportFakesf(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	const module, fake = "github.com/sfgate/sfgate/", "github.com/sfgate/sfgate/fakesf"
-	allowed := map[string]bool{module + "cmd/sfgate": true, module + "cmd/fakesf": true}
+	allowed := map[string]bool{module + "cmd/sfgate": true, module + "cmd/fakesf": true, module + "internal/fakesftest": true}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, deps, _ := strings.Cut(line, ":")

@@ -1,76 +1,25 @@
 package gateway
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/fakesftest"
+	"github.com/sfgate/sfgate/internal/testcert"
 )
-
-// selfSigned makes a self-signed certificate for 127.0.0.1 and writes cert and key PEM files into dir.
-func selfSigned(t *testing.T, dir, name string) (tls.Certificate, string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{name},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, certFile, keyFile
-}
 
 // A secured cluster: the gateway presents its client certificate (clientCertificate PEM files) and accepts
 // the cluster by thumbprint (serverCertificateThumbprints); a wrong client certificate is refused by SF.
 func TestSecuredClusterClientCertificate(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	server, _, _ := selfSigned(t, dir, "cluster")
-	client, certFile, keyFile := selfSigned(t, dir, "gateway")
-	_, otherCert, otherKey := selfSigned(t, dir, "stranger")
-	c := startFake(t, fakesf.WithTLS(server), fakesf.WithClientCertThumbprints(fakesf.Thumbprint(client.Certificate[0])))
+	server := testcert.SelfSigned(t, "cluster")
+	client := testcert.SelfSigned(t, "gateway")
+	certFile, keyFile := client.WritePEM(t)
+	otherCert, otherKey := testcert.SelfSigned(t, "stranger").WritePEM(t)
+	c := fakesftest.Start(t, fakesf.WithTLS(server.TLS), fakesf.WithClientCertThumbprints(client.Thumbprint()))
 	if !strings.HasPrefix(c.URL(), "https://") {
 		t.Fatalf("fake cluster URL %s", c.URL())
 	}
@@ -90,7 +39,7 @@ apis:
         <set-backend-service backend-id="orders" sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))" />
       </inbound></policies>
 `
-	serverThumb := fakesf.Thumbprint(server.Certificate[0])
+	serverThumb := server.Thumbprint()
 	g := startGateway(t, fmt.Sprintf(tmpl, certFile, keyFile, serverThumb), c)
 	rr := replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=7", nil, ""))
 	if rr.Service != "fabric:/Shop/Orders" || rr.Role != "primary" {

@@ -60,17 +60,6 @@ func startGateway(t *testing.T, yamlText string, cluster *fakesf.Cluster) *testG
 	return &testGateway{Gateway: g, addr: ln.Addr().String(), admin: aln.Addr().String()}
 }
 
-// startFake starts fakesf's default topology on loopback.
-func startFake(t *testing.T, opts ...fakesf.Option) *fakesf.Cluster {
-	t.Helper()
-	c, err := fakesf.Start(t.Context(), fakesf.DefaultTopology(), opts...)
-	if err != nil {
-		t.Fatalf("fakesf: %v", err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // rawResponse is a response read off the wire.
 type rawResponse struct {
 	status int

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 )
 
 // sfConfig routes to fakesf's default topology: keys from the query, a header and a path parameter.
@@ -131,7 +132,7 @@ func partitionFor(t *testing.T, c *fakesf.Cluster, service string, key string) f
 }
 
 func TestPartitionRouting(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	cases := []struct {
 		name, target string
@@ -174,7 +175,7 @@ func TestPartitionRouting(t *testing.T) {
 }
 
 func TestPartitionKeyErrors(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	cases := []struct {
 		target, value, code string
@@ -301,7 +302,7 @@ func TestFailover(t *testing.T) {
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
-			c := startFake(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+			c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 			g := startGateway(t, sfConfig, c)
 			target := "/q/api/orders?customer=42"
 			before := replicaAnswer(t, do(t, g.addr, "GET", target, nil, ""))
@@ -350,7 +351,7 @@ func TestFailover(t *testing.T) {
 
 // A POST whose first attempt hits the old primary (its listener closed) arrives intact at the new one.
 func TestPostBodyIntactAfterReresolution(t *testing.T) {
-	c := startFake(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	g := startGateway(t, sfConfig, c)
 	body := strings.Repeat("order line; ", 5000)
 	sum := sha256.Sum256([]byte(body))
@@ -373,7 +374,7 @@ func TestPostBodyIntactAfterReresolution(t *testing.T) {
 
 // Without sf-resolve-condition a connection failure re-resolves for idempotent requests; a GET succeeds.
 func TestDefaultConditionReresolvesOnConnectionFailure(t *testing.T) {
-	c := startFake(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	g := startGateway(t, sfConfig, c)
 	first := replicaAnswer(t, do(t, g.addr, "GET", "/n/orders/42", nil, ""))
 	p := partitionFor(t, c, "fabric:/Shop/Orders", "42")
@@ -387,7 +388,7 @@ func TestDefaultConditionReresolvesOnConnectionFailure(t *testing.T) {
 }
 
 func TestNamingDownWithWarmCacheKeepsServing(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	targets := []string{"/q/x?customer=1", "/q/x?customer=300", "/carts/eu/x", "/svc/Shop/Web/x"}
 	for _, tg := range targets {
@@ -408,7 +409,7 @@ func TestNamingDownWithWarmCacheKeepsServing(t *testing.T) {
 }
 
 func TestNamingUnreachableWithNothingCached(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	if err := c.SetNamingFault(fakesf.NamingFault{Status: 503, Code: "FABRIC_E_SERVICE_OFFLINE", AllRoutes: true}); err != nil {
 		t.Fatal(err)
@@ -422,7 +423,7 @@ func TestNamingUnreachableWithNothingCached(t *testing.T) {
 // A status-based sf-resolve-condition (the SF Reverse Proxy recipe) resends on 503; when retries run out the
 // last backend response is returned as it is (APIM behaviour), not a gateway error.
 func TestStatusConditionAndLastResponse(t *testing.T) {
-	c := startFake(t)
+	c := fakesftest.Start(t)
 	g := startGateway(t, sfConfig, c)
 	p := partitionFor(t, c, "fabric:/Shop/Orders", "42")
 	prim, _ := p.Primary()

@@ -5,13 +5,14 @@ package resolver_test
 import (
 	"testing"
 
+	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/listener"
 )
 
 // TestResolveHitDoesNotAllocate: a cache hit (scheme lookup, key parse, snapshot load, age check) and the
 // endpoint choice allocate nothing, for every partition kind, with service names longer than 32 bytes.
 func TestResolveHitDoesNotAllocate(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	for _, tc := range []struct{ service, key string }{
 		{orders, "1000"},

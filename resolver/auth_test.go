@@ -19,20 +19,22 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
+	"github.com/sfgate/sfgate/internal/testcert"
 	"github.com/sfgate/sfgate/resolver"
 )
 
 // tlsCluster is a fakesf cluster serving its management API over TLS with a certificate issued by a test CA.
 type tlsCluster struct {
 	*fakesf.Cluster
-	ca, server *testCert
+	ca, server *testcert.Cert
 }
 
 func startTLSCluster(t *testing.T, opts ...fakesf.Option) *tlsCluster {
 	t.Helper()
-	ca := newTestCert(t, "sfgate test cluster CA", nil, true)
-	server := newTestCert(t, "mycluster.example", ca, false)
-	c := startCluster(t, append([]fakesf.Option{fakesf.WithTLS(server.tls)}, opts...)...)
+	ca := testcert.CA(t, "sfgate test cluster CA")
+	server := ca.Issue(t, "mycluster.example")
+	c := fakesftest.Start(t, append([]fakesf.Option{fakesf.WithTLS(server.TLS)}, opts...)...)
 	if !strings.HasPrefix(c.URL(), "https://") {
 		t.Fatalf("fakesf URL %s is not https", c.URL())
 	}
@@ -40,22 +42,22 @@ func startTLSCluster(t *testing.T, opts ...fakesf.Option) *tlsCluster {
 }
 
 func TestX509ClientCertificateEndToEnd(t *testing.T) {
-	client := newTestCert(t, "sfgate-client", nil, false)
-	stranger := newTestCert(t, "someone-else", nil, false)
-	c := startTLSCluster(t, fakesf.WithClientCertThumbprints(resolver.Thumbprint(client.cert)))
-	certFile, keyFile := client.writePEM(t)
-	strangerCert, strangerKey := stranger.writePEM(t)
+	client := testcert.SelfSigned(t, "sfgate-client")
+	stranger := testcert.SelfSigned(t, "someone-else")
+	c := startTLSCluster(t, fakesf.WithClientCertThumbprints(resolver.Thumbprint(client.Leaf)))
+	certFile, keyFile := client.WritePEM(t)
+	strangerCert, strangerKey := stranger.WritePEM(t)
 	roots := x509.NewCertPool()
-	roots.AddCert(c.ca.cert)
+	roots.AddCert(c.ca.Leaf)
 
 	for _, tc := range []struct {
 		name string
 		auth resolver.Auth
 	}{
 		{"server thumbprint", resolver.Auth{ClientCertFile: certFile, ClientKeyFile: keyFile,
-			ServerCertThumbprints: []string{resolver.Thumbprint(c.server.cert)}}},
+			ServerCertThumbprints: []string{resolver.Thumbprint(c.server.Leaf)}}},
 		{"server name + issuer thumbprint", resolver.Auth{ClientCertFile: certFile, ClientKeyFile: keyFile,
-			ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(c.ca.cert)}}}}},
+			ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(c.ca.Leaf)}}}}},
 		{"server name + chain to a trusted root", resolver.Auth{ClientCertFile: certFile, ClientKeyFile: keyFile,
 			ServerX509Names: []resolver.X509Name{{Name: "mycluster.example"}}, RootCAs: roots}},
 		{"standard validation (IP SAN, trusted root)", resolver.Auth{ClientCertFile: certFile, ClientKeyFile: keyFile, RootCAs: roots}},
@@ -74,7 +76,7 @@ func TestX509ClientCertificateEndToEnd(t *testing.T) {
 
 	t.Run("no client certificate: 403, not retried", func(t *testing.T) {
 		r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
-			o.Auth = resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(c.server.cert)}}
+			o.Auth = resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(c.server.Leaf)}}
 		})
 		_, err := r.Resolve(t.Context(), orders, []byte("10"))
 		var fe *resolver.FabricError
@@ -88,7 +90,7 @@ func TestX509ClientCertificateEndToEnd(t *testing.T) {
 	t.Run("unknown client certificate: 403", func(t *testing.T) {
 		r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 			o.Auth = resolver.Auth{ClientCertFile: strangerCert, ClientKeyFile: strangerKey,
-				ServerCertThumbprints: []string{resolver.Thumbprint(c.server.cert)}}
+				ServerCertThumbprints: []string{resolver.Thumbprint(c.server.Leaf)}}
 		})
 		if _, err := r.Resolve(t.Context(), orders, []byte("10")); !errors.Is(err, resolver.ErrUnauthorized) {
 			t.Fatalf("Resolve = %v, want ErrUnauthorized", err)
@@ -97,11 +99,11 @@ func TestX509ClientCertificateEndToEnd(t *testing.T) {
 	t.Run("wrong server thumbprint: certificate error, not retried", func(t *testing.T) {
 		r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 			o.Auth = resolver.Auth{ClientCertFile: certFile, ClientKeyFile: keyFile,
-				ServerCertThumbprints: []string{resolver.Thumbprint(client.cert)}}
+				ServerCertThumbprints: []string{resolver.Thumbprint(client.Leaf)}}
 		})
 		_, err := r.Resolve(t.Context(), orders, []byte("10"))
 		var ce *resolver.CertificateError
-		if !errors.As(err, &ce) || ce.Thumbprint != resolver.Thumbprint(c.server.cert) {
+		if !errors.As(err, &ce) || ce.Thumbprint != resolver.Thumbprint(c.server.Leaf) {
 			t.Fatalf("Resolve = %v, want a *CertificateError naming the server's thumbprint", err)
 		}
 		if n := len(log.all()); n != 1 {
@@ -196,7 +198,7 @@ func TestAzureADBearerTokenEndToEnd(t *testing.T) {
 	)
 	authority := newFakeAuthority(t, tenant, "s3cret")
 	c := startTLSCluster(t, fakesf.WithBearerToken(fakesf.ExpectAudience(appID, tenant)))
-	pin := []string{resolver.Thumbprint(c.server.cert)}
+	pin := []string{resolver.Thumbprint(c.server.Leaf)}
 
 	t.Run("azidentity client secret credential", func(t *testing.T) {
 		r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
@@ -248,7 +250,7 @@ func TestAzureADBearerTokenEndToEnd(t *testing.T) {
 
 func TestBearerTokenRefusedOverPlainHTTP(t *testing.T) {
 	const appID = "a3f1c2d4-1111-2222-3333-444455556666"
-	c := startCluster(t, fakesf.WithBearerToken(fakesf.ExpectAudience(appID, "")))
+	c := fakesftest.Start(t, fakesf.WithBearerToken(fakesf.ExpectAudience(appID, "")))
 	_, err := resolver.New(resolver.Options{ManagementEndpoints: []string{c.URL()},
 		Auth: resolver.Auth{Credential: staticCredential{}, ClusterAppID: appID}})
 	if err == nil || !strings.Contains(err.Error(), "clear text") {

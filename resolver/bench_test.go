@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/resolver"
 )
 
 // BenchmarkResolveHit measures a cache hit: Int64Range key parse, partition lookup, snapshot load and age
 // check, with keys spread over the four partitions.
 func BenchmarkResolveHit(b *testing.B) {
-	c := startCluster(b)
+	c := fakesftest.Start(b)
 	r, _ := newResolver(b, []string{c.URL()}, nil)
 	keys := make([][]byte, 64)
 	for i := range keys {
@@ -50,7 +51,7 @@ func BenchmarkResolveHit(b *testing.B) {
 // round trip through the azcore pipeline and the decode (the scheme stays cached; the snapshot cache holds one
 // partition, and alternating keys of two partitions evicts it each time).
 func BenchmarkResolveMissFakesf(b *testing.B) {
-	c := startCluster(b)
+	c := fakesftest.Start(b)
 	r, _ := newResolver(b, []string{c.URL()}, func(o *resolver.Options) { o.MaxPartitions = 1 })
 	ctx := context.Background()
 	if _, err := r.Scheme(ctx, orders); err != nil {
@@ -74,7 +75,7 @@ func BenchmarkResolveMissFakesf(b *testing.B) {
 // BenchmarkReresolveFakesf measures a complaint: Invalidate with the current version, which makes one
 // ResolvePartition with PreviousRspVersion against fakesf's stale naming cache and publishes the answer.
 func BenchmarkReresolveFakesf(b *testing.B) {
-	c := startCluster(b, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(b, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	r, _ := newResolver(b, []string{c.URL()}, nil)
 	ctx := context.Background()
 	key := []byte("42")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/resolver"
 )
 
@@ -138,7 +139,7 @@ func versionOf(t testing.TB, body []byte) string {
 // installs v2; a later plain call lands on node 0 and gets v1 back. The cache must keep v2 (versions never go
 // backwards), or the gateway would be sent to the old primary again.
 func TestOlderAnswerFromAnotherGatewayNodeNeverReplacesNewer(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	lb := newGatewayNodes(t, c.URL(), 2)
 	clock := newFakeClock()
 	r, log := newResolver(t, []string{lb}, func(o *resolver.Options) {
@@ -209,7 +210,7 @@ func (g *gateTransport) Do(req *http.Request) (*http.Response, error) {
 // answered v1 and a complaint, sent after the primary moved, is answered v2; the v1 answer arrives first.
 // The complaint's v2 must win, and the complainer must get v2 (not the version it complained about).
 func TestComplaintAnsweredLateBeatsOlderColdMiss(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	gate := &gateTransport{inner: &http.Client{}, held: make(chan heldCall, 2), hold: func(*http.Request) bool { return false }}
 	var holding sync.Mutex
 	holdP0 := false
@@ -280,7 +281,7 @@ func TestComplaintAnsweredLateBeatsOlderColdMiss(t *testing.T) {
 // and primary moves race on one partition behind two gateway nodes with their own caches. Every goroutine's
 // sequence of observed versions must be non-decreasing.
 func TestStressVersionsNeverGoBackwards(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	lb := newGatewayNodes(t, c.URL(), 2)
 	clock := newFakeClock()
 	r, _ := newResolver(t, []string{lb}, func(o *resolver.Options) {
@@ -359,7 +360,7 @@ func TestStressVersionsNeverGoBackwards(t *testing.T) {
 // its key, and afterwards the caches must be consistent: no slot of an evicted service is tracked, every
 // tracked slot holds a snapshot, every snapshot is tracked.
 func TestStressEvictionDuringResolution(t *testing.T) {
-	c := startCluster(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	clock := newFakeClock()
 	r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 		o.MaxServices = 2
@@ -454,7 +455,7 @@ func holds(s *resolver.Snapshot, service, key string) error {
 // cached one (it got it from another resolver or before an eviction). The cached, older snapshot is not an
 // answer to that complaint: one PreviousRspVersion call is made.
 func TestComplaintAboutNewerVersionThanCachedCallsNaming(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("900")
 	s1, err := r.Resolve(t.Context(), orders, key)

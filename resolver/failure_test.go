@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/resolver"
 )
@@ -42,7 +43,7 @@ func ops(log *callLog, from int) string {
 // joined), so the management endpoint sees MaxAttempts calls, not 1000 × MaxAttempts. A second wave costs
 // one more operation.
 func TestNamingDownColdPartitionStormMakesOneCallPerAttempt(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	const n = 1000
 	var (
 		mu        sync.Mutex
@@ -107,7 +108,7 @@ func TestNamingDownColdPartitionStormMakesOneCallPerAttempt(t *testing.T) {
 // another waits for a slow answer, and callers wait on both. Close returns promptly, every waiter gets
 // ErrClosed, and later calls (hits included) fail with ErrClosed.
 func TestCloseDuringBackoffAndInFlightCalls(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.CallTimeout = time.Hour })
 	resolver.SetBackoff(r, func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) })
 	for _, svc := range []string{orders, carts} {
@@ -190,7 +191,7 @@ func TestCloseDuringBackoffAndInFlightCalls(t *testing.T) {
 // it waits on sits in a one-hour failover backoff; Resolve returns the context error, wrapped with the
 // service and partition, without waiting for the backoff.
 func TestCancelledContextDuringBackoffReturnsPromptly(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
@@ -227,7 +228,7 @@ func TestCancelledContextDuringBackoffReturnsPromptly(t *testing.T) {
 // primary to select. Each complaint about it re-resolves with PreviousRspVersion, and once a primary exists
 // the complaint's answer leads to it.
 func TestComplaintAboutSnapshotWithoutPrimaryReresolves(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("300")
 	s1, err := r.Resolve(t.Context(), orders, key)
@@ -273,7 +274,7 @@ func TestComplaintAboutSnapshotWithoutPrimaryReresolves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the new primary: %v", err)
 	}
-	if rr := hitReplica(t, url); rr.Role != "primary" || rr.PartitionID != pid {
+	if rr := fakesftest.AskReplica(t, url); rr.Role != "primary" || rr.PartitionID != pid {
 		t.Errorf("complaint led to %s of %s, want the new primary of %s", rr.Role, rr.PartitionID, pid)
 	}
 }
@@ -281,7 +282,7 @@ func TestComplaintAboutSnapshotWithoutPrimaryReresolves(t *testing.T) {
 // TestMetadataMismatchRetriesWithoutPreviousVersion: a complaint answered 409
 // FABRIC_E_SERVICE_METADATA_MISMATCH is asked again once, without PreviousRspVersion.
 func TestMetadataMismatchRetriesWithoutPreviousVersion(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("1")
 	s1, err := r.Resolve(t.Context(), orders, key)
@@ -309,7 +310,7 @@ func TestMetadataMismatchRetriesWithoutPreviousVersion(t *testing.T) {
 // TestPartitionNotFoundRereadsScheme: 404 FABRIC_E_PARTITION_NOT_FOUND means the cached scheme is out of
 // date: it is dropped, read again, and the lookup retried once.
 func TestPartitionNotFoundRereadsScheme(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, nil)
 	if _, err := r.Scheme(t.Context(), orders); err != nil {
 		t.Fatal(err)
@@ -342,7 +343,7 @@ func TestPartitionNotFoundRereadsScheme(t *testing.T) {
 // TestUnauthorizedIsNotRetried: 403 is ErrUnauthorized after one attempt, not retried on the other
 // endpoints, and concurrent callers share that one attempt.
 func TestUnauthorizedIsNotRetried(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL(), c.URL()}, func(o *resolver.Options) { o.MaxAttempts = 4 })
 	if _, err := r.Scheme(t.Context(), orders); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,8 @@ package resolver_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
 	"github.com/sfgate/sfgate/resolver"
@@ -31,16 +30,6 @@ const (
 	web      = "fabric:/Shop/Web"    // Stateless Singleton, listeners "" and Admin
 	products = "fabric:/Catalog/Products"
 )
-
-func startCluster(t testing.TB, opts ...fakesf.Option) *fakesf.Cluster {
-	t.Helper()
-	c, err := fakesf.Start(context.Background(), fakesf.DefaultTopology(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // callLog records the resolver's naming attempts (Options.OnNamingCall).
 type callLog struct {
@@ -94,25 +83,6 @@ func newResolver(t testing.TB, endpoints []string, edit func(*resolver.Options))
 	return r, log
 }
 
-// hitReplica sends a request to url and returns the replica's echo of its identity.
-func hitReplica(t *testing.T, url string) fakesf.ReplicaResponse {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
-	}
-	var rr fakesf.ReplicaResponse
-	if err := json.Unmarshal(body, &rr); err != nil {
-		t.Fatalf("GET %s: %v in %s", url, err, body)
-	}
-	return rr
-}
-
 func partitionsOf(t *testing.T, c *fakesf.Cluster, service string) []fakesf.PartitionState {
 	t.Helper()
 	ps, err := c.Partitions(service)
@@ -123,7 +93,7 @@ func partitionsOf(t *testing.T, c *fakesf.Cluster, service string) []fakesf.Part
 }
 
 func TestResolveInt64RangeReachesThePrimary(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	parts := partitionsOf(t, c, orders)
 	for _, key := range []int64{0, 255, 256, 700, 1023} {
@@ -142,7 +112,7 @@ func TestResolveInt64RangeReachesThePrimary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rr := hitReplica(t, url)
+		rr := fakesftest.AskReplica(t, url)
 		if rr.PartitionID != want.ID || rr.Role != "primary" {
 			t.Errorf("key %d reached partition %s role %s, want %s primary", key, rr.PartitionID, rr.Role, want.ID)
 		}
@@ -150,7 +120,7 @@ func TestResolveInt64RangeReachesThePrimary(t *testing.T) {
 }
 
 func TestResolveNamedAndSingleton(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	for _, name := range []string{"eu", "us", "asia"} {
 		s, err := r.Resolve(t.Context(), carts, []byte(name))
@@ -164,7 +134,7 @@ func TestResolveNamedAndSingleton(t *testing.T) {
 		if err != nil {
 			t.Fatalf("carts listen on secondaries: %v", err)
 		}
-		if rr := hitReplica(t, url); rr.Role != "secondary" || rr.PartitionID != s.Partition.ID {
+		if rr := fakesftest.AskReplica(t, url); rr.Role != "secondary" || rr.PartitionID != s.Partition.ID {
 			t.Errorf("secondary of %q answered as %s of %s", name, rr.Role, rr.PartitionID)
 		}
 	}
@@ -179,13 +149,13 @@ func TestResolveNamedAndSingleton(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rr := hitReplica(t, url); rr.Listener != "Admin" || rr.Role != "stateless" {
+	if rr := fakesftest.AskReplica(t, url); rr.Listener != "Admin" || rr.Role != "stateless" {
 		t.Errorf("Admin listener answered as %+v", rr)
 	}
 }
 
 func TestManyKeysOneNamingCallPerPartition(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, nil)
 	for k := range 1024 {
 		if _, err := r.Resolve(t.Context(), orders, []byte(strconv.Itoa(k))); err != nil {
@@ -205,7 +175,7 @@ func TestManyKeysOneNamingCallPerPartition(t *testing.T) {
 }
 
 func TestConcurrentFirstLookupsShareOneCall(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	c.SetResolveDelay(20 * time.Millisecond) // keep the first call in flight while the others arrive
 	r, log := newResolver(t, []string{c.URL()}, nil)
 	const n = 1000
@@ -242,7 +212,7 @@ func TestConcurrentFirstLookupsShareOneCall(t *testing.T) {
 }
 
 func TestInvalidateAfterMovePrimaryReturnsNewPrimary(t *testing.T) {
-	c := startCluster(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("300") // partition 1
 	s1, err := r.Resolve(t.Context(), orders, key)
@@ -250,7 +220,7 @@ func TestInvalidateAfterMovePrimaryReturnsNewPrimary(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldURL, _, _ := s1.Replicas.Select(listener.ReplicaPrimary, "")
-	oldPrimary := hitReplica(t, oldURL).ReplicaID
+	oldPrimary := fakesftest.AskReplica(t, oldURL).ReplicaID
 
 	if err := c.MovePrimary(s1.Partition.ID, ""); err != nil {
 		t.Fatal(err)
@@ -279,7 +249,7 @@ func TestInvalidateAfterMovePrimaryReturnsNewPrimary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rr := hitReplica(t, newURL)
+	rr := fakesftest.AskReplica(t, newURL)
 	if rr.Role != "primary" || rr.ReplicaID == oldPrimary {
 		t.Errorf("after the complaint the request reached replica %s (%s); old primary was %s", rr.ReplicaID, rr.Role, oldPrimary)
 	}
@@ -293,7 +263,7 @@ func TestInvalidateAfterMovePrimaryReturnsNewPrimary(t *testing.T) {
 }
 
 func TestInvalidateOlderVersionReturnsCachedWithoutCall(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("7")
 	s1, err := r.Resolve(t.Context(), orders, key)
@@ -325,7 +295,7 @@ func TestInvalidateOlderVersionReturnsCachedWithoutCall(t *testing.T) {
 }
 
 func TestConcurrentComplaintsCollapse(t *testing.T) {
-	c := startCluster(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
+	c := fakesftest.Start(t, fakesf.WithNamingCache(fakesf.NamingCache{Stale: true}))
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	key := []byte("us")
 	s1, err := r.Resolve(t.Context(), carts, key)
@@ -376,7 +346,7 @@ func TestConcurrentComplaintsCollapse(t *testing.T) {
 }
 
 func TestInvalidPartitionKeyIsLocal(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	for _, tc := range []struct {
 		service, key string
@@ -398,7 +368,7 @@ func TestInvalidPartitionKeyIsLocal(t *testing.T) {
 }
 
 func TestServiceNotFoundIsNegativelyCached(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	clock := newFakeClock()
 	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 		o.NegativeTTL = time.Minute
@@ -427,7 +397,7 @@ func TestServiceNotFoundIsNegativelyCached(t *testing.T) {
 }
 
 func TestBadServiceName(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, nil)
 	_, err := r.Resolve(t.Context(), "Shop/Orders", nil)
 	if err == nil || len(log.all()) != 0 {
@@ -448,7 +418,7 @@ func deadEndpoint(t *testing.T) string {
 }
 
 func TestFailoverRemembersTheEndpointThatAnswered(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	dead := deadEndpoint(t)
 	r, log := newResolver(t, []string{dead, c.URL()}, nil)
 	if _, err := r.Resolve(t.Context(), orders, []byte("1")); err != nil {
@@ -489,7 +459,7 @@ func TestAllEndpointsDownIsUnavailable(t *testing.T) {
 }
 
 func TestFailoverOn5xxThenTypedErrors(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.MaxAttempts = 2 })
 	if _, err := r.Scheme(t.Context(), orders); err != nil {
 		t.Fatal(err)
@@ -545,7 +515,7 @@ func TestFailoverOn5xxThenTypedErrors(t *testing.T) {
 }
 
 func TestStaleSnapshotServedWithinGraceThenFails(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	clock := newFakeClock()
 	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 		o.RefreshAfter = time.Minute
@@ -631,7 +601,7 @@ func waitCall(t *testing.T, log *callLog, op string, nth int) <-chan resolver.Na
 }
 
 func TestRefreshAfterRefreshesInBackground(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	clock := newFakeClock()
 	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) {
 		o.RefreshAfter = time.Minute
@@ -674,7 +644,7 @@ func TestRefreshAfterRefreshesInBackground(t *testing.T) {
 }
 
 func TestEvictionBoundsTheSnapshotCache(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.MaxPartitions = 2 })
 	for _, k := range []string{"0", "300", "600", "900"} {
 		if _, err := r.Resolve(t.Context(), orders, []byte(k)); err != nil {
@@ -695,7 +665,7 @@ func TestEvictionBoundsTheSnapshotCache(t *testing.T) {
 }
 
 func TestEvictionGivesHotEntriesASecondChance(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.MaxPartitions = 2 })
 	for _, k := range []string{"0", "300"} {
 		if _, err := r.Resolve(t.Context(), orders, []byte(k)); err != nil {
@@ -718,7 +688,7 @@ func TestEvictionGivesHotEntriesASecondChance(t *testing.T) {
 }
 
 func TestSchemeEvictionBoundsServices(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.MaxServices = 2 })
 	for _, svc := range []string{orders, carts, web, products} {
 		if _, err := r.Scheme(t.Context(), svc); err != nil {
@@ -735,7 +705,7 @@ func TestSchemeEvictionBoundsServices(t *testing.T) {
 }
 
 func TestSchemeAndGetPartitionsPaging(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	pager := newPagingProxy(t, c.URL(), 1)
 	r, log := newResolver(t, []string{pager}, nil)
 	s, err := r.Scheme(t.Context(), carts)
@@ -751,7 +721,7 @@ func TestSchemeAndGetPartitionsPaging(t *testing.T) {
 }
 
 func TestCloseStopsResolving(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -765,7 +735,7 @@ func TestCloseStopsResolving(t *testing.T) {
 }
 
 func TestResolveHonoursContext(t *testing.T) {
-	c := startCluster(t)
+	c := fakesftest.Start(t)
 	c.SetResolveDelay(time.Minute)
 	r, _ := newResolver(t, []string{c.URL()}, nil)
 	if _, err := r.Scheme(t.Context(), orders); err != nil {

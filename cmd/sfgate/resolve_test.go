@@ -2,41 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha1"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
+	"github.com/sfgate/sfgate/internal/testcert"
 )
-
-func resolveTestCluster(t *testing.T, opts ...fakesf.Option) *fakesf.Cluster {
-	t.Helper()
-	c, err := fakesf.Start(context.Background(), fakesf.DefaultTopology(), opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func resolveRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -47,24 +25,8 @@ func resolveRun(t *testing.T, args ...string) (code int, stdout, stderr string) 
 
 var resolveEndpointLine = regexp.MustCompile(`(?m)^endpoint:\s+(\S+) \((\w+), listener "([^"]*)"\)$`)
 
-// replicaAt asks the endpoint who it is.
-func resolveReplicaAt(t *testing.T, url string) fakesf.ReplicaResponse {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var rr fakesf.ReplicaResponse
-	if err := json.Unmarshal(body, &rr); err != nil {
-		t.Fatalf("%s answered %d %s", url, resp.StatusCode, body)
-	}
-	return rr
-}
-
 func TestResolvePrintsPartitionVersionAndPrimary(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	code, out, errOut := resolveRun(t, "--cluster", c.URL(), "fabric:/Shop/Orders", "--key", "300")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
@@ -87,13 +49,13 @@ func TestResolvePrintsPartitionVersionAndPrimary(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no endpoint line in:\n%s", out)
 	}
-	if rr := resolveReplicaAt(t, m[1]); rr.PartitionID != p.ID || rr.Role != "primary" || m[2] != "StatefulPrimary" {
+	if rr := fakesftest.AskReplica(t, m[1]); rr.PartitionID != p.ID || rr.Role != "primary" || m[2] != "StatefulPrimary" {
 		t.Errorf("endpoint %s is %s of %s (printed %s), want the primary of %s", m[1], rr.Role, rr.PartitionID, m[2], p.ID)
 	}
 }
 
 func TestResolveFlagsAfterServiceVerboseAndListener(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	code, out, errOut := resolveRun(t, "fabric:/Shop/Web", "-v", "--listener", "Admin", "--cluster", c.URL())
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
@@ -105,13 +67,13 @@ func TestResolveFlagsAfterServiceVerboseAndListener(t *testing.T) {
 	if m == nil || m[3] != "Admin" {
 		t.Fatalf("endpoint line = %v in:\n%s", m, out)
 	}
-	if rr := resolveReplicaAt(t, m[1]); rr.Listener != "Admin" || rr.Service != "fabric:/Shop/Web" {
+	if rr := fakesftest.AskReplica(t, m[1]); rr.Listener != "Admin" || rr.Service != "fabric:/Shop/Web" {
 		t.Errorf("endpoint answered as %+v", rr)
 	}
 }
 
 func TestResolveFailures(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -142,7 +104,7 @@ func TestResolveFailures(t *testing.T) {
 }
 
 func TestResolveFailsOverAcrossClusterEndpoints(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -156,73 +118,30 @@ func TestResolveFailsOverAcrossClusterEndpoints(t *testing.T) {
 }
 
 func TestResolveWithClientCertificateFlags(t *testing.T) {
-	server := resolveTestCert(t, "mycluster.example")
-	client := resolveTestCert(t, "sfgate-client")
-	c := resolveTestCluster(t, fakesf.WithTLS(server), fakesf.WithClientCertThumbprints(resolveThumbprint(client)))
-	certFile, keyFile := resolveWritePEM(t, client)
+	server := testcert.SelfSigned(t, "mycluster.example")
+	client := testcert.SelfSigned(t, "sfgate-client")
+	c := fakesftest.Start(t, fakesf.WithTLS(server.TLS), fakesf.WithClientCertThumbprints(client.Thumbprint()))
+	certFile, keyFile := client.WritePEM(t)
 	code, out, errOut := resolveRun(t, "--cluster", c.URL(), "--cert", certFile, "--key-file", keyFile,
-		"--server-thumbprint", resolveThumbprint(server), "fabric:/Shop/Carts", "--key", "eu")
+		"--server-thumbprint", server.Thumbprint(), "fabric:/Shop/Carts", "--key", "eu")
 	if code != 0 || !strings.Contains(out, `(Named "eu")`) {
 		t.Fatalf("exit %d, stdout %s, stderr %s", code, out, errOut)
 	}
-	code, _, errOut = resolveRun(t, "--cluster", c.URL(), "--server-thumbprint", resolveThumbprint(server), "fabric:/Shop/Carts", "--key", "eu")
+	code, _, errOut = resolveRun(t, "--cluster", c.URL(), "--server-thumbprint", server.Thumbprint(), "fabric:/Shop/Carts", "--key", "eu")
 	if code != 1 || !strings.Contains(errOut, "403") {
 		t.Errorf("without a client certificate: exit %d, stderr %s; want 1 and the 403", code, errOut)
 	}
 	code, _, errOut = resolveRun(t, "--cluster", c.URL(), "--cert", certFile, "--key-file", keyFile,
-		"--server-x509-name", "other.example", "--server-issuer-thumbprint", resolveThumbprint(server), "fabric:/Shop/Carts", "--key", "eu")
+		"--server-x509-name", "other.example", "--server-issuer-thumbprint", server.Thumbprint(), "fabric:/Shop/Carts", "--key", "eu")
 	if code != 1 || !strings.Contains(errOut, "rejected") {
 		t.Errorf("wrong server name: exit %d, stderr %s; want 1 and a certificate rejection", code, errOut)
 	}
 }
 
-// newCert makes a self-signed certificate for cn and 127.0.0.1.
-func resolveTestCert(t *testing.T, cn string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:    []string{cn}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func resolveThumbprint(c tls.Certificate) string {
-	sum := sha1.Sum(c.Certificate[0])
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
-}
-
-func resolveWritePEM(t *testing.T, c tls.Certificate) (certFile, keyFile string) {
-	t.Helper()
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
-	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 // TestResolveJSONIsSFsResolvedServicePartition: -o json prints exactly what SF's ResolvePartition answers
 // (compared as decoded JSON with fakesf's own answer), for each partition kind.
 func TestResolveJSONIsSFsResolvedServicePartition(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	for _, tc := range []struct{ service, id, key, query string }{
 		{"fabric:/Shop/Orders", "Shop~Orders", "300", "&PartitionKeyType=2&PartitionKeyValue=300"},
 		{"fabric:/Shop/Carts", "Shop~Carts", "eu", "&PartitionKeyType=3&PartitionKeyValue=eu"},
@@ -257,7 +176,7 @@ func TestResolveJSONIsSFsResolvedServicePartition(t *testing.T) {
 }
 
 func TestResolveOutputFlagErrors(t *testing.T) {
-	c := resolveTestCluster(t)
+	c := fakesftest.Start(t)
 	for _, args := range [][]string{
 		{"--cluster", c.URL(), "fabric:/Shop/Web", "-o", "yaml"},
 		{"--cluster", c.URL(), "fabric:/Shop/Web", "-o", "json", "--listener", "Admin"},
