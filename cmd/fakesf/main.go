@@ -3,6 +3,7 @@
 // replica endpoint, and stops cleanly on SIGINT or SIGTERM.
 //
 //	fakesf [--listen 127.0.0.1:19080] [--topology FILE] [--stale-naming]
+//	fakesf --version    module version, VCS revision and Go version of this binary
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/buildinfo"
 )
 
 func main() {
@@ -38,8 +40,13 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:19080", "management API listen address (port 0 picks a free port)")
 	topoFile := fs.String("topology", "", "topology YAML file (default: the built-in topology, see package fakesf)")
 	stale := fs.Bool("stale-naming", false, "simulate the naming gateway's cache: ResolvePartition stays stale until a PreviousRspVersion complaint")
+	version := fs.Bool("version", false, "print the module version, VCS revision and Go version, then exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *version {
+		fmt.Fprintln(out, "fakesf", buildinfo.Read())
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (flags: --listen, --topology, --stale-naming)", fs.Args())

@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"flag"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,5 +106,20 @@ func TestBinaryRejectsBadTopology(t *testing.T) {
 	out, err = exec.Command(bin, "--bogus").CombinedOutput()
 	if err == nil {
 		t.Errorf("unknown flag accepted: %s", out)
+	}
+}
+
+// --version prints the module, the revision and the Go version from the binary's build info; -h is not an
+// error.
+func TestVersionAndHelpFlags(t *testing.T) {
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"--version"}, &out, &errOut); err != nil {
+		t.Fatalf("--version: %v %s", err, errOut.String())
+	}
+	if got := out.String(); !strings.HasPrefix(got, "fakesf github.com/sfgate/sfgate ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("--version printed %q", got)
+	}
+	if err := run(t.Context(), []string{"-h"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut.String(), "-version") {
+		t.Errorf("-h: %v, usage %q", err, errOut.String())
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -22,13 +21,12 @@ const drainTimeout = 5 * time.Second
 // runDemo starts fakesf's default cluster and a gateway in front of it, prints what to try, and runs until
 // ctx ends (Ctrl-C), then stops both.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sfgate demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway address")
 	admin := fs.String("admin", "127.0.0.1:9901", "admin address (/metrics, /readyz, /debug/...)")
 	fake := fs.String("fakesf", "127.0.0.1:19080", "address of the fake cluster's management API")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	cfg, err := demoSetup(*listen, *admin)
 	if err != nil {

@@ -1,9 +1,11 @@
 // Command sfgate is the Service Fabric API gateway.
 //
-//	sfgate [run] --config FILE       serve (the default command)
+//	sfgate [run] --config FILE       serve (run is the default when the first argument is a flag)
 //	sfgate validate --config FILE    load and compile a configuration; print every error with file:line
 //	sfgate demo                      embedded fake cluster + gateway + curl lines to try
 //	sfgate resolve --cluster URL …   resolve one service partition (like sfctl service resolve)
+//	sfgate version                   module version, VCS revision and Go version (also --version)
+//	sfgate help [command]            the commands (also no argument, -h, --help), or one command's flags
 //
 // It only turns flags into options and wires packages together; the gateway package does the work.
 package main
@@ -21,21 +23,52 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/sfgate/sfgate/gateway"
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/buildinfo"
 )
 
-const usage = `usage: sfgate <command> [flags]
+// command is one subcommand: its name, its arguments and one line about it for "sfgate help".
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
 
-Commands:
-  run --config FILE        serve client requests (the default when no command is given)
-  validate --config FILE   load and compile a configuration; exit 1 listing every error with file:line
-  demo                     start a fake Service Fabric cluster and a gateway in front of it, print curl lines
-  resolve --cluster URL …  resolve one service partition through the cluster's naming service
+// commands lists every subcommand in the order "sfgate help" shows them (set in init: the commands' flag
+// sets read it for their -h).
+var commands []command
 
-Run "sfgate <command> -h" for the flags of a command.
-`
+func init() {
+	commands = []command{
+		{"run", "--config FILE", "serve client requests (the default: \"sfgate --config FILE\" is \"sfgate run --config FILE\")", runServe},
+		{"validate", "--config FILE", "load and compile a configuration; exit 1 listing every error with file:line", runValidate},
+		{"demo", "", "start a fake Service Fabric cluster and a gateway in front of it, print curl lines to try", runDemo},
+		{"resolve", "--cluster URL fabric:/App/Svc", "resolve one service partition through the cluster's naming service", runResolve},
+		{"version", "", "print the module version, VCS revision and Go version of this binary", runVersion},
+		{"help", "[command]", "list the commands, or show the flags of one", runHelp},
+	}
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "usage: sfgate <command> [flags]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nRun \"sfgate <command> -h\" for the flags of a command.\n")
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -43,41 +76,101 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run dispatches a command line; it returns the process exit status.
+// run dispatches a command line; it returns the process exit status (0 ok, 1 failure, 2 bad usage).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "run":
-		return runServe(ctx, args, stdout, stderr)
-	case "validate":
-		return runValidate(args, stdout, stderr)
-	case "demo":
-		return runDemo(ctx, args, stdout, stderr)
-	case "resolve":
-		return runResolve(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	if len(args) == 0 {
+		printUsage(stdout)
 		return 0
 	}
-	fmt.Fprintf(stderr, "sfgate: unknown command %q\n\n%s", cmd, usage)
-	return 2
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printUsage(stdout)
+		return 0
+	case "-version", "--version":
+		return runVersion(ctx, args[1:], stdout, stderr)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return runServe(ctx, args, stdout, stderr) // "sfgate --config FILE" is "sfgate run --config FILE"
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "sfgate: unknown command %q\n\n", args[0])
+		printUsage(stderr)
+		return 2
+	}
+	return c.run(ctx, args[1:], stdout, stderr)
+}
+
+// runHelp implements "sfgate help [command]".
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		return 0
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "sfgate help: unknown command %q\n\n", args[0])
+		printUsage(stderr)
+		return 2
+	}
+	return c.run(ctx, []string{"-h"}, stdout, stderr)
+}
+
+// runVersion implements "sfgate version" and "sfgate --version".
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fmt.Fprintln(stdout, "sfgate", buildinfo.Read())
+	return 0
+}
+
+// newFlagSet returns the flag set of a subcommand; its -h prints the command's line from the table and the
+// flags.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sfgate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		c := lookup(name)
+		fmt.Fprintf(stderr, "usage: sfgate %s\n\n%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprint(stderr, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses a subcommand's flags and accepts no positional arguments. When ok is false the command
+// returns code: 0 after -h, 2 after a bad flag or argument.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return 2, false
+	}
+	return 0, true
 }
 
 func configFlag(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("sfgate "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(name, stderr)
 	path := fs.String("config", "sfgate.yaml", "configuration file (YAML)")
 	return fs, path
 }
 
 // runValidate loads and compiles a configuration and prints every problem, one per line, as file:line:col.
-func runValidate(args []string, stdout, stderr io.Writer) int {
+func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("validate", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	cfg, err := config.Load(*path)
 	if err == nil {
@@ -106,8 +199,8 @@ func printConfigError(w io.Writer, err error) {
 // runServe serves with the configuration file until ctx ends (SIGINT, SIGTERM); SIGHUP reloads the file.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, path := configFlag("run", stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

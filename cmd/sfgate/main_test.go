@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sfgate/sfgate/internal/buildinfo"
 )
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
@@ -281,6 +284,46 @@ func waitOutput(t *testing.T, done chan int, out *syncBuffer, cond func(string) 
 		case <-deadline:
 			t.Fatalf("timed out; output:\n%s", out.String())
 		case <-tick.C:
+		}
+	}
+}
+
+// No argument, -h, --help and help list every command with its line and exit 0; so does every command's -h.
+func TestHelpListsEveryCommand(t *testing.T) {
+	for _, args := range [][]string{nil, {"-h"}, {"--help"}, {"help"}} {
+		code, out, errOut := runCmd(t, args...)
+		if code != 0 {
+			t.Errorf("sfgate %q: exit %d: %s", args, code, errOut)
+		}
+		for _, c := range commands {
+			if !regexp.MustCompile(`(?m)^  ` + c.name + `\b.*\s{2}` + regexp.QuoteMeta(c.summary) + `$`).MatchString(out) {
+				t.Errorf("sfgate %q: no line for %q in:\n%s", args, c.name, out)
+			}
+		}
+	}
+	for _, c := range commands {
+		code, out, errOut := runCmd(t, c.name, "-h")
+		if code != 0 || !strings.Contains(out+errOut, "usage: sfgate "+c.name) && c.name != "help" {
+			t.Errorf("sfgate %s -h: exit %d\n%s%s", c.name, code, out, errOut)
+		}
+		if code, _, errOut := runCmd(t, "help", c.name); code != 0 {
+			t.Errorf("sfgate help %s: exit %d: %s", c.name, code, errOut)
+		}
+	}
+	if code, _, errOut := runCmd(t, "run", "--bogus"); code != 2 || !strings.Contains(errOut, "-bogus") {
+		t.Errorf("a bad flag: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCmd(t, "validate", "--config", "x.yaml", "extra"); code != 2 || !strings.Contains(errOut, "unexpected arguments") {
+		t.Errorf("a stray argument: exit %d: %s", code, errOut)
+	}
+}
+
+// version and --version print the module, the revision and the Go version from the binary's build info.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		code, out, errOut := runCmd(t, arg)
+		if code != 0 || out != "sfgate "+buildinfo.Read().String()+"\n" || !strings.Contains(out, runtime.Version()) {
+			t.Errorf("sfgate %s: exit %d %q %s", arg, code, out, errOut)
 		}
 	}
 }
