@@ -8,14 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sfgate/sfgate/bench/bareproxy"
+	"github.com/sfgate/sfgate/internal/bareproxy"
 	"github.com/valyala/fasthttp"
 )
 
 // serveFasthttpProxy is the child-process mode -serve-fasthttp-proxy LISTEN=UPSTREAM[,LISTEN=UPSTREAM...]:
-// research/perf.md §3.1's "bare fasthttp proxy" (port 9004 there; package bareproxy). It is the floor of
-// what the data-path library costs per proxied request, so sfgate ÷ this row is the price of everything the
-// gateway adds (perf.md goal G2), and this row ÷ nginx is what the library itself can reach on the machine.
+// the bare fasthttp proxy (package internal/bareproxy). It is the floor of what the data-path library costs
+// per proxied request, so sfgate ÷ this row is the price of everything the gateway adds, and this row ÷ nginx
+// is what the library itself can reach on the machine.
 func serveFasthttpProxy(spec string) error {
 	var addrs []string
 	var servers []*fasthttp.Server

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,32 +241,77 @@ func TestNonIdempotentNotResent(t *testing.T) {
 	}
 }
 
-// Only cmd/sfgate (for `sfgate demo`) may import fakesf; production packages must not, directly or not.
-func TestProductionPackagesDoNotImportFakesf(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	out, err := exec.Command(goBin, "list", "-e", "-f", `{{.ImportPath}}:{{join .Deps " "}}`, "github.com/sfgate/sfgate/...").Output()
+// TestImportBoundaries holds docs/design.md's package boundaries over every package of the module and its
+// tests (go list -deps -test):
+//   - production code (a package's non-test build) never depends on fakesf, bench or the testing package, so
+//     neither on the test helpers under internal/. Exceptions: cmd/sfgate may use fakesf (sfgate demo),
+//     cmd/fakesf is fakesf's binary, and a test helper (a package under internal/ that imports testing) may
+//     wrap fakesf;
+//   - fakesf's own code imports nothing of this module, so it stays an independent check;
+//   - no package's tests depend on bench: the harness drives the module from outside, and what it shares with
+//     tests lives under internal/ (internal/bareproxy).
+func TestImportBoundaries(t *testing.T) {
+	const module = "github.com/sfgate/sfgate"
+	out, err := exec.Command("go", "list", "-deps", "-test", "-f",
+		`{{.ImportPath}}|{{.ForTest}}|{{join .Imports " "}}|{{join .Deps " "}}`, module+"/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
-	const module, fake = "github.com/sfgate/sfgate/", "github.com/sfgate/sfgate/fakesf"
-	allowed := map[string]bool{module + "cmd/sfgate": true, module + "cmd/fakesf": true, module + "internal/fakesftest": true}
-	checked := 0
+	under := func(pkg, dir string) bool {
+		return pkg == module+"/"+dir || strings.HasPrefix(pkg, module+"/"+dir+"/")
+	}
+	var production, tests int
+	reported := map[string]bool{} // "pkg dep": a test dependency shows in several test builds of one package
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, deps, _ := strings.Cut(line, ":")
-		if pkg == fake || strings.HasPrefix(pkg, fake+"/") || allowed[pkg] || strings.HasPrefix(pkg, module+"bench") {
+		f := strings.Split(line, "|")
+		if len(f) != 4 {
+			t.Fatalf("go list line %q: want 4 fields", line)
+		}
+		path, forTest, imports, deps := f[0], f[1], strings.Fields(f[2]), strings.Fields(f[3])
+		if path != module && !strings.HasPrefix(path, module+"/") {
 			continue
 		}
-		checked++
-		for _, d := range strings.Fields(deps) {
-			if d == fake || strings.HasPrefix(d, fake+"/") {
-				t.Errorf("production package %s depends on %s", pkg, d)
+		if forTest != "" || strings.HasSuffix(path, ".test") { // a test build: "P [Q.test]", "P_test [P.test]", "P.test"
+			pkg := strings.TrimSuffix(path, ".test")
+			if forTest != "" {
+				pkg = forTest
+			}
+			if under(pkg, "bench") {
+				continue
+			}
+			tests++
+			for _, d := range deps {
+				if under(d, "bench") && !reported[pkg+" "+d] {
+					reported[pkg+" "+d] = true
+					t.Errorf("the tests of %s depend on %s: bench is a harness, not a library; share code through internal/", pkg, d)
+				}
+			}
+			continue
+		}
+		forbidden := map[string]bool{"fakesf": true, "bench": true, "testing": true}
+		switch {
+		case under(path, "bench") || path == module+"/cmd/fakesf":
+			continue
+		case under(path, "fakesf"):
+			for _, d := range deps {
+				if strings.HasPrefix(d, module+"/") && !under(d, "fakesf") {
+					t.Errorf("fakesf's package %s depends on %s of this module", path, d)
+				}
+			}
+			continue
+		case under(path, "internal") && slices.Contains(imports, "testing"): // a test helper
+			forbidden = map[string]bool{"bench": true}
+		case path == module+"/cmd/sfgate":
+			delete(forbidden, "fakesf")
+		}
+		production++
+		for _, d := range deps {
+			if d == "testing" && forbidden["testing"] || under(d, "fakesf") && forbidden["fakesf"] || under(d, "bench") && forbidden["bench"] {
+				t.Errorf("production package %s depends on %s", path, d)
 			}
 		}
 	}
-	if checked < 5 {
-		t.Fatalf("only %d packages checked:\n%s", checked, out)
+	if production < 8 || tests < 8 {
+		t.Fatalf("only %d production packages and %d test builds checked:\n%s", production, tests, out)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"net"
 	"testing"
 
-	"github.com/sfgate/sfgate/bench/bareproxy"
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/bareproxy"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
 	"github.com/sfgate/sfgate/resolver"
@@ -191,7 +191,7 @@ func benchmarkProxy(b *testing.B, target string) {
 }
 
 // BenchmarkProxyBareFasthttp is the floor the benchmarks above are measured against (bench's instructions
-// section): research/perf.md's bare fasthttp proxy handler (package bareproxy) on BenchmarkProxyServiceFabric's
+// section): the bare fasthttp proxy's handler (package internal/bareproxy) on BenchmarkProxyServiceFabric's
 // request and the same backend, with no routing, policy or resolution.
 func BenchmarkProxyBareFasthttp(b *testing.B) {
 	const target = "/shop/orders/7?customer=42"

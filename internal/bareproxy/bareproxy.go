@@ -1,7 +1,8 @@
-// Package bareproxy is research/perf.md §3.1's "bare fasthttp proxy": the documented fasthttp pattern
-// (valyala/fasthttp#64) with no routing, policies or resolution, the floor of what the data-path library
-// costs per proxied request. bench runs it as a baseline row beside sfgate and nginx, and the gateway's
-// benchmarks run its handler beside sfgate's (bench's instructions section), so both measure one floor.
+// Package bareproxy is the bare fasthttp proxy: the documented fasthttp pattern (valyala/fasthttp#64) with no
+// routing, policies or resolution, the floor of what the data-path library costs per proxied request. bench runs
+// it as a baseline row beside sfgate and nginx, and the gateway's benchmarks run its handler beside sfgate's
+// (bench's instructions section), so both measure one floor. It is internal: only bench and the gateway's
+// benchmarks use it, and it is not part of sfgate.
 package bareproxy
 
 import (
