@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"fmt"
 	"net/url"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 	"github.com/valyala/fasthttp"
 )
 
@@ -97,15 +97,4 @@ func (b *backend) setCredentialHeaders(h *fasthttp.RequestHeader) {
 }
 
 // appendCredentialQuery appends the backend's credential query parameters to a URL.
-func (b *backend) appendCredentialQuery(u []byte) []byte {
-	if len(b.query) == 0 {
-		return u
-	}
-	switch {
-	case bytes.IndexByte(u, '?') < 0:
-		u = append(u, '?')
-	case u[len(u)-1] != '?' && u[len(u)-1] != '&':
-		u = append(u, '&')
-	}
-	return append(u, b.query...)
-}
+func (b *backend) appendCredentialQuery(u []byte) []byte { return forwardurl.AppendQuery(u, b.query) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 	"github.com/sfgate/sfgate/gateway/policy"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
@@ -121,7 +122,7 @@ func (s *reqState) attemptTimeout(policyTimeout time.Duration, be *backend) time
 
 // forwardOnce sends the request once to base + path after the API suffix + query.
 func (s *reqState) forwardOnce(p *pool, base []byte, be *backend, timeout time.Duration) error {
-	s.urlBuf = appendForwardURL(s.urlBuf[:0], base, s.ec.PathAfterSuffix(), s.ec.RawQuery())
+	s.urlBuf = forwardurl.Append(s.urlBuf[:0], base, s.ec.PathAfterSuffix(), s.ec.RawQuery())
 	if be != nil {
 		s.urlBuf = be.appendCredentialQuery(s.urlBuf)
 	}
@@ -164,7 +165,7 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 		if selErr == nil {
 			s.endpoint = append(s.endpoint[:0], endpoint...)
 			c.SetBaseURL(s.endpoint) // context.Request.Url names the replica this attempt goes to
-			s.urlBuf = appendForwardURL(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
+			s.urlBuf = forwardurl.Append(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
 			s.urlBuf = be.appendCredentialQuery(s.urlBuf)
 			fe = s.attempt(be.pool, s.urlBuf, be, timeout)
 			if fe != nil {
@@ -426,10 +427,4 @@ func authority(key []byte) []byte {
 		key = key[at+1:]
 	}
 	return key
-}
-
-// appendForwardURL builds the backend URL as APIM does (research/apim.md §2.2): base + path after the API
-// suffix + query, with exactly one '/' at the join and every byte of the path and query kept as received.
-func appendForwardURL(dst, base, path, query []byte) []byte {
-	return policy.AppendURL(dst, base, path, query)
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 	"github.com/sfgate/sfgate/gateway/policy"
-	"github.com/sfgate/sfgate/gateway/route"
 	"github.com/valyala/fasthttp"
 )
 
@@ -44,7 +44,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		ctx.Request.Header.SetCanonical(hdrXRequestID, s.requestID) // forwarded with the request
 	}
 
-	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), route.PathOf(ctx.Request.Header.RequestURI()), s.params, s.paramBuf)
+	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), forwardurl.RequestPath(ctx.Request.Header.RequestURI()), s.params, s.paramBuf)
 	s.paramBuf, s.params = buf, m.Params
 	if err != nil {
 		re := &requestError{Status: fasthttp.StatusNotFound, Code: CodeRouteNotFound,

@@ -3,11 +3,10 @@ package expr
 import (
 	"bytes"
 	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
-	"github.com/sfgate/sfgate/gateway/route"
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 	"github.com/valyala/fasthttp"
 )
 
@@ -116,7 +115,7 @@ func (c *Context) Begin(req *fasthttp.Request, isTLS bool) {
 	c.Request = req
 	c.IsTLS = isTLS
 	c.origSaved = false
-	c.pathAfter = append(c.pathAfter[:0], StripAPISuffix(req.URI().PathOriginal(), c.Api.Path)...)
+	c.pathAfter = append(c.pathAfter[:0], forwardurl.AfterAPISuffix(req.URI().PathOriginal(), c.Api.Path)...)
 }
 
 // originalURL is context.Request.OriginalUrl. Until a policy edits the request's query (EditQuery, the only
@@ -133,16 +132,6 @@ func (c *Context) originalURL() *fasthttp.URI {
 		}
 	}
 	return &c.orig
-}
-
-// StripAPISuffix returns the part of the raw request path after the API URL suffix
-// ("/api/partners/15" with suffix "api" gives "/partners/15"), as routing matched it
-// (route.StripPrefix); a path that does not start with the suffix is returned unchanged.
-func StripAPISuffix(path []byte, suffix string) []byte {
-	if rest, ok := route.StripPrefix(path, strings.Trim(suffix, "/")); ok {
-		return rest
-	}
-	return path
 }
 
 // Variable returns context.Variables[name].

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 	"github.com/valyala/fasthttp"
 )
 
@@ -66,5 +67,5 @@ func forwardURL(c *expr.Context, r *Result) string {
 	if r.Target.Set && r.Target.BaseURL != nil {
 		base = r.Target.BaseURL
 	}
-	return string(AppendForwardURL(nil, c, base))
+	return string(forwardurl.Append(nil, base, c.PathAfterSuffix(), c.RawQuery()))
 }

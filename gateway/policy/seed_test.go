@@ -123,24 +123,3 @@ func TestSeedServiceFabricCorrectedRoutesByUserID(t *testing.T) {
 		}
 	}
 }
-
-func TestBuildURL(t *testing.T) {
-	cases := []struct{ base, suffix, path, query, want string }{
-		{"http://contoso.com/api/8.2/", "api", "/api/partners/15", "version=2013-05&subscription-key=abcdef",
-			"http://contoso.com/api/8.2/partners/15?version=2013-05&subscription-key=abcdef"},
-		{"http://contoso.com/api/8.2", "api", "/api/partners/15", "version=2013-05",
-			"http://contoso.com/api/8.2/partners/15?version=2013-05"},
-		{"http://contoso.com/api/8.2/", "/api/", "/api/partners/15", "", "http://contoso.com/api/8.2/partners/15"},
-		{"http://contoso.com", "api", "/api/a%2Fb/c%20d", "q=%C3%A9&x=a+b", "http://contoso.com/a%2Fb/c%20d?q=%C3%A9&x=a+b"},
-		{"http://contoso.com/base/", "", "/partners", "?a=1", "http://contoso.com/base/partners?a=1"},
-		{"http://contoso.com/base/", "api", "/api", "", "http://contoso.com/base/"},
-		{"http://10.0.0.4:20008", "fabric", "/fabric/api/values", "", "http://10.0.0.4:20008/api/values"},
-		{"http://contoso.com/", "API", "/api/x", "", "http://contoso.com/x"},
-		{"http://contoso.com/", "api", "/apiary/x", "", "http://contoso.com/apiary/x"},
-	}
-	for _, tc := range cases {
-		if got := BuildURL(tc.base, tc.suffix, tc.path, tc.query); got != tc.want {
-			t.Errorf("BuildURL(%q, %q, %q, %q) = %q, want %q", tc.base, tc.suffix, tc.path, tc.query, got, tc.want)
-		}
-	}
-}

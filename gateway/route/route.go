@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 )
 
 // Param is one URL-template parameter of the matched operation. Value is the percent-decoded segment; it
@@ -95,7 +97,7 @@ func (t *Table) Match(method, path []byte, params []Param, buf []byte) (Result, 
 	res := Result{API: -1, Operation: -1, Params: params[:0]}
 	for i := range t.apis {
 		a := &t.apis[i]
-		rest, ok := StripPrefix(path, a.path)
+		rest, ok := forwardurl.CutAPISuffix(path, a.path)
 		if !ok {
 			continue
 		}
@@ -122,28 +124,6 @@ func (t *Table) Match(method, path []byte, params []Param, buf []byte) (Result, 
 		return res, buf, nil
 	}
 	return res, buf, ErrNoAPI
-}
-
-// StripPrefix matches an API URL suffix (prefix, no slashes at the ends) against whole leading segments of
-// path, ASCII case-insensitively, and returns the rest of the path ("/shop/orders/7" with "shop" gives
-// "/orders/7"). It is the one place that decides where an API's path ends, for routing and for the URL
-// sent to the backend (expr.StripAPISuffix).
-func StripPrefix(path []byte, prefix string) ([]byte, bool) {
-	if len(path) == 0 || path[0] != '/' {
-		return nil, false
-	}
-	if prefix == "" {
-		return path, true
-	}
-	p := path[1:]
-	if len(p) < len(prefix) || !bytes.EqualFold(p[:len(prefix)], []byte(prefix)) {
-		return nil, false
-	}
-	rest := p[len(prefix):]
-	if len(rest) > 0 && rest[0] != '/' {
-		return nil, false
-	}
-	return rest, true
 }
 
 // Template is a compiled operation URL template: "/orders/{id}", "/files/*", "/files/{*path}".
@@ -330,36 +310,3 @@ func unhex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
-
-// PathOf returns the path part of a raw request target: origin-form "/p?q" → "/p"; absolute-form
-// "http://h/p?q" → "/p"; "*" or an authority → "".
-func PathOf(requestURI []byte) []byte {
-	u := requestURI
-	if len(u) > 0 && u[0] != '/' {
-		i := bytes.Index(u, schemeMarker)
-		if i < 0 {
-			return nil
-		}
-		u = u[i+3:]
-		j := 0
-		for j < len(u) && u[j] != '/' && u[j] != '?' {
-			j++
-		}
-		u = u[j:]
-		if len(u) == 0 || u[0] != '/' {
-			return rootPath[:1:1]
-		}
-	}
-	if i := bytes.IndexByte(u, '?'); i >= 0 {
-		u = u[:i]
-	}
-	if i := bytes.IndexByte(u, '#'); i >= 0 {
-		u = u[:i]
-	}
-	return u
-}
-
-var (
-	rootPath     = []byte("/")
-	schemeMarker = []byte("://")
-)

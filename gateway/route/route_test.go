@@ -3,6 +3,8 @@ package route
 import (
 	"errors"
 	"testing"
+
+	"github.com/sfgate/sfgate/gateway/forwardurl"
 )
 
 func table(t *testing.T) *Table {
@@ -87,23 +89,6 @@ func TestParseTemplateErrors(t *testing.T) {
 	}
 }
 
-func TestPathOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"/a/b?x=1":         "/a/b",
-		"/a%2Fb":           "/a%2Fb",
-		"http://h:1/p/q?x": "/p/q",
-		"http://h":         "/",
-		"*":                "",
-		"/x#frag":          "/x",
-		"/x?q#f":           "/x",
-		"/x#f?q":           "/x",
-	} {
-		if got := string(PathOf([]byte(in))); got != want {
-			t.Errorf("PathOf(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestMatchAllocs(t *testing.T) {
 	tb := table(t)
 	params := make([]Param, 0, 8)
@@ -138,7 +123,7 @@ func FuzzMatch(f *testing.F) {
 	f.Add("GET", "http://h/shop/f/a%zz/%41")
 	f.Add("POST", "//shop//")
 	f.Fuzz(func(t *testing.T, method, target string) {
-		res, _, err := tb.Match([]byte(method), PathOf([]byte(target)), nil, nil)
+		res, _, err := tb.Match([]byte(method), forwardurl.RequestPath([]byte(target)), nil, nil)
 		if err == nil && res.API < 0 {
 			t.Fatal("nil error without an API")
 		}

@@ -1,0 +1,139 @@
+package forwardurl
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestRequestPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b?x=1":         "/a/b",
+		"/a%2Fb":           "/a%2Fb",
+		"http://h:1/p/q?x": "/p/q",
+		"http://h":         "/",
+		"http://h?x":       "/",
+		"*":                "",
+		"h:443":            "",
+		"/x#frag":          "/x",
+		"/x?q#f":           "/x",
+		"/x#f?q":           "/x",
+	} {
+		if got := string(RequestPath([]byte(in))); got != want {
+			t.Errorf("RequestPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestCutAPISuffix(t *testing.T) {
+	for _, tc := range []struct {
+		path, suffix, rest string
+		ok                 bool
+	}{
+		{"/shop/orders/7", "shop", "/orders/7", true},
+		{"/SHOP/orders", "shop", "/orders", true},
+		{"/shop", "shop", "", true},
+		{"/shopping/x", "shop", "", false},
+		{"/a/b/c", "a/b", "/c", true},
+		{"/x", "", "/x", true},
+		{"", "", "", false},
+		{"x", "", "", false},
+	} {
+		rest, ok := CutAPISuffix([]byte(tc.path), tc.suffix)
+		if ok != tc.ok || string(rest) != tc.rest {
+			t.Errorf("CutAPISuffix(%q, %q) = %q, %v; want %q, %v", tc.path, tc.suffix, rest, ok, tc.rest, tc.ok)
+		}
+	}
+}
+
+// The backend URL as APIM builds it, including the example of the APIM documentation for base-url
+// (set-backend-service): one '/' at the join, encodings and the query kept byte for byte.
+func TestForwardURL(t *testing.T) {
+	cases := []struct{ base, suffix, path, query, want string }{
+		{"http://contoso.com/api/8.2/", "api", "/api/partners/15", "version=2013-05&subscription-key=abcdef",
+			"http://contoso.com/api/8.2/partners/15?version=2013-05&subscription-key=abcdef"},
+		{"http://contoso.com/api/8.2", "api", "/api/partners/15", "version=2013-05",
+			"http://contoso.com/api/8.2/partners/15?version=2013-05"},
+		{"http://contoso.com/api/8.2/", "/api/", "/api/partners/15", "", "http://contoso.com/api/8.2/partners/15"},
+		{"http://contoso.com", "api", "/api/a%2Fb/c%20d", "q=%C3%A9&x=a+b", "http://contoso.com/a%2Fb/c%20d?q=%C3%A9&x=a+b"},
+		{"http://contoso.com/base/", "", "/partners", "?a=1", "http://contoso.com/base/partners?a=1"},
+		{"http://contoso.com/base/", "api", "/api", "", "http://contoso.com/base/"},
+		{"http://10.0.0.4:20008", "fabric", "/fabric/api/values", "", "http://10.0.0.4:20008/api/values"},
+		{"http://contoso.com/", "API", "/api/x", "", "http://contoso.com/x"},
+		{"http://contoso.com/", "api", "/apiary/x", "", "http://contoso.com/apiary/x"},
+		{"http://contoso.com/", "api", "/api//x", "", "http://contoso.com/x"},
+	}
+	for _, tc := range cases {
+		got := string(Append(nil, []byte(tc.base), AfterAPISuffix([]byte(tc.path), tc.suffix), []byte(tc.query)))
+		if got != tc.want {
+			t.Errorf("base %q, suffix %q, path %q, query %q: %q, want %q", tc.base, tc.suffix, tc.path, tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestAppendQuery(t *testing.T) {
+	for _, tc := range []struct{ url, query, want string }{
+		{"http://h/p", "key=a%26b", "http://h/p?key=a%26b"},
+		{"http://h/p?x=1", "key=k", "http://h/p?x=1&key=k"},
+		{"http://h/p?", "key=k", "http://h/p?key=k"},
+		{"http://h/p?x=1&", "key=k", "http://h/p?x=1&key=k"},
+		{"http://h/p?x=1", "", "http://h/p?x=1"},
+	} {
+		if got := string(AppendQuery([]byte(tc.url), []byte(tc.query))); got != tc.want {
+			t.Errorf("AppendQuery(%q, %q) = %q, want %q", tc.url, tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestNoAllocations(t *testing.T) {
+	dst := make([]byte, 0, 256)
+	target := []byte("/api/partners/15?version=2013-05")
+	base := []byte("http://contoso.com/api/8.2/")
+	credential := []byte("subscription-key=abc")
+	n := testing.AllocsPerRun(100, func() {
+		path := RequestPath(target)
+		dst = Append(dst[:0], base, AfterAPISuffix(path, "/api/"), target[len(path)+1:])
+		dst = AppendQuery(dst, credential)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per URL", n)
+	}
+	if string(dst) != "http://contoso.com/api/8.2/partners/15?version=2013-05&subscription-key=abc" {
+		t.Errorf("URL %q", dst)
+	}
+}
+
+// The pieces never invent bytes: the request path is a prefix of the target's path part, the rest after a
+// suffix is a tail of the path that starts at a segment, and the URL is the base, the path and the query
+// with only the join slash and '?' added.
+func FuzzForwardURL(f *testing.F) {
+	f.Add("/api/partners/15?version=2013-05", "api", "http://contoso.com/api/8.2/")
+	f.Add("http://h:1/API/a%2Fb#x", "/api/", "http://10.0.0.4:20008")
+	f.Add("*", "", "")
+	f.Fuzz(func(t *testing.T, target, suffix, base string) {
+		path := RequestPath([]byte(target))
+		if bytes.ContainsAny(path, "?#") {
+			t.Fatalf("RequestPath(%q) = %q holds a query or fragment", target, path)
+		}
+		if len(path) > 0 && path[0] != '/' {
+			t.Fatalf("RequestPath(%q) = %q does not start with '/'", target, path)
+		}
+		if rest, ok := CutAPISuffix(path, suffix); ok {
+			if !bytes.HasSuffix(path, rest) || (len(rest) > 0 && rest[0] != '/') {
+				t.Fatalf("CutAPISuffix(%q, %q) = %q", path, suffix, rest)
+			}
+		}
+		after := AfterAPISuffix(path, suffix)
+		if !bytes.HasSuffix(path, after) {
+			t.Fatalf("AfterAPISuffix(%q, %q) = %q is not a tail of the path", path, suffix, after)
+		}
+		query := []byte("a=%2F&b")
+		u := Append(nil, []byte(base), after, query)
+		trimmed := bytes.TrimLeft(after, "/")
+		if !bytes.HasSuffix(u, append([]byte("?"), query...)) || !bytes.Contains(u, trimmed) {
+			t.Fatalf("Append(%q, %q, %q) = %q", base, after, query, u)
+		}
+		if want := len(bytes.TrimRight([]byte(base), "/")) + 1 + len(trimmed) + 1 + len(query); len(after) > 0 && len(u) != want {
+			t.Fatalf("Append(%q, %q, %q) = %q: %d bytes, want %d", base, after, query, u, len(u), want)
+		}
+	})
+}
