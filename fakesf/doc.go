@@ -33,6 +33,9 @@
 //	// counters
 //	c.ResolveCalls(); c.PartitionResolveCalls(pid); c.ReplicaHits(replicaID); c.ResetCounters()
 //
+//	// a hung HTTP gateway node: accepts TCP, reads, never answers (list it before c.URL() to test failover)
+//	s, err := fakesf.StartSilentEndpoint("127.0.0.1:0"); s.URL(); s.Accepted(); s.Close()
+//
 // Options: WithListenAddr, WithClusterVersion (default "8.2.1571.9590": api-versions up to 8.2 are accepted),
 // WithTLS(serverCert), WithClientCertThumbprints(sha1hex...), WithBearerToken(func(token) error) (ExpectAudience
 // builds one checking aud/iss/roles; Thumbprint computes SF's SHA-1 thumbprint of a certificate), WithAADMetadata,

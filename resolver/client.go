@@ -139,9 +139,10 @@ func checkRawQueryValue(what, v string) error {
 	return nil
 }
 
-// get performs one logical GET with failover: connection failures, client-side timeouts and 5xx answers move
-// to the next management endpoint after a jittered exponential backoff, up to maxAttempts attempts. The
-// endpoint that answers becomes the first one tried by the next call.
+// get performs one logical GET with failover: connection failures, client-side timeouts (an endpoint that
+// has not answered within callTimeout) and 5xx answers move to the next management endpoint after a
+// jittered exponential backoff, up to maxAttempts attempts or until ctx ends (the lookup's ResolveTimeout).
+// The endpoint that answers becomes the first one tried by the next call.
 func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte, error) {
 	n := len(c.endpoints)
 	first := int(c.current.Load())
@@ -158,7 +159,7 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, fmt.Errorf("%s: %w (last error: %w)", op, ctx.Err(), lastErr)
+				return nil, stopped(ctx, op, attempt, lastErr)
 			case <-t.C:
 			}
 		}
@@ -169,7 +170,7 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 			return body, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s: %w (last error: %w)", op, ctx.Err(), err)
+			return nil, stopped(ctx, op, attempt+1, err)
 		}
 		var fe *FabricError
 		if errors.As(err, &fe) {
@@ -184,6 +185,11 @@ func (c *namingClient) get(ctx context.Context, op, path, query string) ([]byte,
 	}
 	return nil, fmt.Errorf("%w: %s failed on %d management endpoint(s) after %d attempt(s): %w",
 		ErrUnavailable, op, n, attempt, lastErr)
+}
+
+// stopped is the error of an operation whose context ended after attempts attempts.
+func stopped(ctx context.Context, op string, attempts int, last error) error {
+	return fmt.Errorf("%s: %w after %d attempt(s); last error: %w", op, ctx.Err(), attempts, last)
 }
 
 // retryable reports whether a transport-level error may go away on another endpoint.

@@ -38,10 +38,19 @@
 // a partition ID the scheme does not know means the service was re-created: the scheme is dropped and read
 // again.
 //
+// Deadlines. ResolveTimeout (default 5s) bounds every lookup that waits for naming, from its start: the
+// scheme listing and ResolvePartition of an uncached partition together, with every attempt, failover and
+// backoff; likewise a complaint, a Scheme call and a background refresh. A naming operation shared by
+// several callers runs on the Resolver's own context (Close cancels it) with the deadline of the caller that
+// started it, so a caller whose context ends returns at once without cancelling the operation for the
+// others, and each caller returns at the latest at its own deadline with ErrTimeout naming the management
+// endpoints. CallTimeout (default 2s, at most ResolveTimeout) bounds one attempt: an endpoint that has not
+// answered by then (a hung node that accepts TCP and never answers) is given up and the next one tried.
+//
 // Naming client. Calls go through an azcore pipeline (azcore's retries off) with a per-attempt timeout, an
 // X-ServiceFabricRequestId per attempt, the OnNamingCall hook, and the auth policy. Failover: connection
-// failures, timeouts and 5xx move to the next management endpoint after a jittered exponential backoff
-// (cenkalti/backoff), and the endpoint that answered is tried first next time. Auth: none; X.509 client
+// failures, call timeouts and 5xx move to the next management endpoint after a jittered exponential backoff
+// (cenkalti/backoff), up to MaxAttempts attempts, and the endpoint that answered is tried first next time. Auth: none; X.509 client
 // certificate (TLS renegotiation allowed, HTTP/1.1 only) with server validation by thumbprint list or by
 // X.509 name + issuer thumbprints; Azure AD bearer tokens from an azidentity credential with scope
 // "<cluster app ID>/.default" through azcore's bearer-token policy (which caches and refreshes the token).

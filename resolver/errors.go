@@ -1,9 +1,12 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 )
 
 // Sentinel errors. Every error returned by a Resolver that falls in one of these classes matches it with
@@ -84,8 +87,8 @@ func (e *FabricError) transient() bool {
 	return e.Status >= 500 && e.Status != http.StatusNotImplemented
 }
 
-// timeoutError is a client-side deadline of one naming call; it matches ErrTimeout and
-// context.DeadlineExceeded.
+// timeoutError is a client-side deadline of one naming call (CallTimeout, or the lookup's ResolveTimeout
+// when that comes first); it matches ErrTimeout and context.DeadlineExceeded.
 type timeoutError struct {
 	op       string
 	endpoint string
@@ -93,7 +96,33 @@ type timeoutError struct {
 }
 
 func (e *timeoutError) Error() string {
-	return fmt.Sprintf("%s on %s: no answer within the call timeout: %v", e.op, e.endpoint, e.err)
+	return fmt.Sprintf("%s on %s: no answer in time: %v", e.op, e.endpoint, e.err)
 }
 func (e *timeoutError) Unwrap() error        { return e.err }
 func (e *timeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// resolveTimeoutError is a lookup that waited ResolveTimeout for naming without getting an answer; it
+// matches ErrTimeout and context.DeadlineExceeded, and names the management endpoints so that the reader
+// knows which cluster did not answer.
+type resolveTimeoutError struct {
+	timeout   time.Duration
+	endpoints []string
+	last      error // the naming operation's own error, when it ended first; else nil
+}
+
+func (e *resolveTimeoutError) Error() string {
+	s := fmt.Sprintf("no naming answer within resolveTimeout %s from management endpoint(s) %s", e.timeout, strings.Join(e.endpoints, ", "))
+	if e.last != nil {
+		s += ": " + e.last.Error()
+	}
+	return s
+}
+
+func (e *resolveTimeoutError) Unwrap() []error {
+	if e.last == nil {
+		return []error{context.DeadlineExceeded}
+	}
+	return []error{context.DeadlineExceeded, e.last}
+}
+
+func (e *resolveTimeoutError) Is(target error) bool { return target == ErrTimeout }

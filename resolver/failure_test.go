@@ -109,7 +109,7 @@ func TestNamingDownColdPartitionStormMakesOneCallPerAttempt(t *testing.T) {
 // ErrClosed, and later calls (hits included) fail with ErrClosed.
 func TestCloseDuringBackoffAndInFlightCalls(t *testing.T) {
 	c := fakesftest.Start(t)
-	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.CallTimeout = time.Hour })
+	r, log := newResolver(t, []string{c.URL()}, func(o *resolver.Options) { o.CallTimeout, o.ResolveTimeout = time.Hour, time.Hour })
 	resolver.SetBackoff(r, func() backoff.BackOff { return backoff.NewConstantBackOff(time.Hour) })
 	for _, svc := range []string{orders, carts} {
 		if _, err := r.Scheme(t.Context(), svc); err != nil {

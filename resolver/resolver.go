@@ -67,7 +67,14 @@ type Options struct {
 	ManagementEndpoints []string
 	// Auth configures client authentication and server certificate validation; zero = none.
 	Auth Auth
-	// CallTimeout bounds one naming HTTP attempt (also sent to SF as "timeout"). Default 10s.
+	// ResolveTimeout bounds every lookup that waits for naming: the whole resolution of an uncached
+	// partition (GetPartitions for the scheme and ResolvePartition, every attempt, failover and backoff
+	// included), a complaint's re-resolution, a Scheme listing and a background refresh. A caller never
+	// waits longer than this or its own context; past it the lookup fails with ErrTimeout. Default 5s.
+	ResolveTimeout time.Duration
+	// CallTimeout bounds one naming HTTP attempt (also sent to SF as "timeout", rounded up to seconds): an
+	// endpoint that has not answered by then is given up and the next one is tried. At most
+	// ResolveTimeout. Default 2s.
 	CallTimeout time.Duration
 	// MaxAttempts bounds the attempts of one naming operation across endpoints, with jittered exponential
 	// backoff (50 ms doubling, 2 s cap) between them. Default max(3, 2×len(ManagementEndpoints)).
@@ -94,12 +101,13 @@ type Options struct {
 
 // Defaults applied by New.
 const (
-	DefaultCallTimeout   = 10 * time.Second
-	DefaultRefreshAfter  = 5 * time.Minute
-	DefaultStaleGrace    = 2 * time.Minute
-	DefaultNegativeTTL   = 5 * time.Second
-	DefaultMaxServices   = 1024
-	DefaultMaxPartitions = 65536
+	DefaultResolveTimeout = 5 * time.Second
+	DefaultCallTimeout    = 2 * time.Second
+	DefaultRefreshAfter   = 5 * time.Minute
+	DefaultStaleGrace     = 2 * time.Minute
+	DefaultNegativeTTL    = 5 * time.Second
+	DefaultMaxServices    = 1024
+	DefaultMaxPartitions  = 65536
 )
 
 // refreshRetryInterval spaces background refreshes of one partition while naming keeps failing.
@@ -112,13 +120,14 @@ const secondChanceScan = 16
 // Resolver resolves (service, partition key) to partition snapshots of one cluster, with caches in front of
 // the naming client. It is safe for concurrent use and must not be copied. Close stops its background work.
 type Resolver struct {
-	client        *namingClient
-	clock         Clock
-	refreshAfter  time.Duration
-	staleGrace    time.Duration
-	negativeTTL   time.Duration
-	maxServices   int
-	maxPartitions int
+	client         *namingClient
+	clock          Clock
+	resolveTimeout time.Duration
+	refreshAfter   time.Duration
+	staleGrace     time.Duration
+	negativeTTL    time.Duration
+	maxServices    int
+	maxPartitions  int
 
 	services atomic.Pointer[map[string]*serviceEntry] // copy-on-write read side of the scheme cache
 
@@ -179,7 +188,16 @@ func New(opts Options) (*Resolver, error) {
 		endpoints[i] = strings.TrimRight(e, "/")
 	}
 	o := opts
+	if o.ResolveTimeout < 0 || o.CallTimeout < 0 || o.MaxAttempts < 0 {
+		return nil, fmt.Errorf("resolver: ResolveTimeout %s, CallTimeout %s and MaxAttempts %d may not be negative (0 takes the default)",
+			o.ResolveTimeout, o.CallTimeout, o.MaxAttempts)
+	}
+	setDefault(&o.ResolveTimeout, DefaultResolveTimeout)
 	setDefault(&o.CallTimeout, DefaultCallTimeout)
+	if o.CallTimeout > o.ResolveTimeout {
+		return nil, fmt.Errorf("resolver: CallTimeout %s exceeds ResolveTimeout %s: one silent endpoint would use up the whole resolution and no failover would happen (lower CallTimeout or raise ResolveTimeout)",
+			o.CallTimeout, o.ResolveTimeout)
+	}
 	setDefault(&o.RefreshAfter, DefaultRefreshAfter)
 	setDefault(&o.StaleGrace, DefaultStaleGrace)
 	setDefault(&o.NegativeTTL, DefaultNegativeTTL)
@@ -208,13 +226,14 @@ func New(opts Options) (*Resolver, error) {
 	}
 
 	r := &Resolver{
-		clock:         o.Clock,
-		refreshAfter:  o.RefreshAfter,
-		staleGrace:    o.StaleGrace,
-		negativeTTL:   o.NegativeTTL,
-		maxServices:   o.MaxServices,
-		maxPartitions: o.MaxPartitions,
-		stats:         new(counters),
+		clock:          o.Clock,
+		resolveTimeout: o.ResolveTimeout,
+		refreshAfter:   o.RefreshAfter,
+		staleGrace:     o.StaleGrace,
+		negativeTTL:    o.NegativeTTL,
+		maxServices:    o.MaxServices,
+		maxPartitions:  o.MaxPartitions,
+		stats:          new(counters),
 	}
 	r.client = &namingClient{
 		endpoints:   endpoints,
@@ -242,7 +261,8 @@ func setDefault[T int | time.Duration](v *T, def T) {
 
 // Resolve returns the current snapshot of the partition of service that holds key (the key is parsed per
 // the service's scheme: decimal int64, partition name, or ignored for Singleton). A cache hit takes no
-// lock and allocates nothing. On a miss, concurrent callers for one partition share one naming call.
+// lock and allocates nothing. On a miss, concurrent callers for one partition share one naming call, and
+// each returns at its context's end or ResolveTimeout after it called, whichever comes first.
 //
 // Errors: ErrInvalidPartitionKey (with a *partition.KeyError), ErrServiceNotFound, ErrUnavailable,
 // ErrTimeout, ErrNotReady, ErrUnauthorized, other *FabricError, the context's error, ErrClosed.
@@ -262,16 +282,19 @@ func (r *Resolver) Resolve(ctx context.Context, service string, key []byte) (*Sn
 			}
 		}
 	}
-	return r.resolveSlow(ctx, service, key, true)
+	return r.resolveSlow(ctx, r.deadline(), service, key, true)
 }
 
-// resolveSlow handles everything but a fresh hit. retry allows one restart when the service turns out to
-// have been re-created with other partitions.
-func (r *Resolver) resolveSlow(ctx context.Context, service string, key []byte, retry bool) (*Snapshot, error) {
+// deadline is when a lookup starting now stops waiting for naming.
+func (r *Resolver) deadline() time.Time { return time.Now().Add(r.resolveTimeout) }
+
+// resolveSlow handles everything but a fresh hit; naming waits end at deadline. retry allows one restart
+// when the service turns out to have been re-created with other partitions.
+func (r *Resolver) resolveSlow(ctx context.Context, deadline time.Time, service string, key []byte, retry bool) (*Snapshot, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	e, err := r.entry(ctx, service)
+	e, err := r.entry(ctx, deadline, service)
 	if err != nil {
 		return nil, err
 	}
@@ -296,9 +319,9 @@ func (r *Resolver) resolveSlow(ctx context.Context, service string, key []byte, 
 		}
 	}
 	r.stats.misses.Add(1)
-	s, err := r.fetch(ctx, e, i, "")
+	s, err := r.fetch(ctx, deadline, e, i, "")
 	if errors.Is(err, errSchemeChanged) && retry {
-		return r.resolveSlow(ctx, service, key, false)
+		return r.resolveSlow(ctx, deadline, service, key, false)
 	}
 	if err != nil && old != nil && !errors.Is(err, ErrServiceNotFound) && ctx.Err() == nil {
 		return nil, fmt.Errorf("%w: %s partition %s: the last good snapshot is %s old, past RefreshAfter %s + StaleGrace %s: %w",
@@ -318,7 +341,8 @@ func (r *Resolver) Invalidate(ctx context.Context, service string, key []byte, s
 		return nil, ErrClosed
 	}
 	r.stats.invalidations.Add(1)
-	e, err := r.entry(ctx, service)
+	deadline := r.deadline()
+	e, err := r.entry(ctx, deadline, service)
 	if err != nil {
 		return nil, err
 	}
@@ -330,9 +354,9 @@ func (r *Resolver) Invalidate(ctx context.Context, service string, key []byte, s
 		r.stats.invalidationsNewer.Add(1)
 		return cur, nil
 	}
-	s, err := r.fetch(ctx, e, i, seenVersion)
+	s, err := r.fetch(ctx, deadline, e, i, seenVersion)
 	if errors.Is(err, errSchemeChanged) {
-		return r.resolveSlow(ctx, service, key, false)
+		return r.resolveSlow(ctx, deadline, service, key, false)
 	}
 	return s, err
 }
@@ -342,7 +366,7 @@ func (r *Resolver) Scheme(ctx context.Context, service string) (*partition.Schem
 	if r.closed.Load() {
 		return nil, ErrClosed
 	}
-	e, err := r.entry(ctx, service)
+	e, err := r.entry(ctx, r.deadline(), service)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +417,7 @@ func (r *Resolver) startWorker() bool {
 var errSchemeChanged = errors.New("resolver: the cached partition scheme no longer matches the service")
 
 // entry returns the cached scheme entry of service, loading it (once, for concurrent callers) on a miss.
-func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, error) {
+func (r *Resolver) entry(ctx context.Context, deadline time.Time, service string) (*serviceEntry, error) {
 	if e := (*r.services.Load())[service]; e != nil {
 		e.used.Store(true)
 		return e, nil
@@ -413,11 +437,11 @@ func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, er
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
-	v, err := r.wait(ctx, "S\x00"+service, func() (any, error) {
+	v, err := r.wait(ctx, deadline, "S\x00"+service, func(flight context.Context) (any, error) {
 		if e := (*r.services.Load())[service]; e != nil {
 			return e, nil
 		}
-		infos, err := r.client.getPartitions(r.ctx, id)
+		infos, err := r.client.getPartitions(flight, id)
 		if err != nil {
 			if errors.Is(err, ErrServiceNotFound) {
 				r.remember(service, fmt.Errorf("service %s: %w", service, err))
@@ -447,10 +471,10 @@ func (r *Resolver) entry(ctx context.Context, service string) (*serviceEntry, er
 // SF answers that mean the cached scheme no longer matches the service (FABRIC_E_PARTITION_NOT_FOUND, or
 // FABRIC_E_INVALID_PARTITION_KEY for a representative key of the cached scheme, or an answer for another
 // partition ID) drop the scheme and return errSchemeChanged, so the caller reads the scheme again once.
-func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev string) (*Snapshot, error) {
+func (r *Resolver) fetch(ctx context.Context, deadline time.Time, e *serviceEntry, i int, prev string) (*Snapshot, error) {
 	sl := &e.slots[i]
 	pid := e.scheme.Partition(i).ID
-	v, err := r.wait(ctx, "P\x00"+pid+"\x00"+prev, func() (any, error) {
+	v, err := r.wait(ctx, deadline, "P\x00"+pid+"\x00"+prev, func(flight context.Context) (any, error) {
 		before := sl.snap.Load()
 		switch {
 		case before != nil && prev != "" && before.newerThan(prev, parseVersion(prev)):
@@ -462,11 +486,11 @@ func (r *Resolver) fetch(ctx context.Context, e *serviceEntry, i int, prev strin
 			r.stats.reresolves.Add(1)
 		}
 		key := e.scheme.Representative(i)
-		s, err := r.client.resolvePartition(r.ctx, e.id, key, prev)
+		s, err := r.client.resolvePartition(flight, e.id, key, prev)
 		if prev != "" && hasCode(err, "FABRIC_E_SERVICE_METADATA_MISMATCH") {
 			// The complained-about version no longer fits the service (research/sf-rest.md §5.3): ask again
 			// without it.
-			s, err = r.client.resolvePartition(r.ctx, e.id, key, "")
+			s, err = r.client.resolvePartition(flight, e.id, key, "")
 		}
 		switch {
 		case err == nil:
@@ -537,28 +561,66 @@ func (r *Resolver) install(e *serviceEntry, i int, before, s *Snapshot) *Snapsho
 	return s
 }
 
-// wait runs fn once per key for concurrent callers; each caller stops waiting when its own ctx ends.
-// A flight runs as a worker that Close cancels and waits for; none starts after Close.
-func (r *Resolver) wait(ctx context.Context, key string, fn func() (any, error)) (any, error) {
+// wait runs fn once per key for concurrent callers (a flight). The flight's context is the Resolver's, which
+// Close cancels, bounded by the deadline of the caller that started it: a caller whose own context ends
+// never cancels the flight for the others. Each caller stops waiting at the first of the flight's answer,
+// the end of its ctx (returning ctx's error) and its own deadline (returning a *resolveTimeoutError). A
+// flight runs as a worker that Close waits for; none starts after Close.
+func (r *Resolver) wait(ctx context.Context, deadline time.Time, key string, fn func(flight context.Context) (any, error)) (any, error) {
 	ch := r.flights.DoChan(key, func() (any, error) {
 		if !r.startWorker() {
 			return nil, ErrClosed
 		}
 		defer r.workers.Done()
-		return fn()
+		flight, cancel := context.WithDeadline(r.ctx, deadline)
+		defer cancel()
+		v, err := fn(flight)
+		if errors.Is(err, context.DeadlineExceeded) && errors.Is(flight.Err(), context.DeadlineExceeded) {
+			err = r.timeoutError(err)
+		}
+		return v, err
 	})
 	if r.testHookJoined != nil {
 		r.testHookJoined(key)
 	}
+	var expired <-chan time.Time
+	if d, ok := ctx.Deadline(); !ok || d.After(deadline) {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case res := <-ch:
-		if res.Err != nil && r.closed.Load() && errors.Is(res.Err, context.Canceled) {
-			return nil, ErrClosed
-		}
-		return res.Val, res.Err
+		return r.flightResult(res)
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-expired:
+		select {
+		case res := <-ch: // the flight this caller started ends at the same deadline: prefer its own error
+			return r.flightResult(res)
+		default:
+			r.stats.resolveTimeouts.Add(1)
+			return nil, r.timeoutError(nil)
+		}
 	}
+}
+
+// flightResult is a caller's view of a flight's answer.
+func (r *Resolver) flightResult(res singleflight.Result) (any, error) {
+	switch {
+	case res.Err == nil:
+		return res.Val, nil
+	case r.closed.Load() && errors.Is(res.Err, context.Canceled):
+		return nil, ErrClosed
+	case errors.As(res.Err, new(*resolveTimeoutError)):
+		r.stats.resolveTimeouts.Add(1)
+	}
+	return nil, res.Err
+}
+
+// timeoutError reports a lookup that reached ResolveTimeout; last is the flight's error, if known.
+func (r *Resolver) timeoutError(last error) error {
+	return &resolveTimeoutError{timeout: r.resolveTimeout, endpoints: r.client.endpoints, last: last}
 }
 
 // refreshInBackground starts one refresh of partition i unless one is running or naming failed just now.
@@ -577,7 +639,7 @@ func (r *Resolver) refreshInBackground(e *serviceEntry, i int, now time.Time) {
 		defer sl.refreshing.Store(false)
 		// A failure, or an answer older than the cached one (a gateway node with an older cache), leaves the
 		// snapshot stale: wait a little before the next attempt instead of refreshing on every hit.
-		if s, err := r.fetch(r.ctx, e, i, ""); err != nil || s.stale.Load() {
+		if s, err := r.fetch(r.ctx, r.deadline(), e, i, ""); err != nil || s.stale.Load() {
 			sl.retryAt.Store(r.clock.Now().Add(refreshRetryInterval).UnixNano())
 		}
 	}()

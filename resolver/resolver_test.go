@@ -68,10 +68,13 @@ func (l *callLog) all() []resolver.NamingCall {
 	return append([]resolver.NamingCall(nil), l.calls...)
 }
 
+// newResolver returns a Resolver of endpoints that records its naming calls. Its naming bounds are generous
+// (CallTimeout 10s, ResolveTimeout guard) so that a loaded machine never turns a slow answer into a
+// failover or a timeout; tests of those bounds set their own in edit.
 func newResolver(t testing.TB, endpoints []string, edit func(*resolver.Options)) (*resolver.Resolver, *callLog) {
 	t.Helper()
 	log := newCallLog()
-	o := resolver.Options{ManagementEndpoints: endpoints, OnNamingCall: log.record}
+	o := resolver.Options{ManagementEndpoints: endpoints, OnNamingCall: log.record, CallTimeout: 10 * time.Second, ResolveTimeout: guard}
 	if edit != nil {
 		edit(&o)
 	}
@@ -761,6 +764,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{ManagementEndpoints: []string{"ftp://x:1"}},
 		{ManagementEndpoints: []string{"http://x:1"}, Auth: resolver.Auth{ClusterAppID: "app"}},
 		{ManagementEndpoints: []string{"http://x:1"}, Auth: resolver.Auth{ClientCertFile: "/nonexistent.pem"}},
+		{ManagementEndpoints: []string{"http://x:1"}, CallTimeout: 10 * time.Second, ResolveTimeout: 5 * time.Second},
+		{ManagementEndpoints: []string{"http://x:1"}, CallTimeout: 10 * time.Second}, // above the default ResolveTimeout
+		{ManagementEndpoints: []string{"http://x:1"}, ResolveTimeout: -time.Second},
+		{ManagementEndpoints: []string{"http://x:1"}, MaxAttempts: -1},
 	} {
 		if _, err := resolver.New(o); err == nil {
 			t.Errorf("New(%+v) = nil error", o)

@@ -31,6 +31,8 @@ type Stats struct {
 
 	NegativeHits uint64 // lookups answered "service does not exist" from the negative cache
 
+	ResolveTimeouts uint64 // lookups (Resolve, Invalidate, Scheme, background refreshes) that reached ResolveTimeout
+
 	Invalidations      uint64 // Invalidate calls
 	InvalidationsNewer uint64 // of those, answered with an already cached newer version, without a call
 	Reresolves         uint64 // ResolvePartition calls sent with PreviousRspVersion (after collapsing)
@@ -65,7 +67,7 @@ type paddedCounter struct {
 // counters are the live, atomically updated counterparts of Stats.
 type counters struct {
 	hitStripe                                                   [hitStripes]paddedCounter
-	staleHits, misses, negativeHits                             atomic.Uint64
+	staleHits, misses, negativeHits, resolveTimeouts            atomic.Uint64
 	invalidations, invalidationsNewer, reresolves, refreshes    atomic.Uint64
 	namingOK, namingNotFound, namingRejected, namingFailed      atomic.Uint64
 	namingNoAnswer                                              atomic.Uint64
@@ -111,7 +113,7 @@ func (c *counters) observeNaming(status int, err error, d time.Duration) {
 func (c *counters) snapshot() Stats {
 	s := Stats{
 		StaleHits: c.staleHits.Load(), Misses: c.misses.Load(),
-		NegativeHits:  c.negativeHits.Load(),
+		NegativeHits: c.negativeHits.Load(), ResolveTimeouts: c.resolveTimeouts.Load(),
 		Invalidations: c.invalidations.Load(), InvalidationsNewer: c.invalidationsNewer.Load(),
 		Reresolves: c.reresolves.Load(), Refreshes: c.refreshes.Load(),
 		NamingOK: c.namingOK.Load(), NamingNotFound: c.namingNotFound.Load(), NamingRejected: c.namingRejected.Load(),

@@ -1,6 +1,6 @@
 // Package fakesftest starts fakesf clusters for the tests of the packages that talk to Service Fabric
 // (resolver, gateway, cmd/sfgate): a real cluster with fakesf's default topology on a loopback port, closed
-// when the test ends, and a way to ask one of its replicas who it is.
+// when the test ends, a way to ask one of its replicas who it is, and a management endpoint that never answers.
 package fakesftest
 
 import (
@@ -46,4 +46,16 @@ func AskReplica(tb testing.TB, url string) fakesf.ReplicaResponse {
 		tb.Fatalf("GET %s: %v in %s", url, err, body)
 	}
 	return rr
+}
+
+// StartSilent starts a management endpoint that accepts TCP connections and never answers (a hung HTTP
+// gateway node, fakesf.SilentEndpoint) and closes it when the test ends.
+func StartSilent(tb testing.TB) *fakesf.SilentEndpoint {
+	tb.Helper()
+	s, err := fakesf.StartSilentEndpoint("127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
