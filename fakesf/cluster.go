@@ -42,7 +42,10 @@ type Cluster struct {
 	generation int64
 	nextID     int64 // replica and instance IDs
 	operations map[string]*transition
-	events     []Event // recent faults, oldest first (logEvent)
+	events     []Event       // recent faults, oldest first (logEvent)
+	reports    healthReports // health reports on the cluster entity
+	healthSeq  int64         // makes auto-assigned health SequenceNumbers unique
+	started    time.Time
 
 	// fake-only knobs, guarded by mu
 	resolveDelay   time.Duration
@@ -62,17 +65,20 @@ type node struct {
 	up         bool
 	changedAt  time.Time
 	restart    *time.Timer // pending automatic start after StopDurationInSeconds
+	reports    healthReports
 }
 
 type app struct {
 	Application
 	services []*service // sorted by name
+	reports  healthReports
 }
 
 type service struct {
 	Service
 	app        *app
 	partitions []*partition // scheme order (ranges ascending, names as listed)
+	reports    healthReports
 }
 
 type partition struct {
@@ -89,6 +95,7 @@ type partition struct {
 	cachedAt   time.Time
 	plainCalls atomic.Int64 // ResolvePartition without PreviousRspVersion
 	prevCalls  atomic.Int64 // ResolvePartition with PreviousRspVersion
+	reports    healthReports
 }
 
 type role uint8
@@ -118,6 +125,7 @@ type replica struct {
 	servers []*replicaServer // open listeners in Service.Listeners order; nil when closed
 	fault   ReplicaFault
 	hits    atomic.Int64
+	reports healthReports
 }
 
 // resolution is one immutable ResolvePartition answer (what a naming-gateway cache would hold).
@@ -164,6 +172,7 @@ func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
 		nextID:     fileTime(time.Now()),
 		naming:     cfg.naming,
 		now:        time.Now,
+		started:    time.Now(),
 	}
 	c.build(t)
 

@@ -68,6 +68,18 @@
 //	POST /Faults/Nodes/{nodeName}/$/StartTransition/      (OperationId, NodeTransitionType Start|Stop,
 //	                                                      NodeInstanceId, StopDurationInSeconds 600..14400) → 202
 //	GET  /Faults/Nodes/{nodeName}/$/GetTransitionProgress (OperationId)
+//	GET  /$/GetClusterHealth                              (NodesHealthStateFilter, ApplicationsHealthStateFilter,
+//	                                                      EventsHealthStateFilter, ExcludeHealthStatistics)
+//	GET  /Nodes/{n}/$/GetHealth, /Applications/{a}/$/GetHealth, /Services/{s}/$/GetHealth,
+//	     /Partitions/{p}/$/GetHealth, /Partitions/{p}/$/GetReplicas/{r}/$/GetHealth  (their *HealthStateFilter)
+//	POST /$/ReportClusterHealth and .../$/ReportHealth on each of those entities (HealthInformation body) → 200
+//
+// Health: each entity's events are its ReportHealth reports (keyed by SourceId and Property; an older
+// SequenceNumber is FABRIC_E_HEALTH_STALE_REPORT; TimeToLive and RemoveWhenExpired as in SF) plus one system event
+// that follows the fake's state: a stopped node (System.FM) and a replica fakesf has taken down (System.RA) are
+// Error, a partition below its target replica count is Warning and one without a primary Error. Aggregated health is
+// the worst of an entity's events and its children's (SF's default policy), with SF's UnhealthyEvaluations and
+// HealthStatistics; the HealthState of the query answers (GetReplicas, GetNodes, ...) is that aggregated state.
 //
 // Service and application IDs take SF's "~" form (Shop~Orders) or the raw "/" form (Shop/Orders); path segments
 // are case-sensitive. The query is read as SF reads it: raw split on & and then =, empty tokens skipped, a piece

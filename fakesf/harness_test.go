@@ -64,7 +64,20 @@ func (r response) code() string {
 // (a key of the swagger's paths; "" skips the schema check for routes the swagger does not list).
 func (h *harness) call(method, tmpl, path string) response {
 	h.t.Helper()
-	req, err := http.NewRequest(method, h.c.URL()+path, nil)
+	return h.send(method, tmpl, path, "")
+}
+
+// send is call with a request body (JSON, as SF's clients send it; "" sends none).
+func (h *harness) send(method, tmpl, path, body string) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, h.c.URL()+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -73,11 +86,11 @@ func (h *harness) call(method, tmpl, path string) response {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		h.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	r := response{status: resp.StatusCode, header: resp.Header, body: body}
+	r := response{status: resp.StatusCode, header: resp.Header, body: got}
 	h.checkShape(method, tmpl, path, r)
 	return r
 }

@@ -84,6 +84,18 @@ var routes = []route{
 	{method: "POST", tmpl: []string{"Faults", "Nodes", "{node}", "$", "StartTransition"}, min: 6.0, handle: (*Cluster).postStartTransition},
 	{method: "GET", tmpl: []string{"Faults", "Nodes", "{node}", "$", "GetTransitionProgress"}, min: 6.0, handle: (*Cluster).getTransitionProgress},
 	{method: "GET", tmpl: []string{"$", "GetClusterVersion"}, min: 6.4, handle: (*Cluster).getClusterVersion},
+	{method: "GET", tmpl: []string{"$", "GetClusterHealth"}, min: 6.0, handle: (*Cluster).getClusterHealth},
+	{method: "GET", tmpl: []string{"Nodes", "{node}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getNodeHealth},
+	{method: "GET", tmpl: []string{"Applications", "{app*}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getApplicationHealth},
+	{method: "GET", tmpl: []string{"Services", "{svc*}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getServiceHealth},
+	{method: "GET", tmpl: []string{"Partitions", "{pid}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getPartitionHealth},
+	{method: "GET", tmpl: []string{"Partitions", "{pid}", "$", "GetReplicas", "{rid}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getReplicaHealth},
+	{method: "POST", tmpl: []string{"$", "ReportClusterHealth"}, min: 6.0, handle: (*Cluster).postReportClusterHealth},
+	{method: "POST", tmpl: []string{"Nodes", "{node}", "$", "ReportHealth"}, min: 6.0, handle: (*Cluster).postReportNodeHealth},
+	{method: "POST", tmpl: []string{"Applications", "{app*}", "$", "ReportHealth"}, min: 6.0, handle: (*Cluster).postReportApplicationHealth},
+	{method: "POST", tmpl: []string{"Services", "{svc*}", "$", "ReportHealth"}, min: 6.0, handle: (*Cluster).postReportServiceHealth},
+	{method: "POST", tmpl: []string{"Partitions", "{pid}", "$", "ReportHealth"}, min: 6.0, handle: (*Cluster).postReportPartitionHealth},
+	{method: "POST", tmpl: []string{"Partitions", "{pid}", "$", "GetReplicas", "{rid}", "$", "ReportHealth"}, min: 6.0, handle: (*Cluster).postReportReplicaHealth},
 	{method: "GET", tmpl: []string{"$", "GetAadMetadata"}, min: 6.0, handle: (*Cluster).getAadMetadata},
 }
 

@@ -24,6 +24,8 @@ func walkAll(h *harness) int {
 	for _, a := range apps.Items {
 		var one applicationInfoJSON
 		get("/Applications/{applicationId}", "/Applications/"+a.ID+"?api-version=6.0", &one)
+		var ah map[string]any
+		get("/Applications/{applicationId}/$/GetHealth", "/Applications/"+a.ID+"/$/GetHealth?api-version=6.0", &ah)
 		var svcs pagedList[serviceInfoJSON]
 		get("/Applications/{applicationId}/$/GetServices", "/Applications/"+a.ID+"/$/GetServices?api-version=6.0", &svcs)
 		for _, s := range svcs.Items {
@@ -36,6 +38,8 @@ func walkAll(h *harness) int {
 			if an.Name != a.Name || an.ID != a.ID {
 				h.t.Errorf("GetApplicationName of %s = %+v", s.Name, an)
 			}
+			var sh map[string]any
+			get("/Services/{serviceId}/$/GetHealth", "/Services/"+s.ID+"/$/GetHealth?api-version=6.0", &sh)
 			var parts pagedList[partitionInfoJSON]
 			get("/Services/{serviceId}/$/GetPartitions", "/Services/"+s.ID+"/$/GetPartitions?api-version=6.4", &parts)
 			for _, p := range parts.Items {
@@ -51,12 +55,16 @@ func walkAll(h *harness) int {
 				if sn.Name != s.Name || sn.ID != s.ID {
 					h.t.Errorf("GetServiceName of %s = %+v, want %s", pid, sn, s.Name)
 				}
+				var ph map[string]any
+				get("/Partitions/{partitionId}/$/GetHealth", "/Partitions/"+pid+"/$/GetHealth?api-version=6.0", &ph)
 				var reps pagedList[replicaInfoJSON]
 				get("/Partitions/{partitionId}/$/GetReplicas", "/Partitions/"+pid+"/$/GetReplicas?api-version=6.0", &reps)
 				for _, r := range reps.Items {
 					id := r.ReplicaID + r.InstanceID
 					var one replicaInfoJSON
 					get("/Partitions/{partitionId}/$/GetReplicas/{replicaId}", "/Partitions/"+pid+"/$/GetReplicas/"+id+"?api-version=6.0", &one)
+					var rh map[string]any
+					get("/Partitions/{partitionId}/$/GetReplicas/{replicaId}/$/GetHealth", "/Partitions/"+pid+"/$/GetReplicas/"+id+"/$/GetHealth?api-version=6.0", &rh)
 				}
 				query := ""
 				switch p.PartitionInformation.ServicePartitionKind {
@@ -78,9 +86,13 @@ func walkAll(h *harness) int {
 	for _, n := range nodes.Items {
 		var one nodeInfoJSON
 		get("/Nodes/{nodeName}", "/Nodes/"+n.Name+"?api-version=6.0", &one)
+		var nh map[string]any
+		get("/Nodes/{nodeName}/$/GetHealth", "/Nodes/"+n.Name+"/$/GetHealth?api-version=6.0", &nh)
 	}
 	var cv map[string]string
 	get("/$/GetClusterVersion", "/$/GetClusterVersion?api-version=6.4", &cv)
+	var ch map[string]any
+	get("/$/GetClusterHealth", "/$/GetClusterHealth?api-version=6.0&NodesHealthStateFilter=0&ApplicationsHealthStateFilter=0&EventsHealthStateFilter=0&ExcludeHealthStatistics=false&IncludeSystemApplicationHealthStatistics=false&timeout=60", &ch)
 	var aad map[string]any
 	get("/$/GetAadMetadata", "/$/GetAadMetadata?api-version=6.0", &aad)
 	return calls

@@ -162,7 +162,8 @@ type nameInfoJSON struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func (a *app) info() applicationInfoJSON {
+// appInfo is a's ApplicationInfo. Caller holds mu.
+func (c *Cluster) appInfo(a *app) applicationInfoJSON {
 	params := []parameterJSON{}
 	keys := make([]string, 0, len(a.Parameters))
 	for k := range a.Parameters {
@@ -174,29 +175,21 @@ func (a *app) info() applicationInfoJSON {
 	}
 	return applicationInfoJSON{
 		ID: idFromName(a.Name), Name: a.Name, TypeName: a.TypeName, TypeVersion: a.TypeVersion,
-		Status: "Ready", Parameters: params, HealthState: "Ok",
+		Status: "Ready", Parameters: params, HealthState: c.appHealth(a, c.now()).state,
 		ApplicationDefinitionKind: "ServiceFabricApplicationDescription",
 	}
 }
 
-func (s *service) info() serviceInfoJSON {
+// serviceInfo is s's ServiceInfo. Caller holds mu.
+func (c *Cluster) serviceInfo(s *service) serviceInfoJSON {
 	out := serviceInfoJSON{
 		ServiceKind: s.Kind, Name: s.Name, TypeName: s.TypeName, ManifestVersion: s.app.TypeVersion,
-		HealthState: s.health(), ServiceStatus: "Active", ID: idFromName(s.Name),
+		HealthState: c.serviceHealth(s, c.now()).state, ServiceStatus: "Active", ID: idFromName(s.Name),
 	}
 	if s.Kind == Stateful {
 		out.HasPersistedState = ptr(s.HasPersistedState)
 	}
 	return out
-}
-
-func (s *service) health() string {
-	for _, p := range s.partitions {
-		if h := p.health(); h != "Ok" {
-			return h
-		}
-	}
-	return "Ok"
 }
 
 func (p *partition) information() partitionInformationJSON {
@@ -239,6 +232,7 @@ func (p *partition) status() string {
 	return "Ready"
 }
 
+// health is the state of the partition's System.FM event, from its replica set.
 func (p *partition) health() string {
 	switch {
 	case p.status() != "Ready":
@@ -249,10 +243,11 @@ func (p *partition) health() string {
 	return "Ok"
 }
 
-func (p *partition) info(version float64) partitionInfoJSON {
+// partitionInfo is p's ServicePartitionInfo in api-version's shape. Caller holds mu.
+func (c *Cluster) partitionInfo(p *partition, version float64) partitionInfoJSON {
 	out := partitionInfoJSON{
 		ServiceKind: p.svc.Kind, PartitionInformation: p.information(),
-		HealthState: p.health(), PartitionStatus: p.status(),
+		HealthState: c.partitionHealth(p, c.now()).state, PartitionStatus: p.status(),
 	}
 	if p.svc.Kind == Stateless {
 		out.InstanceCount = ptr(p.svc.Replicas)
@@ -276,13 +271,14 @@ func (p *partition) info(version float64) partitionInfoJSON {
 // dataLoss is the constant DataLossVersion of every partition (no data loss ever happens in the fake).
 func (a *app) dataLoss() int64 { return 132000000000000000 }
 
-func (r *replica) info() replicaInfoJSON {
+// replicaInfo is r's ReplicaInfo. Caller holds mu.
+func (c *Cluster) replicaInfo(r *replica) replicaInfoJSON {
 	out := replicaInfoJSON{
-		ServiceKind: r.p.svc.Kind, ReplicaStatus: "Ready", HealthState: "Ok",
+		ServiceKind: r.p.svc.Kind, ReplicaStatus: "Ready", HealthState: c.replicaHealth(r, c.now()).state,
 		Address: r.address(), NodeName: r.node.Name, LastInBuildDurationInSeconds: "0",
 	}
 	if r.down || !r.node.up {
-		out.ReplicaStatus, out.HealthState = "Down", "Error"
+		out.ReplicaStatus = "Down"
 	}
 	id := strconv.FormatInt(r.id, 10)
 	switch r.role {
@@ -300,7 +296,7 @@ func (c *Cluster) nodeInfo(n *node, i int) nodeInfoJSON {
 	now := time.Now()
 	out := nodeInfoJSON{
 		Name: n.Name, IPAddressOrFQDN: n.IP, Type: n.Type, CodeVersion: c.cfg.clusterVersion, ConfigVersion: "1.0",
-		NodeStatus: "Up", NodeUpTimeInSeconds: "0", HealthState: "Ok", IsSeedNode: i < 3,
+		NodeStatus: "Up", NodeUpTimeInSeconds: "0", HealthState: c.nodeHealth(n, c.now()).state, IsSeedNode: i < 3,
 		UpgradeDomain: strconv.Itoa(i), FaultDomain: "fd:/" + strconv.Itoa(i),
 		ID: nodeIDObj{ID: n.id}, InstanceID: strconv.FormatInt(n.instanceID, 10),
 		NodeDeactivationInfo: nodeDeactivationJSON{
@@ -315,7 +311,7 @@ func (c *Cluster) nodeInfo(n *node, i int) nodeInfoJSON {
 	if n.up {
 		out.NodeUpTimeInSeconds, out.NodeUpAt = secs, at
 	} else {
-		out.NodeStatus, out.HealthState, out.IsStopped = "Down", "Error", true
+		out.NodeStatus, out.IsStopped = "Down", true
 		out.NodeDownTimeInSeconds, out.NodeDownAt = secs, at
 	}
 	return out
@@ -431,7 +427,7 @@ func (c *Cluster) getApplications(q *request) result {
 	}
 	excludeParams := q.query["ExcludeApplicationParameters"] == "true"
 	return ok(pagedInfo(all, func(a *app) string { return a.Name }, token, max, func(a *app) applicationInfoJSON {
-		info := a.info()
+		info := c.appInfo(a)
 		if excludeParams {
 			info.Parameters = []parameterJSON{}
 		}
@@ -450,7 +446,7 @@ func (c *Cluster) getApplication(q *request) result {
 	if !found {
 		return empty(http.StatusNoContent)
 	}
-	return ok(a.info())
+	return ok(c.appInfo(a))
 }
 
 func (c *Cluster) getServices(q *request) result {
@@ -474,7 +470,7 @@ func (c *Cluster) getServices(q *request) result {
 			all = append(all, s)
 		}
 	}
-	return ok(pagedInfo(all, func(s *service) string { return s.Name }, token, max, (*service).info))
+	return ok(pagedInfo(all, func(s *service) string { return s.Name }, token, max, c.serviceInfo))
 }
 
 func (c *Cluster) getAppService(q *request) result {
@@ -492,7 +488,7 @@ func (c *Cluster) getAppService(q *request) result {
 	if !found || s.app != a {
 		return empty(http.StatusNoContent)
 	}
-	return ok(s.info())
+	return ok(c.serviceInfo(s))
 }
 
 func (c *Cluster) getPartitions(q *request) result {
@@ -509,7 +505,7 @@ func (c *Cluster) getPartitions(q *request) result {
 	all := slices.Clone(s.partitions)
 	slices.SortFunc(all, func(x, y *partition) int { return strings.Compare(x.id, y.id) })
 	return ok(pagedInfo(all, func(p *partition) string { return p.id }, token, max, func(p *partition) partitionInfoJSON {
-		return p.info(q.version)
+		return c.partitionInfo(p, q.version)
 	}))
 }
 
@@ -543,7 +539,7 @@ func (c *Cluster) getPartition(q *request) result {
 	if p == nil {
 		return empty(http.StatusNoContent)
 	}
-	return ok(p.info(q.version))
+	return ok(c.partitionInfo(p, q.version))
 }
 
 func (c *Cluster) getReplicas(q *request) result {
@@ -559,7 +555,7 @@ func (c *Cluster) getReplicas(q *request) result {
 	}
 	all := slices.Clone(p.replicas)
 	slices.SortFunc(all, func(x, y *replica) int { return strings.Compare(replicaKey(x), replicaKey(y)) })
-	return ok(pagedInfo(all, replicaKey, token, max, (*replica).info))
+	return ok(pagedInfo(all, replicaKey, token, max, c.replicaInfo))
 }
 
 // replicaKey orders replicas by ID; IDs have the same number of digits, so string order is numeric order.
@@ -568,19 +564,27 @@ func replicaKey(r *replica) string { return strconv.FormatInt(r.id, 10) }
 func (c *Cluster) getReplica(q *request) result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, err := c.existingPartitionByVar(q)
+	_, r, err := c.replicaOrNilByVar(q)
 	if err != nil {
 		return fail(err)
 	}
-	id, perr := strconv.ParseInt(q.single("rid"), 10, 64)
-	if perr != nil {
-		return fail(invalidArg("replica ID %q is not an int64", q.single("rid")))
-	}
-	r := p.findReplica(id)
 	if r == nil {
 		return empty(http.StatusNoContent)
 	}
-	return ok(r.info())
+	return ok(c.replicaInfo(r))
+}
+
+// replicaOrNilByVar finds the partition {pid} (missing: 404) and in it the replica {rid} (missing: nil).
+func (c *Cluster) replicaOrNilByVar(q *request) (*partition, *replica, *FabricError) {
+	p, err := c.existingPartitionByVar(q)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, perr := strconv.ParseInt(q.single("rid"), 10, 64)
+	if perr != nil {
+		return nil, nil, invalidArg("replica ID %q is not an int64", q.single("rid"))
+	}
+	return p, p.findReplica(id), nil
 }
 
 func (c *Cluster) getServiceName(q *request) result {
