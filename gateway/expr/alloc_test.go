@@ -47,7 +47,7 @@ func routingContext(t testing.TB) *Context {
 	resp.SetStatusCode(503)
 	c.Response = &Response{StatusCode: 503, Header: &resp.Header}
 	c.LastError = &LastError{Source: "forward-request", Reason: ReasonBackendConnectionFailure, Message: "dial tcp: refused"}
-	c.SetVariable("target", StringValue("orders"))
+	c.SetVariable("target", BytesValue([]byte("orders")))
 	return c
 }
 

@@ -14,12 +14,12 @@ func evalContext(t testing.TB) *Context {
 		"https://contoso.azure-api.net:8443/api/partners/15?version=2013-05&subscription-key=abcdef&userId=42&tag=a&tag=b&empty=",
 		"X-Tenant", "Contoso", "User-Agent", "Mozilla/5.0 (iPad; CPU OS 17_0)", "Accept", "text/html", "Accept", "application/json",
 		"Content-Length", "0", "deployment", "blue-green")
-	c.SetVariable("target", StringValue("orders"))
+	c.SetVariable("target", BytesValue([]byte("orders")))
 	c.SetVariable("count", IntValue(3))
 	c.SetVariable("big", LongValue(1<<40))
 	c.SetVariable("isMobile", BoolValue(true))
-	c.SetVariable("maxAge", StringValue("600"))
-	c.SetVariable("csv", StringValue("a,b,,c"))
+	c.SetVariable("maxAge", BytesValue([]byte("600")))
+	c.SetVariable("csv", BytesValue([]byte("a,b,,c")))
 	c.SetVariable("nothing", Value{})
 	return c
 }

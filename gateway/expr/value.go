@@ -52,9 +52,6 @@ type Value struct {
 	List [][]byte
 }
 
-// StringValue returns a string value holding a copy of s.
-func StringValue(s string) Value { return Value{Kind: String, B: []byte(s)} }
-
 // BytesValue returns a string value viewing b (not copied).
 func BytesValue(b []byte) Value {
 	if b == nil {

@@ -34,7 +34,6 @@ var sectionNames = [numSections]string{"inbound", "backend", "outbound", "on-err
 
 // Document is one parsed and compiled policy document (one scope). It is immutable.
 type Document struct {
-	file       string
 	sections   [numSections]*section
 	backendIDs []BackendRef
 }
@@ -54,9 +53,6 @@ type section struct {
 	pos   expr.Pos
 	stmts []stmt // top level; a kBase statement marks <base/>
 }
-
-// File returns the file name the document was parsed from.
-func (d *Document) File() string { return d.file }
 
 // Parse reads one policy document: the expression-aware pre-pass, XML, named-value
 // substitution, then compilation of every policy and expression. Errors are [*Error] values
@@ -101,7 +97,7 @@ func DefaultGlobal() *Document {
 		d, err := Parse(Source{File: "<default global policy>", Line: 1, Text: []byte(defaultGlobalText)}, nil)
 		if err != nil {
 			// the constant above is valid; a failure here is a bug caught by the tests
-			d = &Document{file: "<default global policy>"}
+			d = &Document{}
 		}
 		defaultGlobal = d
 	})
@@ -127,7 +123,7 @@ func (b *builder) document(root *element) (*Document, error) {
 	if root.hasText {
 		return nil, b.errorf(root.textOff, "unexpected text in <policies>")
 	}
-	d := &Document{file: b.loc.file}
+	d := &Document{}
 	for _, el := range root.children {
 		k := sectionKind(-1)
 		for i, n := range sectionNames {
