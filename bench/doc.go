@@ -1,7 +1,7 @@
 // Command bench measures what sfgate adds to a request and how fast it recovers from a failover, on one
 // machine, and writes bench/RESULTS.md.
 //
-// Place in the data flow (DESIGN.md §1): bench drives the whole chain from outside. It starts fakesf (the fake
+// Place in the data flow (docs/design.md §1): bench drives the whole chain from outside. It starts fakesf (the fake
 // cluster: management API and replica servers on loopback) through its Go API, builds cmd/sfgate and runs it as
 // a separate process with bench/sfgate.yaml, and loads it with wrk (and its own Go load loop), next to the same
 // replica reached directly and through nginx. It also calls the resolver package directly for resolution
@@ -20,7 +20,7 @@
 //     benchmarks BackendDirect, ProxyBareFasthttp, ProxyBaseURL, ProxyServiceFabric; two iteration counts,
 //     difference ÷ their difference). Deterministic to about 0.2%, so it resolves changes in the gateway's own
 //     work that wrk's timings, which drift with the VM's load, cannot.
-//   - e2e: wrk --latency at each -conns against direct / nginx / sfgate, for a fakesf replica and for perf.md's
+//   - e2e: wrk --latency at each -conns against direct / nginx / sfgate, for a fakesf replica and for a
 //     100-byte fasthttp echo backend, targets interleaved within each repetition, unpinned and pinned
 //     (taskset: wrk on CPU 0, servers on CPU 1). Medians and same-repetition ratios, CPU µs per request from /proc.
 //   - profile: where sfgate spends its CPU under wrk -c64 (Go pprof if the admin listener serves it, else perf).
@@ -30,7 +30,7 @@
 //     keys on a 4-partition service (fakesf's ResolvePartition counter).
 //
 // Child processes: the bench binary re-executes itself with -serve-fakesf ADDR, -serve-echo ADDR or
-// -serve-fasthttp-proxy LISTEN=UPSTREAM (package bareproxy) so that these servers can be pinned like the others. Every process is started and stopped by its PID. Missing tools
+// -serve-fasthttp-proxy LISTEN=UPSTREAM (package internal/bareproxy) so that these servers can be pinned like the others. Every process is started and stopped by its PID. Missing tools
 // (wrk, nginx, taskset, perf, valgrind) turn their rows into notes that say how to install them
 // (apt-get install wrk nginx-light valgrind), and so does a valgrind that cannot run Go programs on the machine
 // (the instructions section first runs a tiny Go program under callgrind and quotes valgrind's failure).

@@ -48,7 +48,7 @@ var (
 	pinned   = e2eLayout{name: "pinned", serverCPUs: "1", wrkCPUs: "0", wrkThreads: 1}
 )
 
-// targetFasthttp names the rows of research/perf.md's bare fasthttp proxy (bench/fasthttpproxy.go).
+// targetFasthttp names the rows of the bare fasthttp proxy (internal/bareproxy, bench/fasthttpproxy.go).
 const targetFasthttp = "fasthttp proxy"
 
 // targetBaseline prefixes the rows of sfgate built at -baseline REV ("sfgate@REV").
@@ -82,12 +82,12 @@ func (h *harness) e2eSection(ctx context.Context) (*table, []string) {
 	}
 	t.note("Backends: `fakesf replica` is the primary of partition 0 of %s (a Go net/http server answering with a JSON echo "+
 		"of the request, about 0.7 KB, under fakesf's cluster lock); every replica target is checked to reach that same replica before timing. "+
-		"`echo` is research/perf.md's reference backend (fasthttp, fixed 100-byte body), much cheaper per request, so the proxy's own cost "+
+		"`echo` is a reference backend (a default fasthttp server, fixed 100-byte body), much cheaper per request, so the proxy's own cost "+
 		"weighs more in its ratios. Targets: `direct` = wrk to the backend; `nginx` = plain reverse proxy with upstream keep-alive "+
-		"(perf.md §3.1 config); `fasthttp proxy` = perf.md §3.1's bare fasthttp proxy (HostClient.Do on the server's own request, "+
-		"no routing, policy or resolution: the floor of the data-path library, bench/fasthttpproxy.go), so `× fasthttp proxy` is the price "+
+		"(bench/nginx.go); `fasthttp proxy` = the bare fasthttp proxy (HostClient.Do on the server's own request, "+
+		"no routing, policy or resolution: the floor of the data-path library, internal/bareproxy), so `× fasthttp proxy` is the price "+
 		"of everything sfgate adds; `sfgate` → fakesf replica = `/shop/orders?customer=%s`, routed by partition key through the resolver "+
-		"(bench/sfgate.yaml, seed policy); `sfgate` → echo = `/echo/items/42`, a plain HTTP backend (no resolution).",
+		"(bench/sfgate.yaml, the Service Fabric policy of APIM's set-backend-service reference); `sfgate` → echo = `/echo/items/42`, a plain HTTP backend (no resolution).",
 		benchService, benchKey)
 	if h.opts.baseline != "" {
 		t.note("`sfgate@%s` = sfgate built from git revision %s (a temporary worktree) with the same configuration, to measure "+

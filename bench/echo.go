@@ -10,10 +10,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// echoBody is the reference backend's answer: research/perf.md §3.1's fixed 100-byte body.
+// echoBody is the reference backend's answer: a fixed 100-byte body.
 var echoBody = []byte(strings.Repeat("0123456789", 10))
 
-// serveEcho is the child-process mode -serve-echo ADDR: the reference backend of research/perf.md §3.1, a
+// serveEcho is the child-process mode -serve-echo ADDR: the reference backend, a
 // default fasthttp.Server answering every request with 200 and echoBody. It costs far less CPU per request
 // than a fakesf replica, so the proxy's own cost shows more clearly in the ratios.
 func serveEcho(addr string) error {

@@ -22,8 +22,8 @@ var instructionBenchmarks = []struct {
 }{
 	{"BackendDirect", "no proxy: one HostClient.Do to the backend", false},
 	{"ProxyBareFasthttp", "bare fasthttp proxy handler (package bareproxy)", false},
-	{"ProxyBaseURL", "sfgate, seed base-url policy (choose on a query value)", false},
-	{"ProxyServiceFabric", "sfgate, seed SF policy (partition key from the query, resolve condition)", true},
+	{"ProxyBaseURL", "sfgate, APIM set-backend-service example: base-url chosen on a query value", false},
+	{"ProxyServiceFabric", "sfgate, APIM set-backend-service Service Fabric example: partition key from the query, resolve condition", true},
 }
 
 // instructionsSection counts the user-space instructions one proxied GET executes, with valgrind's callgrind,
@@ -87,7 +87,7 @@ func (h *harness) instructionsSection(ctx context.Context) (*table, []string) {
 		}
 		t.add(b.name, b.what, fmt.Sprintf("%.0f", v), over, ratio)
 		if b.name == "ProxyServiceFabric" && bare > direct && direct > 0 {
-			sum = append(sum, fmt.Sprintf("instructions per proxied GET (callgrind, user space): sfgate with the seed SF policy %.0f, "+
+			sum = append(sum, fmt.Sprintf("instructions per proxied GET (callgrind, user space): sfgate with a Service Fabric policy %.0f, "+
 				"bare fasthttp proxy %.0f, no proxy %.0f; sfgate's own work is %.0f instructions, **%.2f×** the bare proxy's %.0f",
 				v, bare, direct, v-direct, (v-direct)/(bare-direct), bare-direct))
 		}

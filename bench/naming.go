@@ -14,7 +14,8 @@ import (
 // syntheticNaming is a minimal SF naming endpoint for one Int64Range service of n single-key partitions
 // (partition i holds key i), used only by the scale section when n is beyond what fakesf can host: fakesf opens
 // a real listener per replica, and this machine allows 20,000 file descriptors. It answers GetPartitions
-// (paged, 1,000 per page) and ResolvePartition in SF's wire format (research/sf-rest.md §2.2, §5.1); each
+// (paged, 1,000 per page) and ResolvePartition in SF's wire format (SF REST API reference:
+// Get Partition Info List, Resolve Partition); each
 // partition's single primary publishes an address that nobody connects to.
 type syntheticNaming struct {
 	service string // fabric:/App/Svc

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// nginxConf is research/perf.md §3.1's configuration: a plain reverse proxy with upstream keep-alive, no access
+// nginxConf is nginx as a plain reverse proxy with upstream keep-alive, no access
 // log, run in the foreground with its own prefix and temp directories. One server block (and port) per backend.
 const nginxConf = `daemon off;
 master_process on;
