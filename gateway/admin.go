@@ -16,7 +16,8 @@ import (
 // AdminHandler serves the admin endpoints:
 //
 //	/healthz        200 while the process runs
-//	/readyz         200 once the configuration is loaded and every cluster answered once, else 503
+//	/readyz         200 once the configuration is loaded and every cluster answered once; 503 before, and
+//	                from the moment the gateway drains (Drain) until it exits
 //	/metrics        Prometheus text format
 //	/debug/resolve  ?service=fabric:/App/Svc[&key=K][&backend=ID][&cluster=URL][&replica=primary|secondary|any][&listener=NAME]
 //	/debug/cache    resolver cache counters per cluster
@@ -24,12 +25,7 @@ import (
 //
 // The admin listener is for operators: keep it on loopback or a management network (config "admin").
 func (g *Gateway) AdminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", g.readyz)
+	mux := g.healthMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		var b bytes.Buffer
 		g.metrics.write(&b, g.currentClusters())
@@ -43,6 +39,19 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// HealthHandler serves only /healthz and /readyz (see AdminHandler), for probes.
+func (g *Gateway) HealthHandler() http.Handler { return g.healthMux() }
+
+func (g *Gateway) healthMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", g.readyz)
 	return mux
 }
 
@@ -68,7 +77,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !g.Ready() {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "clusters": list})
+	writeJSON(w, status, map[string]any{"ready": status == http.StatusOK, "draining": g.draining.Load(), "clusters": list})
 }
 
 type debugReplica struct {

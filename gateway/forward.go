@@ -160,6 +160,7 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 	maxRetries := be.sf.maxRetries
 	backoffStarted := false // reset on the first wait only: Reset reads the clock, and most requests never wait
 	for {
+		s.partition = snap.Partition.ID // for the access log
 		endpoint, _, selErr := snap.Replicas.Select(rtype, listenerName)
 		var fe *forwardError
 		if selErr == nil {

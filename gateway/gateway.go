@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,9 +38,13 @@ type Gateway struct {
 	clusters  map[string]*cluster // by cluster key, shared across reloads
 	server    *fasthttp.Server
 	admin     *http.Server
-	listeners []net.Listener // given to Serve and ServeAdmin
+	health    *http.Server
+	listeners []net.Listener // given to Serve, ServeAdmin and ServeHealth
 	probes    context.CancelFunc
 	closed    bool
+
+	accessLog atomic.Bool // log.access of the current configuration
+	draining  atomic.Bool // Drain was called: /readyz answers 503
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -71,7 +74,7 @@ func newResolver(opts resolver.Options) (namer, error) { return resolver.New(opt
 // ServeAdmin) or Run.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.newNamer == nil {
 		opts.newNamer = newResolver
@@ -85,6 +88,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.use(rt, nil)
+	g.accessLog.Store(cfg.Log.AccessLog())
 	g.server = g.newServer(cfg)
 	return g, nil
 }
@@ -167,6 +171,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	}
 	old := g.rt.Load()
 	g.use(rt, old)
+	g.accessLog.Store(cfg.Log.AccessLog())
 	g.metrics.reloadsOK.Add(1)
 	g.log.Info("configuration reloaded", "file", cfg.File, "apis", len(cfg.APIs), "backends", len(cfg.Backends))
 	return nil
@@ -218,10 +223,11 @@ func (g *Gateway) probe(ctx context.Context, c *cluster, service string) {
 	}
 }
 
-// Ready reports whether the configuration is loaded and every cluster it uses has answered once.
+// Ready reports whether the gateway is not draining, the configuration is loaded and every cluster it uses
+// has answered once.
 func (g *Gateway) Ready() bool {
 	rt := g.rt.Load()
-	if rt == nil {
+	if rt == nil || g.draining.Load() {
 		return false
 	}
 	for _, c := range rt.clusters {
@@ -267,14 +273,28 @@ func (g *Gateway) ServeAdmin(ln net.Listener) error {
 	if !g.track(ln) {
 		return nil
 	}
-	g.mu.Lock()
-	if g.admin == nil {
-		g.admin = &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return g.serveHTTPServer(ln, &g.admin, g.AdminHandler, "admin")
+}
+
+// ServeHealth serves only /healthz and /readyz on ln until Shutdown: a listener for probes that must not
+// reach the admin endpoints (config "health").
+func (g *Gateway) ServeHealth(ln net.Listener) error {
+	if !g.track(ln) {
+		return nil
 	}
-	srv := g.admin
+	return g.serveHTTPServer(ln, &g.health, g.HealthHandler, "health")
+}
+
+// serveHTTPServer serves ln with the http.Server *srv, created with handler on first use.
+func (g *Gateway) serveHTTPServer(ln net.Listener, srv **http.Server, handler func() http.Handler, name string) error {
+	g.mu.Lock()
+	if *srv == nil {
+		*srv = &http.Server{Handler: handler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	s := *srv
 	g.mu.Unlock()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !g.isClosed() {
-		return fmt.Errorf("serve admin %s: %w", ln.Addr(), err)
+	if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !g.isClosed() {
+		return fmt.Errorf("serve %s %s: %w", name, ln.Addr(), err)
 	}
 	return nil
 }
@@ -298,8 +318,12 @@ func (g *Gateway) isClosed() bool {
 	return g.closed
 }
 
+// Drain marks the gateway as going away: from now on /readyz answers 503 so that load balancers stop
+// sending, while Serve goes on accepting and serving until Shutdown.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
 // Shutdown stops accepting connections, waits for in-flight requests to finish (or ctx to end), then closes
-// the admin listener, the connection pools and the resolvers.
+// the admin and health listeners, the connection pools and the resolvers.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	if g.closed {
@@ -310,13 +334,16 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.probes != nil {
 		g.probes()
 	}
-	admin := g.admin
+	servers := []*http.Server{g.admin, g.health}
 	g.mu.Unlock()
 
 	err := g.server.ShutdownWithContext(ctx)
-	if admin != nil {
-		if aerr := admin.Shutdown(ctx); aerr != nil && err == nil {
-			err = aerr
+	for _, srv := range servers {
+		if srv == nil {
+			continue
+		}
+		if serr := srv.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	g.mu.Lock()

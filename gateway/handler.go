@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/expr"
@@ -25,9 +26,10 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.begin(rt, ctx, start)
 
 	status, am := g.serve(ctx, s, start)
-	am.count(status, time.Since(start), s.upstreamTime, s.attempts > 0)
-	if g.log.Enabled(context.Background(), slog.LevelDebug) || status >= 500 {
-		g.logRequest(ctx, s, status, start)
+	elapsed := time.Since(start)
+	am.count(status, elapsed, s.upstreamTime, s.attempts > 0)
+	if level := g.requestLogLevel(status); g.log.Enabled(context.Background(), level) {
+		g.logRequest(ctx, s, level, status, elapsed)
 	}
 	g.metrics.inflight.Add(-1)
 	s.end()
@@ -158,32 +160,66 @@ func writeReturn(ctx *fasthttp.RequestCtx, rr *policy.ReturnResponse) {
 	ctx.Response.SetBody(rr.Body)
 }
 
-func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, status int, start time.Time) {
-	level := slog.LevelDebug
-	if status >= 500 {
-		level = slog.LevelWarn
+// requestLogLevel is the level of a request's log line: warn for a 5xx answer, info for the others with the
+// access log on (log.access), debug with it off.
+func (g *Gateway) requestLogLevel(status int) slog.Level {
+	switch {
+	case status >= 500:
+		return slog.LevelWarn
+	case g.accessLog.Load():
+		return slog.LevelInfo
 	}
-	attrs := []slog.Attr{
-		slog.String("requestId", string(s.requestID)),
+	return slog.LevelDebug
+}
+
+// logRequest writes the request's line: the access log fields, and for a failure its code and detail.
+// The path is logged without the query string, which may carry credentials.
+func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.Level, status int, elapsed time.Duration) {
+	client := ""
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		client = ip.Unmap().String()
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("client", client),
 		slog.String("method", string(ctx.Method())),
-		slog.String("uri", string(ctx.Request.Header.RequestURI())),
+		slog.String("path", string(forwardurl.RequestPath(ctx.Request.Header.RequestURI()))),
 		slog.Int("status", status),
-		slog.Duration("duration", time.Since(start)),
-	}
+		slog.Duration("duration", elapsed),
+	)
 	if s.api != nil {
 		attrs = append(attrs, slog.String("api", s.api.name), slog.String("operation", s.op.info.Name))
 	}
 	if s.backend != nil {
 		attrs = append(attrs, slog.String("backend", s.backend.id))
 	}
-	if s.attempts > 0 {
-		attrs = append(attrs, slog.Int("attempts", s.attempts), slog.Int("reresolutions", s.reresolves),
-			slog.String("endpoint", string(s.urlBuf)))
+	if s.partition != "" {
+		attrs = append(attrs, slog.String("partition", s.partition))
 	}
+	if len(s.endpoint) > 0 {
+		attrs = append(attrs, slog.String("replica", string(s.endpoint)))
+	}
+	attrs = append(attrs, slog.Int("attempts", s.attempts))
+	if s.reresolves > 0 {
+		attrs = append(attrs, slog.Int("reresolutions", s.reresolves))
+	}
+	attrs = append(attrs, slog.String("requestId", string(s.requestID)))
 	if s.failure != nil {
-		attrs = append(attrs, slog.String("code", s.failure.Code), slog.String("error", s.failure.Error()))
+		attrs = append(attrs, slog.String("code", s.failure.Code), slog.String("error", logDetail(s.failure)))
 	}
 	g.log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// logDetail is a failure as the log shows it: the client's message and, once, the cause behind it.
+func logDetail(re *requestError) string {
+	if re.Err == nil {
+		return re.Message
+	}
+	cause := re.Err.Error()
+	if strings.Contains(re.Message, cause) {
+		return re.Message
+	}
+	return re.Message + ": " + cause
 }
 
 // emptyResponse makes an empty response context.Response and the response to send.

@@ -41,6 +41,7 @@ type reqState struct {
 	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
 
 	backend      *backend
+	partition    string        // ID of the Service Fabric partition the request went to, for the log
 	failure      *requestError // the error answered, for the log
 	attempts     int
 	reresolves   int
@@ -91,6 +92,7 @@ func (s *reqState) end() {
 	s.spare.Reset()
 	s.lastGood = nil
 	s.attempts, s.reresolves, s.upstreamTime = 0, 0, 0
+	s.partition, s.endpoint = "", s.endpoint[:0]
 	for i := range s.params {
 		s.params[i] = route.Param{}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
 	"github.com/sfgate/sfgate/gateway/config"
@@ -14,9 +13,6 @@ import (
 
 //go:embed demo.yaml
 var demoConfig []byte
-
-// drainTimeout bounds the demo's shutdown.
-const drainTimeout = 5 * time.Second
 
 // runDemo starts fakesf's default cluster and a gateway in front of it, prints what to try, and runs until
 // ctx ends (Ctrl-C), then stops both.
@@ -49,8 +45,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			b.ServiceFabricCluster.ManagementEndpoints = []string{cluster.URL()}
 		}
 	}
-	onListen := func(gw, adm string) { printDemo(stdout, cluster, gw, adm) }
-	if err := serve(ctx, cfg, nil, stdout, stderr, onListen); err != nil {
+	onListen := func(gw, adm, _ string) { printDemo(stdout, cluster, gw, adm) }
+	if err := serve(ctx, cfg, control{onListen: onListen}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "sfgate demo:", err)
 		return 1
 	}
@@ -64,7 +60,6 @@ func demoSetup(listen, admin string) (*config.Config, error) {
 		return nil, err
 	}
 	cfg.Listen, cfg.Admin = listen, admin
-	cfg.ShutdownTimeout = drainTimeout
 	return cfg, nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sfgate/sfgate/gateway"
 	"github.com/sfgate/sfgate/gateway/config"
@@ -210,32 +211,72 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return 1
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	reload := make(chan struct{}, 1)
-	go func() {
-		for range hup {
-			select {
-			case reload <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	if err := serve(ctx, cfg, reload, stdout, stderr, nil); err != nil {
+	done := make(chan struct{})
+	defer close(done)
+	ctl := control{reload: notifyChan(done, syscall.SIGHUP), hurry: secondSignal(done)}
+	if err := serve(ctx, cfg, ctl, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "sfgate:", err)
 		return 1
 	}
 	return 0
 }
 
-// listening is told the bound addresses once the gateway accepts connections (tests and demo use it).
-type listening func(gatewayAddr, adminAddr string)
+// notifyChan returns a channel that receives a value for each of the signals (bursts coalesce) until done
+// closes.
+func notifyChan(done <-chan struct{}, sigs ...os.Signal) <-chan struct{} {
+	in := make(chan os.Signal, 1)
+	signal.Notify(in, sigs...)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer signal.Stop(in)
+		for {
+			select {
+			case <-in:
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
 
-// serve runs a gateway for cfg until ctx ends, then drains in-flight requests for cfg.ShutdownTimeout.
-// Each value on reload re-reads cfg.File; a bad file is logged and the running configuration kept.
-func serve(ctx context.Context, cfg *config.Config, reload <-chan struct{}, stdout, stderr io.Writer, onListen listening) error {
-	logger := newLogger(cfg, stderr)
+// secondSignal returns a channel closed on the second SIGINT or SIGTERM before done closes (the first
+// starts the drain, through main's context).
+func secondSignal(done <-chan struct{}) <-chan struct{} {
+	stops := notifyChan(done, os.Interrupt, syscall.SIGTERM)
+	second := make(chan struct{})
+	go func() {
+		for range 2 {
+			select {
+			case <-stops:
+			case <-done:
+				return
+			}
+		}
+		close(second)
+	}()
+	return second
+}
+
+// control is what, besides the end of the context (which drains and stops), acts on a running gateway.
+type control struct {
+	reload   <-chan struct{} // re-read the configuration file (SIGHUP); nil: never
+	hurry    <-chan struct{} // closed: end the drain delay at once (a second SIGINT/SIGTERM); nil: never
+	onListen listening       // told the bound addresses (tests and demo); nil: nobody
+}
+
+// listening is told the bound addresses once the gateway accepts connections ("" for a listener that is off).
+type listening func(gatewayAddr, adminAddr, healthAddr string)
+
+// serve runs a gateway for cfg until ctx ends, then drains (cfg.DrainDelay: /readyz answers 503 while the
+// listener still accepts), closes the listener and lets in-flight requests finish within cfg.ShutdownTimeout.
+// Each value on ctl.reload re-reads cfg.File; a bad file is logged and the running configuration kept.
+func serve(ctx context.Context, cfg *config.Config, ctl control, stdout, stderr io.Writer) error {
+	logger, logSettings := newLogger(cfg.Log, stderr)
 	if cfg.GOMAXPROCS > 0 {
 		runtime.GOMAXPROCS(cfg.GOMAXPROCS)
 	}
@@ -249,40 +290,43 @@ func serve(ctx context.Context, cfg *config.Config, reload <-chan struct{}, stdo
 		g.Shutdown(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
-	var adminLn net.Listener
-	if cfg.Admin != "" {
-		if adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
-			ln.Close()
-			g.Shutdown(context.Background())
-			return fmt.Errorf("admin listen: %w", err)
-		}
-	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- g.Serve(ln) }()
-	adminAddr := ""
-	if adminLn != nil {
-		adminAddr = adminLn.Addr().String()
-		go func() { errc <- g.ServeAdmin(adminLn) }()
+	side := []struct {
+		name, addr string
+		serve      func(net.Listener) error
+		bound      string
+	}{{"admin", cfg.Admin, g.ServeAdmin, ""}, {"health", cfg.Health, g.ServeHealth, ""}}
+	for i := range side {
+		if side[i].addr == "" {
+			continue
+		}
+		l, err := net.Listen("tcp", side[i].addr)
+		if err != nil {
+			g.Shutdown(context.Background())
+			return fmt.Errorf("%s listen: %w", side[i].name, err)
+		}
+		side[i].bound = l.Addr().String()
+		serveSide := side[i].serve
+		go func() { errc <- serveSide(l) }()
 	}
-	logger.Info("sfgate listening", "addr", ln.Addr().String(), "admin", adminAddr, "config", cfg.File)
-	if onListen != nil {
-		onListen(ln.Addr().String(), adminAddr)
+	adminAddr, healthAddr := side[0].bound, side[1].bound
+	logger.Info("sfgate listening", "addr", ln.Addr().String(), "admin", adminAddr, "health", healthAddr, "config", cfg.File,
+		"version", buildinfo.Read().String())
+	if ctl.onListen != nil {
+		ctl.onListen(ln.Addr().String(), adminAddr, healthAddr)
 	}
+	current := cfg // the last configuration that loaded: its log, drainDelay and shutdownTimeout apply
 	for {
 		select {
 		case <-ctx.Done():
-			logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			defer cancel()
-			err := g.Shutdown(sctx)
-			logger.Info("stopped", "error", err)
-			return err
+			return drain(g, current, ctl.hurry, logger)
 		case err := <-errc:
 			if err != nil {
 				g.Shutdown(context.Background())
 				return err
 			}
-		case <-reload:
+		case <-ctl.reload:
 			next, err := config.Load(cfg.File)
 			if err == nil {
 				err = g.Reload(next)
@@ -291,26 +335,43 @@ func serve(ctx context.Context, cfg *config.Config, reload <-chan struct{}, stdo
 				logger.Error("reload rejected; the running configuration stays", "file", cfg.File, "error", err.Error())
 				continue
 			}
-			if next.Listen != cfg.Listen || next.Admin != cfg.Admin || next.Limits != cfg.Limits {
-				logger.Warn("listen, admin and limits changes take effect after a restart")
+			logSettings.apply(next.Log)
+			logger.Info("log settings applied", "level", logSettings.level.Level().String(), "format", logSettings.format(),
+				"access", next.Log.AccessLog())
+			current = next
+			if next.Listen != cfg.Listen || next.Admin != cfg.Admin || next.Health != cfg.Health ||
+				next.GOMAXPROCS != cfg.GOMAXPROCS || next.Limits != cfg.Limits {
+				logger.Warn("listen, admin, health, gomaxprocs and limits changes take effect after a restart")
 			}
 		}
 	}
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	switch strings.ToLower(cfg.Log.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
+// drain stops g gracefully: /readyz turns 503 at once, the listener keeps accepting for cfg.DrainDelay (or
+// until hurry closes), then closes, and requests in flight get cfg.ShutdownTimeout to finish.
+func drain(g *gateway.Gateway, cfg *config.Config, hurry <-chan struct{}, logger *slog.Logger) error {
+	g.Drain()
+	var delay time.Duration
+	if cfg.DrainDelay != nil {
+		delay = *cfg.DrainDelay
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(cfg.Log.Format, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
+	if delay > 0 {
+		logger.Info("draining: /readyz answers 503, still accepting connections", "drainDelay", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-hurry:
+			t.Stop()
+			logger.Info("second stop signal: ending the drain delay")
+		}
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	logger.Info("shutting down: listener closed, waiting for in-flight requests", "shutdownTimeout", cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		logger.Warn("stopped before every in-flight request finished", "error", err)
+		return fmt.Errorf("shutdown: requests still in flight after shutdownTimeout %s: %w", cfg.ShutdownTimeout, err)
+	}
+	logger.Info("stopped")
+	return nil
 }

@@ -225,7 +225,7 @@ func TestRunAndReloadOnSIGHUP(t *testing.T) {
 		}
 	}
 	conf := func(base string) string {
-		return "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\napis:\n  - {name: a, path: a, serviceUrl: \"http://" + bl.Addr().String() + base + "\"}\n"
+		return "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\ndrainDelay: 0s\napis:\n  - {name: a, path: a, serviceUrl: \"http://" + bl.Addr().String() + base + "\"}\n"
 	}
 	write(conf("/one/"))
 	ctx, cancel := context.WithCancel(t.Context())
@@ -270,17 +270,18 @@ func TestRunAndReloadOnSIGHUP(t *testing.T) {
 	}
 }
 
-// waitOutput waits until cond holds for the command's output so far, failing if the command exits first.
-func waitOutput(t *testing.T, done chan int, out *syncBuffer, cond func(string) bool) {
+// waitOutput waits until cond holds for the command's output so far, failing if the command exits first
+// (its result, put back on done, is an exit status or an error).
+func waitOutput[T any](t *testing.T, done chan T, out *syncBuffer, cond func(string) bool) {
 	t.Helper()
 	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for !cond(out.String()) {
 		select {
-		case code := <-done:
-			done <- code
-			t.Fatalf("command exited with %d:\n%s", code, out.String())
+		case res := <-done:
+			done <- res
+			t.Fatalf("command exited with %v:\n%s", res, out.String())
 		case <-deadline:
 			t.Fatalf("timed out; output:\n%s", out.String())
 		case <-tick.C:

@@ -12,13 +12,20 @@ type Config struct {
 
 	// Listen is the client-facing address (host:port). Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
-	// Admin is the address of the admin listener (/healthz /readyz /metrics /debug/resolve /debug/cache).
-	// Empty disables it.
+	// Admin is the address of the admin listener (/healthz /readyz /metrics /debug/resolve /debug/cache
+	// /debug/pprof/). Empty disables it. It is for operators: keep it on loopback or a management network.
 	Admin string `yaml:"admin"`
+	// Health is the address of a listener that serves only /healthz and /readyz, for probes that cannot
+	// reach a loopback admin listener (the kubelet). Empty disables it.
+	Health string `yaml:"health"`
 	// GOMAXPROCS, when above 0, sets runtime.GOMAXPROCS at start (1 often gives the best tail latency on
 	// small machines shared with the backend; see research/perf.md §4.3). 0 keeps Go's default.
 	GOMAXPROCS int `yaml:"gomaxprocs"`
-	// ShutdownTimeout bounds how long in-flight requests may drain on SIGINT/SIGTERM. Default 30s.
+	// DrainDelay is how long, after SIGINT/SIGTERM, the gateway keeps accepting connections while /readyz
+	// answers 503, so that load balancers stop sending before the listener closes. Default 5s; 0 closes at once.
+	DrainDelay *time.Duration `yaml:"drainDelay"`
+	// ShutdownTimeout bounds how long in-flight requests may finish once the listener closed (after
+	// DrainDelay). Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// Log selects the structured log output.
 	Log Log `yaml:"log"`
@@ -36,11 +43,18 @@ type Config struct {
 	Policies *Policy `yaml:"policies"`
 }
 
-// Log configures log/slog output on stderr.
+// Log configures log/slog output on stderr. SIGHUP applies changes.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info (default) | warn | error
 	Format string `yaml:"format"` // text (default) | json
+	// Access writes one info line per request (client IP, method, path, status, duration, backend,
+	// partition, replica, attempts, request ID). Default true. Failed requests (5xx) are logged at warn
+	// either way.
+	Access *bool `yaml:"access"`
 }
+
+// AccessLog reports whether the access log is on (Access, default true).
+func (l Log) AccessLog() bool { return l.Access == nil || *l.Access }
 
 // Limits bounds what one client may send and how long a request may take.
 type Limits struct {

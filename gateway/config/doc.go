@@ -8,9 +8,14 @@
 //
 //	listen: 127.0.0.1:8080            client listener (127.0.0.1:8080)
 //	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/pprof (off)
+//	health: 0.0.0.0:9902              probe listener: /healthz /readyz only (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)
-//	shutdownTimeout: 30s              drain time for in-flight requests on SIGINT/SIGTERM
-//	log: {level: info, format: text}  debug|info|warn|error; text|json (slog on stderr)
+//	drainDelay: 5s                    on SIGINT/SIGTERM: /readyz 503 at once, keep accepting this long (0 allowed)
+//	shutdownTimeout: 30s              then close the listener; in-flight requests may finish this long
+//	log:                              SIGHUP applies changes to all three
+//	  level: info                     debug|info|warn|error (slog on stderr)
+//	  format: text                    text|json; durations are seconds in both
+//	  access: true                    one info line per request; 5xx are logged at warn either way
 //	limits:
 //	  maxHeaderBytes: 16384           request head size; larger → 431
 //	  maxBodyBytes: 10485760          request body (buffered for retries); larger → 413

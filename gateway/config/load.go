@@ -18,6 +18,7 @@ import (
 // Defaults applied by Load to fields left out of the file.
 const (
 	DefaultListen                        = "127.0.0.1:8080"
+	DefaultDrainDelay                    = 5 * time.Second
 	DefaultShutdownTimeout               = 30 * time.Second
 	DefaultMaxHeaderBytes                = 16 << 10
 	DefaultMaxBodyBytes                  = 10 << 20
@@ -160,6 +161,10 @@ func loadPolicyFiles(l *errorList, cfg *Config) {
 
 func applyDefaults(cfg *Config) {
 	setStr(&cfg.Listen, DefaultListen)
+	if cfg.DrainDelay == nil {
+		d := DefaultDrainDelay
+		cfg.DrainDelay = &d
+	}
 	setDur(&cfg.ShutdownTimeout, DefaultShutdownTimeout)
 	lim := &cfg.Limits
 	setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
@@ -209,6 +214,9 @@ func check(l *errorList, cfg *Config) {
 	checkAddr(l, "listen", cfg.Listen)
 	if cfg.Admin != "" {
 		checkAddr(l, "admin", cfg.Admin)
+	}
+	if cfg.Health != "" {
+		checkAddr(l, "health", cfg.Health)
 	}
 	if cfg.GOMAXPROCS < 0 {
 		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)

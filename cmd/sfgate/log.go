@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sfgate/sfgate/gateway/config"
+)
+
+// logSettings are the parts of the log output a configuration's log: section chooses (level and format);
+// SIGHUP applies them to the running process through setLog.
+type logSettings struct {
+	level slog.LevelVar
+	json  atomic.Bool
+}
+
+// newLogger returns the process's logger on w with the settings of l, and the settings to change later.
+func newLogger(l config.Log, w io.Writer) (*slog.Logger, *logSettings) {
+	s := &logSettings{}
+	s.apply(l)
+	opts := &slog.HandlerOptions{Level: &s.level, ReplaceAttr: durationsInSeconds}
+	return slog.New(switchHandler{s: s, text: slog.NewTextHandler(w, opts), json: slog.NewJSONHandler(w, opts)}), s
+}
+
+// apply sets the level and format of l (validated by package config: unknown values mean the default).
+func (s *logSettings) apply(l config.Log) {
+	level := slog.LevelInfo
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	s.level.Set(level)
+	s.json.Store(strings.EqualFold(l.Format, "json"))
+}
+
+// format names the current format: text or json.
+func (s *logSettings) format() string {
+	if s.json.Load() {
+		return "json"
+	}
+	return "text"
+}
+
+// durationsInSeconds writes time.Duration values as seconds (a float), in both formats, so that log
+// pipelines read one unit.
+func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
+}
+
+// switchHandler writes through the text or the JSON handler, whichever the settings name at the time of
+// each record. Both share the level; loggers derived with With carry their attributes in both.
+type switchHandler struct {
+	s          *logSettings
+	text, json slog.Handler
+}
+
+func (h switchHandler) current() slog.Handler {
+	if h.s.json.Load() {
+		return h.json
+	}
+	return h.text
+}
+
+func (h switchHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.current().Enabled(ctx, level)
+}
+
+func (h switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.current().Handle(ctx, r)
+}
+
+func (h switchHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return switchHandler{s: h.s, text: h.text.WithAttrs(attrs), json: h.json.WithAttrs(attrs)}
+}
+
+func (h switchHandler) WithGroup(name string) slog.Handler {
+	return switchHandler{s: h.s, text: h.text.WithGroup(name), json: h.json.WithGroup(name)}
+}
