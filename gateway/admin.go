@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -116,14 +115,12 @@ func (g *Gateway) debugResolve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "give service=fabric:/App/Service (or backend=ID)"})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
 	key := q.Get("key")
 	var keyBytes []byte
 	if q.Has("key") {
 		keyBytes = []byte(key)
 	}
-	snap, err := c.resolver.Resolve(ctx, service, keyBytes)
+	snap, err := c.resolver.Resolve(r.Context(), service, keyBytes) // bounded by the cluster's resolveTimeout
 	if err != nil {
 		re := resolveError(err, nil, service, keyBytes)
 		writeJSON(w, re.Status, map[string]string{"error": err.Error(), "code": re.Code})

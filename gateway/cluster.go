@@ -96,12 +96,17 @@ type clusterSource interface {
 }
 
 // resolverOptions maps a serviceFabricCluster block onto resolver.Options; key identifies the cluster
-// (endpoints and credentials) so that backends naming the same cluster share one resolver.
+// (endpoints, naming bounds and credentials) so that backends naming the same cluster share one resolver.
 func resolverOptions(cfg *config.Config, sc *config.ServiceFabricCluster) (resolver.Options, string, error) {
-	opts := resolver.Options{ManagementEndpoints: append([]string(nil), sc.ManagementEndpoints...)}
+	opts := resolver.Options{ManagementEndpoints: append([]string(nil), sc.ManagementEndpoints...),
+		ResolveTimeout: sc.ResolveTimeout, CallTimeout: sc.CallTimeout}
+	if sc.MaxCallAttempts != nil {
+		opts.MaxAttempts = *sc.MaxCallAttempts
+	}
 	a := &opts.Auth
 	var key strings.Builder
 	key.WriteString(strings.Join(sc.ManagementEndpoints, ","))
+	fmt.Fprintf(&key, "|bounds=%s,%s,%d", opts.ResolveTimeout, opts.CallTimeout, opts.MaxAttempts)
 	if cc := sc.ClientCertificate; cc != nil {
 		a.ClientCertFile, a.ClientKeyFile = cfg.Path(cc.CertFile), cfg.Path(cc.KeyFile)
 		fmt.Fprintf(&key, "|cert=%s,%s", a.ClientCertFile, a.ClientKeyFile)

@@ -168,6 +168,7 @@ func writeResolverMetrics(w *bytes.Buffer, clusters []*cluster) {
 	counter("sfgate_resolver_stale_hits_total", "Cache hits served past the refresh age.", func(s *resolver.Stats) uint64 { return s.StaleHits })
 	counter("sfgate_resolver_misses_total", "Resolutions that waited for a naming call.", func(s *resolver.Stats) uint64 { return s.Misses })
 	counter("sfgate_resolver_negative_hits_total", "Resolutions answered 'service does not exist' from the negative cache.", func(s *resolver.Stats) uint64 { return s.NegativeHits })
+	counter("sfgate_resolver_resolve_timeouts_total", "Resolutions that reached the cluster's resolveTimeout without a naming answer.", func(s *resolver.Stats) uint64 { return s.ResolveTimeouts })
 	counter("sfgate_resolver_invalidations_total", "Complaints (Invalidate) about a snapshot.", func(s *resolver.Stats) uint64 { return s.Invalidations })
 	counter("sfgate_resolver_reresolves_total", "ResolvePartition calls sent with PreviousRspVersion.", func(s *resolver.Stats) uint64 { return s.Reresolves })
 	counter("sfgate_resolver_refreshes_total", "Background refreshes of aging snapshots.", func(s *resolver.Stats) uint64 { return s.Refreshes })

@@ -64,6 +64,7 @@ type resolveFlags struct {
 	verbose           bool
 	output            string
 	timeout           time.Duration
+	callTimeout       time.Duration
 	certFile, keyFile string
 	caFile            string
 	thumbprints       listFlag
@@ -95,7 +96,8 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&f.listenerName, "listener", "", "listener name in the replica's address (default: the unnamed listener, else the first http(s) one)")
 	fs.BoolVar(&f.verbose, "v", false, "also print every replica and its listeners")
 	fs.StringVar(&f.output, "o", "text", "output format: text, or json (the ResolvedServicePartition as SF returns it)")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "overall time limit")
+	fs.DurationVar(&f.timeout, "timeout", resolver.DefaultResolveTimeout, "time limit of the whole resolution, failovers included (serviceFabricCluster.resolveTimeout)")
+	fs.DurationVar(&f.callTimeout, "call-timeout", resolver.DefaultCallTimeout, "time limit of one call to one management endpoint before the next is tried (serviceFabricCluster.callTimeout)")
 	fs.StringVar(&f.certFile, "cert", "", "client certificate PEM file (X.509 clusters)")
 	fs.StringVar(&f.keyFile, "key-file", "", "client private key PEM file (default: the --cert file)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of trusted roots for server validation (default: system roots)")
@@ -142,6 +144,15 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfgate resolve: -o json prints the whole resolution; --replica, --listener and -v apply to text output only")
 		return 2
 	}
+	switch {
+	case f.timeout <= 0 || f.callTimeout <= 0:
+		fmt.Fprintf(stderr, "sfgate resolve: --timeout %s and --call-timeout %s must be positive\n", f.timeout, f.callTimeout)
+		return 2
+	case f.callTimeout > f.timeout:
+		fmt.Fprintf(stderr, "sfgate resolve: --call-timeout %s is longer than --timeout %s: give one call less time than the whole resolution, so that a silent endpoint leaves time for the next (defaults %s and %s)\n",
+			f.callTimeout, f.timeout, resolver.DefaultCallTimeout, resolver.DefaultResolveTimeout)
+		return 2
+	}
 	replicaType, err := listener.ParseReplicaType(f.replica)
 	if err != nil {
 		fmt.Fprintf(stderr, "sfgate resolve: --replica: %v\n", err)
@@ -153,9 +164,7 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	r, err := resolver.New(resolver.Options{ManagementEndpoints: f.clusters, Auth: auth})
+	r, err := resolver.New(resolver.Options{ManagementEndpoints: f.clusters, Auth: auth, ResolveTimeout: f.timeout, CallTimeout: f.callTimeout})
 	if err != nil {
 		fmt.Fprintf(stderr, "sfgate resolve: %v\n", err)
 		return 2

@@ -117,6 +117,26 @@ func TestResolveFailsOverAcrossClusterEndpoints(t *testing.T) {
 	}
 }
 
+// A management endpoint that never answers: --call-timeout leaves it for the next one; alone, the command
+// fails at --timeout (not at the test's deadline) with a timeout naming it. A call timeout above the whole
+// timeout is a usage error.
+func TestResolveNamingBounds(t *testing.T) {
+	c := fakesftest.Start(t)
+	silent := fakesftest.StartSilent(t)
+	code, out, errOut := resolveRun(t, "--cluster", silent.URL()+","+c.URL(), "--call-timeout", "1s", "--timeout", "1h", "fabric:/Catalog/Products")
+	if code != 0 || !resolveEndpointLine.MatchString(out) || silent.Accepted() != 1 {
+		t.Fatalf("silent endpoint first: exit %d, %d attempts on it, stdout %s, stderr %s", code, silent.Accepted(), out, errOut)
+	}
+	code, _, errOut = resolveRun(t, "--cluster", silent.URL(), "--call-timeout", "100ms", "--timeout", "300ms", "fabric:/Catalog/Products")
+	if code != 1 || !strings.Contains(errOut, "resolveTimeout 300ms from management endpoint(s) "+silent.URL()) {
+		t.Errorf("silent endpoint alone: exit %d, stderr %q; want exit 1 with a timeout naming it", code, errOut)
+	}
+	code, _, errOut = resolveRun(t, "--cluster", c.URL(), "--call-timeout", "10s", "--timeout", "5s", "fabric:/Catalog/Products")
+	if code != 2 || !strings.Contains(errOut, "--call-timeout 10s is longer than --timeout 5s") {
+		t.Errorf("call timeout above the timeout: exit %d, stderr %q; want exit 2", code, errOut)
+	}
+}
+
 func TestResolveWithClientCertificateFlags(t *testing.T) {
 	server := testcert.SelfSigned(t, "mycluster.example")
 	client := testcert.SelfSigned(t, "sfgate-client")

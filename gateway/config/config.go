@@ -118,6 +118,15 @@ type ServiceFabricCluster struct {
 	// MaxPartitionResolutionRetries bounds re-resolutions per request when sf-resolve-condition holds
 	// (APIM range 0–10). Default 5.
 	MaxPartitionResolutionRetries *int `yaml:"maxPartitionResolutionRetries"`
+	// ResolveTimeout bounds a whole naming lookup of an uncached partition (the service's partition list and
+	// ResolvePartition, every attempt and failover included); past it the request gets 503. Default 5s.
+	ResolveTimeout time.Duration `yaml:"resolveTimeout"`
+	// CallTimeout bounds one naming call to one management endpoint; one that has not answered by then is
+	// given up for the next. At most resolveTimeout. Default 2s.
+	CallTimeout time.Duration `yaml:"callTimeout"`
+	// MaxCallAttempts bounds the naming calls of one lookup across the endpoints (1..100). Default
+	// max(3, 2 × the number of managementEndpoints).
+	MaxCallAttempts *int `yaml:"maxCallAttempts"`
 	// ClientCertificate authenticates the gateway to the management endpoint (PEM files).
 	ClientCertificate *CertificateFiles `yaml:"clientCertificate"`
 	// ServerCertificateThumbprints are accepted SHA-1 (or SHA-256) thumbprints of the cluster certificate.

@@ -65,7 +65,7 @@ func TestLoadReportsEveryErrorWithPosition(t *testing.T) {
 		`testdata/bad.yaml:1:1: listen: "127.0.0.1" is not host:port`,
 		`testdata/bad.yaml:6:29: backends.orders.serviceFabricCluster.managementEndpoints[0]: "ftp://x" is not an absolute http:// or https:// URL`,
 		`testdata/bad.yaml:7:7: backends.orders.serviceFabricCluster.maxPartitionResolutionRetries: 11 is outside 0..10`,
-		`testdata/bad.yaml:8:7: backends.orders.serviceFabricCluster: unknown field "colour" (allowed: azureActiveDirectory, clientCertificate,`,
+		`testdata/bad.yaml:8:7: backends.orders.serviceFabricCluster: unknown field "colour" (allowed: azureActiveDirectory, callTimeout, clientCertificate,`,
 		`testdata/bad.yaml:10:5: backends.web.url: "not a url" is not an absolute http:// or https:// URL`,
 		`testdata/bad.yaml:16:9: apis[0].operations[0].urlTemplate: "orders/{id}" must start with /`,
 		`testdata/bad.yaml:17:5: apis[1].name: API name "shop" already used`,
@@ -131,6 +131,45 @@ func TestDurationsAndDefaults(t *testing.T) {
 	}
 	if cfg.Listen != DefaultListen || cfg.Limits.MaxBodyBytes != DefaultMaxBodyBytes {
 		t.Errorf("defaults: %q %d", cfg.Listen, cfg.Limits.MaxBodyBytes)
+	}
+}
+
+// The naming bounds of a cluster: defaults, values, and bad values reported at their file:line.
+func TestNamingBounds(t *testing.T) {
+	const head = "apis: [{name: a}]\nbackends:\n  b:\n    url: 'fabric:/A/B'\n    serviceFabricCluster:\n      managementEndpoints: [http://h:19080]\n"
+	cfg, err := Parse([]byte(head), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := cfg.Backends["b"].ServiceFabricCluster
+	if sf.ResolveTimeout != DefaultResolveTimeout || sf.CallTimeout != DefaultNamingCallTimeout || sf.MaxCallAttempts != nil {
+		t.Errorf("defaults: resolveTimeout %v callTimeout %v maxCallAttempts %v; want %v %v nil",
+			sf.ResolveTimeout, sf.CallTimeout, sf.MaxCallAttempts, DefaultResolveTimeout, DefaultNamingCallTimeout)
+	}
+	cfg, err = Parse([]byte(head+"      resolveTimeout: 1500ms\n      callTimeout: 300ms\n      maxCallAttempts: 4\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf = cfg.Backends["b"].ServiceFabricCluster
+	if sf.ResolveTimeout != 1500*time.Millisecond || sf.CallTimeout != 300*time.Millisecond || *sf.MaxCallAttempts != 4 {
+		t.Errorf("values: %v %v %d", sf.ResolveTimeout, sf.CallTimeout, *sf.MaxCallAttempts)
+	}
+	for _, c := range []struct{ name, yaml, want string }{
+		{"call above resolve", "      resolveTimeout: 3s\n      callTimeout: 4s\n",
+			"x.yaml:8:7: backends.b.serviceFabricCluster.callTimeout: callTimeout 4s is longer than resolveTimeout 3s"},
+		{"resolve below default call", "      resolveTimeout: 1s\n",
+			"x.yaml:7:7: backends.b.serviceFabricCluster.resolveTimeout: callTimeout 2s is longer than resolveTimeout 1s"},
+		{"attempts zero", "      maxCallAttempts: 0\n", "x.yaml:7:7: backends.b.serviceFabricCluster.maxCallAttempts: 0 is outside 1..100"},
+		{"attempts too many", "      maxCallAttempts: 1000\n", "x.yaml:7:7: backends.b.serviceFabricCluster.maxCallAttempts: 1000 is outside 1..100"},
+		{"negative", "      resolveTimeout: -5s\n", `x.yaml:7:23: backends.b.serviceFabricCluster.resolveTimeout: "-5s" is not a duration`},
+		{"no unit", "      callTimeout: 2\n", `x.yaml:7:20: backends.b.serviceFabricCluster.callTimeout: "2" is not a duration`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
 	}
 }
 

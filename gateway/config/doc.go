@@ -50,6 +50,9 @@
 //	    serviceFabricCluster:         makes the backend a Service Fabric service
 //	      managementEndpoints: [https://cluster:19080, ...]      required
 //	      maxPartitionResolutionRetries: 5                       0..10
+//	      resolveTimeout: 5s                                     a whole naming lookup, failovers included; → 503
+//	      callTimeout: 2s                                        one naming call; a silent endpoint is left for the next
+//	      maxCallAttempts: 3                                     naming calls per lookup, 1..100 (max(3, 2 × endpoints))
 //	      clientCertificate: {certFile: c.pem, keyFile: k.pem}
 //	      serverCertificateThumbprints: [SHA-1 hex]
 //	      serverX509Names: [{name: cluster.example, issuerCertificateThumbprint: SHA-1 hex}]

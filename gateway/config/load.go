@@ -34,6 +34,9 @@ const (
 	DefaultIdleConnectionTimeout         = 10 * time.Second
 	DefaultMaxPartitionResolutionRetries = 5
 	MaxPartitionResolutionRetriesLimit   = 10
+	DefaultResolveTimeout                = 5 * time.Second // the resolver's defaults (gateway tests check)
+	DefaultNamingCallTimeout             = 2 * time.Second
+	MaxCallAttemptsLimit                 = 100
 	maxConfigBytes                       = 8 << 20
 )
 
@@ -184,9 +187,13 @@ func applyDefaults(cfg *Config) {
 		setDur(&b.ConnectTimeout, DefaultConnectTimeout)
 		setInt(&b.MaxConnectionsPerEndpoint, DefaultMaxConnectionsPerEndpoint)
 		setDur(&b.IdleConnectionTimeout, DefaultIdleConnectionTimeout)
-		if sf := b.ServiceFabricCluster; sf != nil && sf.MaxPartitionResolutionRetries == nil {
-			n := DefaultMaxPartitionResolutionRetries
-			sf.MaxPartitionResolutionRetries = &n
+		if sf := b.ServiceFabricCluster; sf != nil {
+			if sf.MaxPartitionResolutionRetries == nil {
+				n := DefaultMaxPartitionResolutionRetries
+				sf.MaxPartitionResolutionRetries = &n
+			}
+			setDur(&sf.ResolveTimeout, DefaultResolveTimeout)
+			setDur(&sf.CallTimeout, DefaultNamingCallTimeout)
 		}
 	}
 }
@@ -353,6 +360,17 @@ func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
 	}
 	if n := *sf.MaxPartitionResolutionRetries; n < 0 || n > MaxPartitionResolutionRetriesLimit {
 		l.bad(field+".maxPartitionResolutionRetries", "%d is outside 0..%d", n, MaxPartitionResolutionRetriesLimit)
+	}
+	if sf.CallTimeout > sf.ResolveTimeout {
+		at := field + ".callTimeout"
+		if _, written := l.fields[at]; !written {
+			at = field + ".resolveTimeout"
+		}
+		l.bad(at, "callTimeout %s is longer than resolveTimeout %s: a management endpoint that never answers would use up the whole lookup and leave no time to fail over; make callTimeout shorter or resolveTimeout longer (defaults %s and %s)",
+			sf.CallTimeout, sf.ResolveTimeout, DefaultNamingCallTimeout, DefaultResolveTimeout)
+	}
+	if p := sf.MaxCallAttempts; p != nil && (*p < 1 || *p > MaxCallAttemptsLimit) {
+		l.bad(field+".maxCallAttempts", "%d is outside 1..%d", *p, MaxCallAttemptsLimit)
 	}
 	checkCertFiles(l, field+".clientCertificate", sf.ClientCertificate)
 	checkThumbprints(l, field+".serverCertificateThumbprints", sf.ServerCertificateThumbprints)
