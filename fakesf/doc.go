@@ -63,7 +63,8 @@
 //	GET  /$/GetClusterVersion                             (>= 6.4)
 //	GET  /$/GetAadMetadata                                (anonymous)
 //	POST /Services/{serviceId}/$/Delete                   (ForceRemove) → 200
-//	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200
+//	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200; to the node
+//	                                                      already holding it: 409 FABRIC_E_PRIMARY_ALREADY_EXISTS
 //	POST /Nodes/{nodeName}/$/GetPartitions/{partitionId}/$/GetReplicas/{replicaId}/$/Restart → 200
 //	POST /Faults/Nodes/{nodeName}/$/StartTransition/      (OperationId, NodeTransitionType Start|Stop,
 //	                                                      NodeInstanceId, StopDurationInSeconds 600..14400) → 202

@@ -45,7 +45,7 @@ func (c *Cluster) movePrimary(p *partition, nodeName string) error {
 	}
 	if target == nil {
 		if old != nil && old.node.Name == nodeName {
-			return invalidArg("the primary of partition %s is already on node %s", p.id, nodeName)
+			return alreadyExists("FABRIC_E_PRIMARY_ALREADY_EXISTS", "Primary already exists on node %s for partition %s.", nodeName, p.id)
 		}
 		if nodeName != "" {
 			return invalidArg("partition %s has no live secondary on node %s to become primary", p.id, nodeName)
@@ -211,6 +211,12 @@ func (c *Cluster) DeleteService(name string) error {
 	c.logEvent("DeleteService: %s deleted", name)
 	s.app.services = slices.DeleteFunc(s.app.services, func(x *service) bool { return x == s })
 	return nil
+}
+
+// alreadyExists is SF's answer when a move targets a node that already holds the role (AlreadyPrimaryReplica,
+// AlreadySecondaryReplica, AlreadyInstance): its *_ALREADY_EXISTS codes go out as 409 Conflict.
+func alreadyExists(code, format string, args ...any) *FabricError {
+	return fabricErr(http.StatusConflict, code, format, args...)
 }
 
 // HTTP fault calls

@@ -74,7 +74,8 @@ func TestMovePrimaryReplica(t *testing.T) {
 	if p, _ := h.parts("fabric:/Shop/Orders")[0].Primary(); p.Node != target {
 		t.Errorf("primary on %s, want %s", p.Node, target)
 	}
-	h.wantError("POST", moveTmpl, "/Partitions/"+pid+"/$/MovePrimaryReplica?api-version=6.5&NodeName="+target, 400, "E_INVALIDARG")
+	// To the node that already holds the primary: SF's AlreadyPrimaryReplica.
+	h.wantError("POST", moveTmpl, "/Partitions/"+pid+"/$/MovePrimaryReplica?api-version=6.5&NodeName="+target, 409, "FABRIC_E_PRIMARY_ALREADY_EXISTS")
 	h.wantError("POST", moveTmpl, "/Partitions/"+pid+"/$/MovePrimaryReplica?api-version=6.5&NodeName=_Node_9", 404, "FABRIC_E_NODE_NOT_FOUND")
 	h.wantError("POST", moveTmpl, "/Partitions/"+pid+"/$/MovePrimaryReplica?api-version=6.5&IgnoreConstraints=maybe", 400, "E_INVALIDARG")
 	h.wantError("POST", moveTmpl, "/Partitions/00000000-0000-0000-0000-000000000001/$/MovePrimaryReplica?api-version=6.5", 404, "FABRIC_E_PARTITION_NOT_FOUND")

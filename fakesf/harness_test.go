@@ -20,6 +20,9 @@ import (
 var realCodesMissingFromSwagger = map[string]bool{
 	"FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS": true,
 	"FABRIC_E_TEST_COMMAND_OPERATION_ID_NOT_FOUND":      true,
+	"FABRIC_E_PRIMARY_ALREADY_EXISTS":                   true,
+	"FABRIC_E_SECONDARY_ALREADY_EXISTS":                 true,
+	"FABRIC_E_INSTANCE_ALREADY_EXISTS":                  true,
 }
 
 // harness runs a cluster and checks every management answer against the swagger.
