@@ -40,11 +40,11 @@ type Cluster struct {
 	partitions map[string]*partition // by lower-case GUID
 	fmVersion  int64                 // cluster-wide FM lookup version; every reconfiguration takes the next one
 	generation int64
-	nextID     int64 // replica and instance IDs
-	operations map[string]*transition
-	events     []Event       // recent faults, oldest first (logEvent)
-	reports    healthReports // health reports on the cluster entity
-	healthSeq  int64         // makes auto-assigned health SequenceNumbers unique
+	nextID     int64                 // replica and instance IDs
+	operations map[string]*operation // fault operations by OperationId (lower case)
+	events     []Event               // recent faults, oldest first (logEvent)
+	reports    healthReports         // health reports on the cluster entity
+	healthSeq  int64                 // makes auto-assigned health SequenceNumbers unique
 	started    time.Time
 
 	// fake-only knobs, guarded by mu
@@ -90,6 +90,7 @@ type partition struct {
 	fmVersion  int64
 	store      int64 // StoreVersion, bumped with every reconfiguration
 	configVer  int64 // PrimaryEpoch.ConfigurationVersion
+	dataLoss   int64 // PrimaryEpoch.DataLossVersion, new with every data loss
 	current    *resolution
 	cached     *resolution // naming-gateway cache entry (NamingCache.Stale)
 	cachedAt   time.Time
@@ -137,12 +138,6 @@ type resolution struct {
 	endpoints   []endpointJSON
 }
 
-type transition struct {
-	node     string
-	kind     string
-	instance int64
-}
-
 // Start builds the cluster described by t, opens the management listener and every replica listener, and
 // serves until Close is called or ctx is done.
 func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
@@ -167,7 +162,7 @@ func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
 		appByName:  map[string]*app{},
 		services:   map[string]*service{},
 		partitions: map[string]*partition{},
-		operations: map[string]*transition{},
+		operations: map[string]*operation{},
 		generation: fileTime(time.Now()),
 		nextID:     fileTime(time.Now()),
 		naming:     cfg.naming,
@@ -227,6 +222,7 @@ func (c *Cluster) Close() error {
 				n.restart = nil
 			}
 		}
+		c.stopOperationTimers()
 		c.mu.Unlock()
 		c.wg.Wait()
 		if c.closeErr != nil {
@@ -320,6 +316,7 @@ func (c *Cluster) build(t Topology) {
 				p.fmVersion = c.fmVersion
 				p.store = 1
 				p.configVer = 1<<32 | 1
+				p.dataLoss = initialDataLossVersion
 				c.partitions[p.id] = p
 			}
 			svc.partitions = parts

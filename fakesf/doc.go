@@ -17,7 +17,10 @@
 //	// faults (the same as the HTTP fault calls below; errors are *FabricError)
 //	c.MovePrimary(partitionID, "")              // "" = any live secondary; or a node name
 //	c.RestartReplica(nodeName, partitionID, replicaID)
-//	c.StopNode("_Node_1"); c.StartNode("_Node_1")
+//	c.StopNode("_Node_1"); c.StartNode("_Node_1"); c.RestartNode("_Node_1", 0)
+//	c.MoveSecondary(partitionID, "_Node_1", "")  // "" = any up node without a replica of the partition
+//	c.MoveInstance("fabric:/Shop/Web", partitionID, "", "_Node_4")
+//	c.RemoveReplica(nodeName, partitionID, replicaID) // replaced by a new replica, as SF's FM does
 //	c.DeleteService("fabric:/Shop/Web")          // later calls naming it: 404 FABRIC_E_SERVICE_DOES_NOT_EXIST
 //
 //	// fake-only knobs
@@ -66,9 +69,28 @@
 //	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200; to the node
 //	                                                      already holding it: 409 FABRIC_E_PRIMARY_ALREADY_EXISTS
 //	POST /Nodes/{nodeName}/$/GetPartitions/{partitionId}/$/GetReplicas/{replicaId}/$/Restart → 200
+//	POST /Partitions/{partitionId}/$/MoveSecondaryReplica (>= 6.5; CurrentNodeName, NewNodeName) → 200
+//	POST /Services/{serviceId}/$/GetPartitions/{partitionId}/$/MoveInstance  (>= 8.0; CurrentNodeName, NewNodeName)
+//	POST /Nodes/{nodeName}/$/GetPartitions/{partitionId}/$/GetReplicas/{replicaId}/$/Delete  (ForceRemove) → 200
+//	POST /Nodes/{nodeName}/$/Restart                      (RestartNodeDescription body; NodeInstanceId "0" = any)
 //	POST /Faults/Nodes/{nodeName}/$/StartTransition/      (OperationId, NodeTransitionType Start|Stop,
 //	                                                      NodeInstanceId, StopDurationInSeconds 600..14400) → 202
 //	GET  /Faults/Nodes/{nodeName}/$/GetTransitionProgress (OperationId)
+//	POST /Faults/Services/{serviceId}/$/GetPartitions/{partitionId}/$/StartRestart     (OperationId,
+//	                                                      RestartPartitionMode) → 202; GetRestartProgress
+//	POST .../$/StartDataLoss   (OperationId, DataLossMode) → 202; GetDataLossProgress
+//	POST .../$/StartQuorumLoss (OperationId, QuorumLossMode, QuorumLossDuration) → 202; GetQuorumLossProgress
+//	GET  /Faults/                                         (TypeFilter, StateFilter: OperationStatus list)
+//	POST /Faults/$/Cancel                                 (OperationId, Force)
+//
+// Fault operations: restart, data loss and node transitions are applied before the 202 (progress: Completed); a
+// quorum loss takes secondaries down for QuorumLossDuration (progress Running, then Completed) and can be
+// cancelled (Force=false; Force=true first is FABRIC_E_INVALID_TEST_COMMAND_STATE). An unknown or finished
+// OperationId is 404 FABRIC_E_KEY_NOT_FOUND where SF says so, a reused one 409
+// FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS. Moves rebuild the replica on the target node with a new ID;
+// a target that already holds one is 409 FABRIC_E_PRIMARY_/SECONDARY_/INSTANCE_ALREADY_EXISTS. Status codes
+// follow SF's error-to-HTTP table (e.g. FABRIC_E_INSTANCE_ID_MISMATCH 409, FABRIC_E_NODE_IS_DOWN 400).
+//
 //	GET  /$/GetClusterHealth                              (NodesHealthStateFilter, ApplicationsHealthStateFilter,
 //	                                                      EventsHealthStateFilter, ExcludeHealthStatistics)
 //	GET  /Nodes/{n}/$/GetHealth, /Applications/{a}/$/GetHealth, /Services/{s}/$/GetHealth,

@@ -97,16 +97,7 @@ func (c *Cluster) RestartReplica(nodeName, partitionID string, replicaID int64) 
 		p.promote(r)
 		r.down = false
 	}
-	// Open the new listeners before closing the old ones, so the OS cannot hand out the same port again.
-	old := r.servers
-	r.servers = nil
-	var openErr error
-	if r.listening() {
-		r.servers, openErr = c.openServers(r)
-	}
-	for _, s := range old {
-		s.close()
-	}
+	openErr := c.reopenListeners(r)
 	c.logEvent("RestartReplica: replica %d of partition %s on %s restarted", r.id, p.id, nodeName)
 	if err := c.reconfigure(p); err != nil {
 		return fabricErr(http.StatusInternalServerError, "E_FAIL", "%v", err)
@@ -127,7 +118,7 @@ func (c *Cluster) StopNode(name string) error {
 		return fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name)
 	}
 	if !n.up {
-		return invalidArg("node %s is already stopped", name)
+		return fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_DOWN", "Node %s is down.", name)
 	}
 	return c.setNode(n, false)
 }
@@ -232,8 +223,8 @@ func asFabricError(err error) *FabricError {
 
 func (c *Cluster) postMovePrimary(q *request) result {
 	nodeName := q.query["NodeName"] // raw, as SF reads query values
-	if raw, ok := q.query["IgnoreConstraints"]; ok && raw != "true" && raw != "false" {
-		return fail(invalidArg("IgnoreConstraints %q must be true or false", raw))
+	if _, err := q.boolParam("IgnoreConstraints"); err != nil {
+		return fail(err)
 	}
 	pid, err := parsePartitionID(q.vars["pid"][0])
 	if err != nil {
@@ -246,8 +237,8 @@ func (c *Cluster) postMovePrimary(q *request) result {
 }
 
 func (c *Cluster) postDeleteService(q *request) result {
-	if raw, ok := q.query["ForceRemove"]; ok && raw != "true" && raw != "false" {
-		return fail(invalidArg("ForceRemove %q must be true or false", raw))
+	if _, err := q.boolParam("ForceRemove"); err != nil {
+		return fail(err)
 	}
 	name, err := q.name("svc")
 	if err != nil {
@@ -274,94 +265,282 @@ func (c *Cluster) postRestartReplica(q *request) result {
 	return empty(http.StatusOK)
 }
 
-// postStartTransition serves POST /Faults/Nodes/{nodeName}/$/StartTransition/: every parameter the swagger
-// requires is required; the transition is applied before the 202 answer (GetTransitionProgress then reports
-// Completed).
-func (c *Cluster) postStartTransition(q *request) result {
-	opID, ok := q.query["OperationId"]
-	if !ok || !guidRE.MatchString(opID) {
-		return fail(invalidArg("OperationId %q must be a GUID", opID))
-	}
-	kind := q.query["NodeTransitionType"]
-	if kind != "Start" && kind != "Stop" {
-		return fail(invalidArg("NodeTransitionType %q must be Start or Stop", kind))
-	}
-	instRaw, ok := q.query["NodeInstanceId"]
-	inst, perr := strconv.ParseInt(instRaw, 10, 64)
-	if !ok || perr != nil {
-		return fail(invalidArg("NodeInstanceId %q must be the node's instance ID (GET /Nodes)", instRaw))
-	}
-	durRaw, ok := q.query["StopDurationInSeconds"]
-	dur, perr := strconv.ParseInt(durRaw, 10, 32)
-	if !ok || perr != nil {
-		return fail(invalidArg("StopDurationInSeconds %q must be an integer", durRaw))
-	}
-	if kind == "Stop" && (dur < 600 || dur > 14400) {
-		return fail(invalidArg("StopDurationInSeconds %d must be in 600..14400", dur))
-	}
-	name := q.single("node")
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	opID = strings.ToLower(opID)
-	if _, dup := c.operations[opID]; dup {
-		return fail(fabricErr(http.StatusConflict, "FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS", "operation %s already exists", opID))
-	}
+// nodeOf returns the named node or SF's 404.
+func (c *Cluster) nodeOf(name string) (*node, *FabricError) {
 	n, ok := c.nodeByName[name]
 	if !ok {
-		return fail(fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name))
+		return nil, fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name)
 	}
-	if n.instanceID != inst {
-		return fail(fabricErr(http.StatusBadRequest, "FABRIC_E_INSTANCE_ID_MISMATCH", "node %s has instance ID %d, not %d", name, n.instanceID, inst))
-	}
-	var ferr *FabricError
-	switch {
-	case kind == "Stop" && !n.up:
-		ferr = invalidArg("node %s is already stopped", name)
-	case kind == "Start" && n.up:
-		ferr = fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_UP", "Node %s is up.", name)
-	}
-	if ferr != nil {
-		return fail(ferr)
-	}
-	if err := c.setNode(n, kind == "Start"); err != nil {
-		return fail(asFabricError(err))
-	}
-	if kind == "Stop" {
-		n.restart = time.AfterFunc(time.Duration(dur)*time.Second, func() { _ = c.autoStart(n) })
-	}
-	c.operations[opID] = &transition{node: name, kind: kind, instance: n.instanceID}
-	return empty(http.StatusAccepted)
+	return n, nil
 }
 
-// autoStart brings a node back after its StopDurationInSeconds.
-func (c *Cluster) autoStart(n *node) error {
+// replicaOn returns p's replica on node n, or nil.
+func (p *partition) replicaOn(n *node) *replica {
+	for _, r := range p.replicas {
+		if r.node == n {
+			return r
+		}
+	}
+	return nil
+}
+
+// placementTarget picks the node a replica of p moves to: the named one (which must be up and hold no replica of p:
+// SF's AlreadyPrimaryReplica, AlreadySecondaryReplica, AlreadyInstance), or with name "" the first up node without
+// one. Caller holds mu.
+func (c *Cluster) placementTarget(p *partition, name string) (*node, *FabricError) {
+	if name == "" {
+		for _, n := range c.nodes {
+			if n.up && p.replicaOn(n) == nil {
+				return n, nil
+			}
+		}
+		return nil, fabricErr(http.StatusBadRequest, "FABRIC_E_CONSTRAINT_NOT_SATISFIED", "no up node without a replica of partition %s to move to", p.id)
+	}
+	n, err := c.nodeOf(name)
+	if err != nil {
+		return nil, err
+	}
+	if !n.up {
+		return nil, fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_DOWN", "Node %s is down.", name)
+	}
+	if r := p.replicaOn(n); r != nil {
+		switch r.role {
+		case rolePrimary:
+			return nil, alreadyExists("FABRIC_E_PRIMARY_ALREADY_EXISTS", "Primary already exists on node %s for partition %s.", name, p.id)
+		case roleSecondary:
+			return nil, alreadyExists("FABRIC_E_SECONDARY_ALREADY_EXISTS", "Secondary already exists on node %s for partition %s.", name, p.id)
+		}
+		return nil, alreadyExists("FABRIC_E_INSTANCE_ALREADY_EXISTS", "Instance already exists on node %s for partition %s.", name, p.id)
+	}
+	return n, nil
+}
+
+// moveReplica moves r to node to: a new replica (new ID) is built there and r is dropped, as SF's FM does.
+// Caller holds mu.
+func (c *Cluster) moveReplica(r *replica, to *node) error {
+	from := r.node
+	for _, s := range r.servers {
+		s.close()
+	}
+	r.servers = nil
+	r.node, r.id, r.down, r.fault = to, c.newID(), false, ReplicaFault{}
+	r.hits.Store(0)
+	r.reports = nil
+	c.logEvent("replica of partition %s moved from %s to %s (now replica %d)", r.p.id, from.Name, to.Name, r.id)
+	return c.reconfigure(r.p)
+}
+
+// MoveSecondary moves the secondary replica of a stateful partition on currentNode to newNode ("" = any up node
+// without a replica of the partition), as SF's MoveSecondaryReplica does: it comes up there with a new replica ID.
+func (c *Cluster) MoveSecondary(partitionID, currentNode, newNode string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n.up || c.isClosed() {
-		return nil
+	p := c.partitions[strings.ToLower(partitionID)]
+	if p == nil {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	}
+	if p.svc.Kind != Stateful {
+		return fabricErr(http.StatusBadRequest, "FABRIC_E_INVALID_FOR_STATELESS_SERVICES", "%s is a stateless service; use MoveInstance", p.svc.Name)
+	}
+	from, err := c.nodeOf(currentNode)
+	if err != nil {
+		return err
+	}
+	r := p.replicaOn(from)
+	if r == nil {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_REPLICA_DOES_NOT_EXIST", "Partition %s has no replica on node %s.", p.id, currentNode)
+	}
+	if r.role != roleSecondary {
+		return fabricErr(http.StatusBadRequest, "FABRIC_E_INVALID_REPLICA_OPERATION", "The replica of partition %s on node %s is the primary; use MovePrimaryReplica.", p.id, currentNode)
+	}
+	to, err := c.placementTarget(p, newNode)
+	if err != nil {
+		return err
+	}
+	if e := c.moveReplica(r, to); e != nil {
+		return asFabricError(e)
+	}
+	return nil
+}
+
+// MoveInstance moves an instance of a stateless partition from currentNode ("" = any) to newNode ("" = any up node
+// without one), as SF's MoveInstance does: it comes up there with a new instance ID.
+func (c *Cluster) MoveInstance(serviceName, partitionID, currentNode, newNode string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.services[serviceName]
+	if !ok {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_SERVICE_DOES_NOT_EXIST", "Service %s does not exist.", serviceName)
+	}
+	p := c.partitions[strings.ToLower(partitionID)]
+	if p == nil || p.svc != s {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s of %s does not exist.", partitionID, serviceName)
+	}
+	if s.Kind != Stateless {
+		return fabricErr(http.StatusBadRequest, "FABRIC_E_INVALID_FOR_STATEFUL_SERVICES", "%s is a stateful service; use MovePrimaryReplica or MoveSecondaryReplica", s.Name)
+	}
+	var r *replica
+	if currentNode == "" {
+		for _, x := range p.replicas {
+			if !x.down && x.node.up {
+				r = x
+				break
+			}
+		}
+		if r == nil {
+			return fabricErr(http.StatusServiceUnavailable, "FABRIC_E_NOT_READY", "partition %s has no live instance to move", p.id)
+		}
+	} else {
+		from, err := c.nodeOf(currentNode)
+		if err != nil {
+			return err
+		}
+		if r = p.replicaOn(from); r == nil {
+			return fabricErr(http.StatusNotFound, "FABRIC_E_REPLICA_DOES_NOT_EXIST", "Partition %s has no instance on node %s.", p.id, currentNode)
+		}
+	}
+	to, err := c.placementTarget(p, newNode)
+	if err != nil {
+		return err
+	}
+	if e := c.moveReplica(r, to); e != nil {
+		return asFabricError(e)
+	}
+	return nil
+}
+
+// RemoveReplica removes a replica or instance as SF's RemoveReplica does: it is dropped (a removed primary fails
+// over first) and the cluster builds a replacement with a new ID, on another up node if one has no replica of the
+// partition, else on the same node.
+func (c *Cluster) RemoveReplica(nodeName, partitionID string, replicaID int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.nodeOf(nodeName)
+	if err != nil {
+		return err
+	}
+	p := c.partitions[strings.ToLower(partitionID)]
+	if p == nil {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	}
+	r := p.findReplica(replicaID)
+	if r == nil || r.node != n {
+		return fabricErr(http.StatusNotFound, "FABRIC_E_REPLICA_DOES_NOT_EXIST", "Replica %d of partition %s is not on node %s.", replicaID, p.id, nodeName)
+	}
+	if r.role == rolePrimary {
+		r.role = roleSecondary
+		if !c.manualFailover {
+			r.down = true
+			p.promote(r)
+		}
+	}
+	to, perr := c.placementTarget(p, "")
+	if perr != nil {
+		to = n
+	}
+	c.logEvent("RemoveReplica: replica %d of partition %s on %s removed", replicaID, p.id, nodeName)
+	if e := c.moveReplica(r, to); e != nil {
+		return asFabricError(e)
+	}
+	return nil
+}
+
+// RestartNode restarts a node as SF's RestartNode does: it goes down (its primaries fail over) and comes back at
+// once with a new instance ID. instanceID 0 matches any instance; another one must be the node's current one.
+func (c *Cluster) RestartNode(name string, instanceID int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.nodeOf(name)
+	if err != nil {
+		return err
+	}
+	if instanceID != 0 && instanceID != n.instanceID {
+		return fabricErr(http.StatusConflict, "FABRIC_E_INSTANCE_ID_MISMATCH", "node %s has instance ID %d, not %d", name, n.instanceID, instanceID)
+	}
+	if !n.up {
+		return fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_DOWN", "Node %s is down.", name)
+	}
+	if e := c.setNode(n, false); e != nil {
+		return e
 	}
 	return c.setNode(n, true)
 }
 
-func (c *Cluster) getTransitionProgress(q *request) result {
-	opID := strings.ToLower(q.query["OperationId"])
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, found := c.operations[opID]
-	if !found || t.node != q.single("node") {
-		return fail(fabricErr(http.StatusNotFound, "FABRIC_E_TEST_COMMAND_OPERATION_ID_NOT_FOUND", "operation %q not found", opID))
+func (c *Cluster) postMoveSecondary(q *request) result {
+	if _, err := q.boolParam("IgnoreConstraints"); err != nil {
+		return fail(err)
 	}
-	type nodeResult struct {
-		NodeName       string `json:"NodeName"`
-		NodeInstanceID string `json:"NodeInstanceId"`
+	current, ok := q.query["CurrentNodeName"]
+	if !ok {
+		return fail(invalidArg("CurrentNodeName is required: the node of the secondary to move"))
 	}
-	type transitionResult struct {
-		ErrorCode  int        `json:"ErrorCode"`
-		NodeResult nodeResult `json:"NodeResult"`
+	pid, err := parsePartitionID(q.vars["pid"][0])
+	if err != nil {
+		return fail(err)
 	}
-	return ok(struct {
-		State                string           `json:"State"`
-		NodeTransitionResult transitionResult `json:"NodeTransitionResult"`
-	}{"Completed", transitionResult{0, nodeResult{t.node, strconv.FormatInt(t.instance, 10)}}})
+	if e := c.MoveSecondary(pid, current, q.query["NewNodeName"]); e != nil {
+		return fail(asFabricError(e))
+	}
+	return empty(http.StatusOK)
+}
+
+func (c *Cluster) postMoveInstance(q *request) result {
+	if _, err := q.boolParam("IgnoreConstraints"); err != nil {
+		return fail(err)
+	}
+	name, err := q.name("svc")
+	if err != nil {
+		return fail(err)
+	}
+	pid, err := parsePartitionID(q.vars["pid"][0])
+	if err != nil {
+		return fail(err)
+	}
+	if e := c.MoveInstance(name, pid, q.query["CurrentNodeName"], q.query["NewNodeName"]); e != nil {
+		return fail(asFabricError(e))
+	}
+	return empty(http.StatusOK)
+}
+
+func (c *Cluster) postRemoveReplica(q *request) result {
+	if _, err := q.boolParam("ForceRemove"); err != nil {
+		return fail(err)
+	}
+	pid, err := parsePartitionID(q.vars["pid"][0])
+	if err != nil {
+		return fail(err)
+	}
+	rid, perr := strconv.ParseInt(q.single("rid"), 10, 64)
+	if perr != nil {
+		return fail(invalidArg("replica ID %q is not an int64", q.single("rid")))
+	}
+	if e := c.RemoveReplica(q.single("node"), pid, rid); e != nil {
+		return fail(asFabricError(e))
+	}
+	return empty(http.StatusOK)
+}
+
+// postRestartNode serves POST /Nodes/{nodeName}/$/Restart with SF's RestartNodeDescription body.
+func (c *Cluster) postRestartNode(q *request) result {
+	var body struct {
+		NodeInstanceID   *string `json:"NodeInstanceId"`
+		CreateFabricDump string  `json:"CreateFabricDump"`
+	}
+	if err := q.readJSON(&body); err != nil {
+		return fail(err)
+	}
+	if body.NodeInstanceID == nil {
+		return fail(invalidArg(`RestartNodeDescription.NodeInstanceId is required ("0" matches any instance)`))
+	}
+	inst, perr := strconv.ParseInt(*body.NodeInstanceID, 10, 64)
+	if perr != nil {
+		return fail(invalidArg("RestartNodeDescription.NodeInstanceId %q is not an instance ID", *body.NodeInstanceID))
+	}
+	if body.CreateFabricDump != "" && body.CreateFabricDump != "True" && body.CreateFabricDump != "False" {
+		return fail(invalidArg("RestartNodeDescription.CreateFabricDump %q must be True or False", body.CreateFabricDump))
+	}
+	if e := c.RestartNode(q.single("node"), inst); e != nil {
+		return fail(asFabricError(e))
+	}
+	return empty(http.StatusOK)
 }

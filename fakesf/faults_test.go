@@ -165,7 +165,7 @@ func TestNodeStopStart(t *testing.T) {
 	h.getJSON("/Nodes/{nodeName}", "/Nodes/"+nodeName+"?api-version=6.0", &node)
 	base := "/Faults/Nodes/" + nodeName + "/$/StartTransition/?api-version=6.0"
 	stopOp := "11111111-2222-3333-4444-555555555555"
-	h.wantError("POST", transitionTmpl, base+"&OperationId="+stopOp+"&NodeTransitionType=Stop&NodeInstanceId=1&StopDurationInSeconds=600", 400, "FABRIC_E_INSTANCE_ID_MISMATCH")
+	h.wantError("POST", transitionTmpl, base+"&OperationId="+stopOp+"&NodeTransitionType=Stop&NodeInstanceId=1&StopDurationInSeconds=600", 409, "FABRIC_E_INSTANCE_ID_MISMATCH")
 	h.wantError("POST", transitionTmpl, base+"&OperationId="+stopOp+"&NodeTransitionType=Stop&NodeInstanceId="+node.InstanceID+"&StopDurationInSeconds=60", 400, "E_INVALIDARG")
 	h.wantError("POST", transitionTmpl, base+"&NodeTransitionType=Stop&NodeInstanceId="+node.InstanceID+"&StopDurationInSeconds=600", 400, "E_INVALIDARG")
 	h.wantError("POST", transitionTmpl, base+"&OperationId="+stopOp+"&NodeTransitionType=Pause&NodeInstanceId="+node.InstanceID+"&StopDurationInSeconds=600", 400, "E_INVALIDARG")

@@ -18,11 +18,16 @@ import (
 // realCodesMissingFromSwagger are FabricError codes the runtime uses that the 8.2 swagger's FabricErrorCodes
 // enum lacks; error bodies carrying them are checked for shape, with this list standing in for the enum.
 var realCodesMissingFromSwagger = map[string]bool{
-	"FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS": true,
-	"FABRIC_E_TEST_COMMAND_OPERATION_ID_NOT_FOUND":      true,
-	"FABRIC_E_PRIMARY_ALREADY_EXISTS":                   true,
-	"FABRIC_E_SECONDARY_ALREADY_EXISTS":                 true,
-	"FABRIC_E_INSTANCE_ALREADY_EXISTS":                  true,
+	"FABRIC_E_TEST_COMMAND_OPERATION_ID_ALREADY_EXISTS":    true,
+	"FABRIC_E_INVALID_TEST_COMMAND_STATE":                  true,
+	"FABRIC_E_NODE_IS_DOWN":                                true,
+	"FABRIC_E_CONSTRAINT_NOT_SATISFIED":                    true,
+	"FABRIC_E_INVALID_REPLICA_OPERATION":                   true,
+	"FABRIC_E_INVALID_FOR_STATEFUL_SERVICES":               true,
+	"FABRIC_E_ONLY_VALID_FOR_STATEFUL_PERSISTENT_SERVICES": true,
+	"FABRIC_E_PRIMARY_ALREADY_EXISTS":                      true,
+	"FABRIC_E_SECONDARY_ALREADY_EXISTS":                    true,
+	"FABRIC_E_INSTANCE_ALREADY_EXISTS":                     true,
 }
 
 // harness runs a cluster and checks every management answer against the swagger.

@@ -416,21 +416,6 @@ func filterMatches(filter int, state string) bool {
 	return filter&bit != 0
 }
 
-// boolParam reads a true/false query parameter.
-func (q *request) boolParam(name string) (bool, *FabricError) {
-	raw, present := q.query[name]
-	if !present {
-		return false, nil
-	}
-	switch raw {
-	case "true", "True":
-		return true, nil
-	case "false", "False":
-		return false, nil
-	}
-	return false, invalidArg("%s %q must be true or false", name, raw)
-}
-
 // healthQuery holds the parsed parameters common to the health queries.
 type healthQuery struct {
 	events, children int

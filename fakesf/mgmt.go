@@ -83,6 +83,18 @@ var routes = []route{
 	{method: "POST", tmpl: []string{"Nodes", "{node}", "$", "GetPartitions", "{pid}", "$", "GetReplicas", "{rid}", "$", "Restart"}, min: 6.0, handle: (*Cluster).postRestartReplica},
 	{method: "POST", tmpl: []string{"Faults", "Nodes", "{node}", "$", "StartTransition"}, min: 6.0, handle: (*Cluster).postStartTransition},
 	{method: "GET", tmpl: []string{"Faults", "Nodes", "{node}", "$", "GetTransitionProgress"}, min: 6.0, handle: (*Cluster).getTransitionProgress},
+	{method: "POST", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "StartRestart"}, min: 6.0, handle: (*Cluster).postStartRestart},
+	{method: "GET", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "GetRestartProgress"}, min: 6.0, handle: (*Cluster).getRestartProgress},
+	{method: "POST", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "StartDataLoss"}, min: 6.0, handle: (*Cluster).postStartDataLoss},
+	{method: "GET", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "GetDataLossProgress"}, min: 6.0, handle: (*Cluster).getDataLossProgress},
+	{method: "POST", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "StartQuorumLoss"}, min: 6.0, handle: (*Cluster).postStartQuorumLoss},
+	{method: "GET", tmpl: []string{"Faults", "Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "GetQuorumLossProgress"}, min: 6.0, handle: (*Cluster).getQuorumLossProgress},
+	{method: "GET", tmpl: []string{"Faults"}, min: 6.0, handle: (*Cluster).getFaultOperations},
+	{method: "POST", tmpl: []string{"Faults", "$", "Cancel"}, min: 6.0, handle: (*Cluster).postCancelOperation},
+	{method: "POST", tmpl: []string{"Partitions", "{pid}", "$", "MoveSecondaryReplica"}, min: 6.5, handle: (*Cluster).postMoveSecondary},
+	{method: "POST", tmpl: []string{"Services", "{svc*}", "$", "GetPartitions", "{pid}", "$", "MoveInstance"}, min: 8.0, handle: (*Cluster).postMoveInstance},
+	{method: "POST", tmpl: []string{"Nodes", "{node}", "$", "Restart"}, min: 6.0, handle: (*Cluster).postRestartNode},
+	{method: "POST", tmpl: []string{"Nodes", "{node}", "$", "GetPartitions", "{pid}", "$", "GetReplicas", "{rid}", "$", "Delete"}, min: 6.0, handle: (*Cluster).postRemoveReplica},
 	{method: "GET", tmpl: []string{"$", "GetClusterVersion"}, min: 6.4, handle: (*Cluster).getClusterVersion},
 	{method: "GET", tmpl: []string{"$", "GetClusterHealth"}, min: 6.0, handle: (*Cluster).getClusterHealth},
 	{method: "GET", tmpl: []string{"Nodes", "{node}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getNodeHealth},
@@ -360,6 +372,21 @@ func (q *request) single(v string) string {
 		return q.vars[v][0]
 	}
 	return s
+}
+
+// boolParam reads a true/false query parameter.
+func (q *request) boolParam(name string) (bool, *FabricError) {
+	raw, present := q.query[name]
+	if !present {
+		return false, nil
+	}
+	switch raw {
+	case "true", "True":
+		return true, nil
+	case "false", "False":
+		return false, nil
+	}
+	return false, invalidArg("%s %q must be true or false", name, raw)
 }
 
 // paging reads ContinuationToken and MaxResults.

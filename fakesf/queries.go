@@ -259,7 +259,7 @@ func (c *Cluster) partitionInfo(p *partition, version float64) partitionInfoJSON
 	out.MinReplicaSetSize = ptr(p.svc.MinReplicas)
 	out.AuxiliaryReplicaCount = ptr(0)
 	out.LastQuorumLossDurationInSeconds = "0"
-	epoch := &epochJSON{ConfigurationVersion: strconv.FormatInt(p.configVer, 10), DataLossVersion: strconv.FormatInt(p.svc.app.dataLoss(), 10)}
+	epoch := &epochJSON{ConfigurationVersion: strconv.FormatInt(p.configVer, 10), DataLossVersion: strconv.FormatInt(p.dataLoss, 10)}
 	if version >= 6.4 {
 		out.PrimaryEpoch = epoch
 	} else {
@@ -268,8 +268,8 @@ func (c *Cluster) partitionInfo(p *partition, version float64) partitionInfoJSON
 	return out
 }
 
-// dataLoss is the constant DataLossVersion of every partition (no data loss ever happens in the fake).
-func (a *app) dataLoss() int64 { return 132000000000000000 }
+// initialDataLossVersion is every partition's DataLossVersion until a data loss (StartDataLoss) changes it.
+const initialDataLossVersion = 132000000000000000
 
 // replicaInfo is r's ReplicaInfo. Caller holds mu.
 func (c *Cluster) replicaInfo(r *replica) replicaInfoJSON {
