@@ -19,7 +19,7 @@ import (
 	"unicode/utf8"
 )
 
-// Conformance tests against research/sf-rest.md section 10 and the SF runtime's gateway code it cites
+// Conformance tests for the rules docs/servicefabric.md §8 lists, as the SF runtime's gateway code implements them
 // (GatewayUri::ParseQueryString, StringUtility::Split, RequestHandlerBase::HandlerAsyncOperation::OnStart).
 
 func TestParseQueryLikeSF(t *testing.T) {
@@ -333,7 +333,7 @@ func TestContinuationTokenVerbatim(t *testing.T) {
 	}
 }
 
-// TestPreviousRspVersionRules covers research/sf-rest.md 2.4 on an uncached gateway: an unchanged partition
+// TestPreviousRspVersionRules covers docs/servicefabric.md §3 on an uncached gateway: an unchanged partition
 // answers its current (equal) version at once, a changed one its newer version, a version of another partition
 // just the current data, a malformed version 400 E_INVALIDARG, and a deleted service 404 even with a version.
 func TestPreviousRspVersionRules(t *testing.T) {

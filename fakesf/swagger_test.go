@@ -22,7 +22,7 @@ type swagger struct {
 	paths map[string]map[string]any
 }
 
-// wireExtras are properties SF's runtime sends that the swagger does not describe (research/sf-rest.md 4.3).
+// wireExtras are properties SF's runtime sends that the swagger does not describe (docs/servicefabric.md §5).
 // They are still validated, against the schema given here.
 var wireExtras = map[string]map[string]map[string]any{
 	"StatefulServicePartitionInfo": {

@@ -59,7 +59,7 @@ func allocGateway(tb testing.TB) (*Gateway, string) {
 	be := startFastBackend(tb)
 	cfg, err := config.Parse([]byte(ordersBackendYAML(5)+fmt.Sprintf(`
 apis:
-  - name: seed
+  - name: partners
     path: api
     serviceUrl: http://%[1]s/api/10.4/
     policies: |
@@ -148,8 +148,8 @@ func serveOnce(g *Gateway, ctx *fasthttp.RequestCtx, target string) {
 	g.serveHTTP(ctx)
 }
 
-// A GET through a seed-style policy allocates nothing once pools are warm: the base-url example and the
-// Service Fabric target with a key from the query and a resolve condition.
+// A GET through policies like the APIM documentation's examples allocates nothing once pools are warm: the
+// base-url example and the Service Fabric target with a key from the query and a resolve condition.
 func TestSteadyStateAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates; run without -race")

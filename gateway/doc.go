@@ -1,11 +1,11 @@
 // Package gateway is the sfgate product: the fasthttp server that takes a client request through every step of
-// the data flow (DESIGN.md §1) and the admin listener beside it.
+// the data flow (docs/design.md §1) and the admin listener beside it.
 //
 //	client ─▶ serveHTTP
 //	            1. route (gateway/route): API by longest path prefix, operation by method + URL template
 //	            2. policy (gateway/policy): inbound section → Target (base-url, or backend-id + sf-* values)
 //	            3. Forward (this package, policy.Forwarder), once per <forward-request>:
-//	                 HTTP target: base + path after the API suffix + query (byte for byte), one attempt
+//	                 HTTP target: base + path after the API suffix + query (gateway/forwardurl), one attempt
 //	                 SF target:   resolver.Resolve(service, key) → listener.Set.Select(replica, listener)
 //	                              → send → sf-resolve-condition(context.Response, context.LastError)?
 //	                              → Invalidate(seen Version) → backoff → resend, ≤ maxPartitionResolutionRetries
@@ -20,10 +20,10 @@
 //
 // Performance: one fasthttp.HostClient (keep-alive pool) per endpoint, found through a copy-on-write map; a
 // pooled per-request state (policy context, buffers, outgoing request, two response buffers) that is also the
-// request's context.Context; no allocation per request in steady state for a GET through a seed-style policy
-// (TestSteadyStateAllocations).
+// request's context.Context; no allocation per request in steady state for a GET through policies like the
+// APIM documentation's examples (TestSteadyStateAllocations).
 //
-// Errors map to statuses as DESIGN.md §4 says: no route 404; bad partition key or attribute 400 naming the
+// Errors map to statuses as docs/design.md §4 says: no route 404; bad partition key or attribute 400 naming the
 // attribute and value; service not found 404 with SF's code; naming unreachable with nothing cached 503; no
 // usable endpoint after all re-resolutions 503; backend connection failure 502, timeout 504; expression failure
 // 500 (ExpressionValueEvaluationFailure). Bodies are {"error":{"status","code","message","attribute","value",

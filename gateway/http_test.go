@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// The seed's first example (research/apim.md §2.2): only the base URL changes; the path after the API suffix
-// and the whole query are carried over.
-func TestSeedExampleURL(t *testing.T) {
+// The first example of the APIM documentation for set-backend-service (docs/policies.md, "The backend URL"):
+// only the base URL changes; the path after the API suffix and the whole query are carried over.
+func TestAPIMDocsExampleURL(t *testing.T) {
 	be := startEcho(t, nil)
 	g := startGateway(t, fmt.Sprintf(`
 apis:

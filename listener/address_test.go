@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// sfPrimaryAddress is the inner Address string of SF's ResolvePartition example (sf-rest.md §2.2):
+// sfPrimaryAddress is the inner Address string of SF's ResolvePartition example (docs/servicefabric.md §2):
 // the .NET serializer escapes '/' as '\/'.
 const sfPrimaryAddress = `{"Endpoints":{"":"http:\/\/10.0.0.4:20012\/8f0c2d7a-5b1e-4c3f-9a6d-2e4b7c1d9f00\/133512345678901235"}}`
 

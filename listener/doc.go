@@ -1,14 +1,14 @@
 // Package listener turns the endpoints of one resolved Service Fabric partition into the URL a
 // request is forwarded to.
 //
-// Place in the data flow (DESIGN.md section 1, step 3): after a ResolvePartition call the
+// Place in the data flow (docs/design.md §1, step 3): after a ResolvePartition call the
 // resolver builds one immutable [Set] per partition with [NewSet] from the response's
 // Endpoints[] (Kind → [Role] via [ParseRole], Address → [Listeners] via [ParseAddress]), and
 // stores it in its snapshot. Per request the gateway calls [Set.Select] with the replica type
 // (sf-replica-type) and the listener name (sf-listener-name); Select picks a replica and a
 // listener without allocating and without parsing.
 //
-// Address rules (research/sf-rest.md section 3.1), applied once by [ParseAddress]:
+// Address rules (docs/servicefabric.md §4), applied once by [ParseAddress]:
 //   - "" (or only white space): no listeners, no error (typical of stateful secondaries).
 //   - Text starting with '{': must be {"Endpoints":{"name":"address",...}} (encoding/json, so
 //     the \/ escapes of SF's .NET serializer are decoded); anything else is an error.

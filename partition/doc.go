@@ -1,7 +1,7 @@
 // Package partition models the partition scheme of one Service Fabric service and maps a
 // partition key taken from a request to the partition that holds it.
 //
-// Place in the data flow (DESIGN.md section 1, step 3): the resolver reads a service's
+// Place in the data flow (docs/design.md §1, step 3): the resolver reads a service's
 // partitions once (GetPartitions) and builds an immutable [Scheme] with [NewScheme]; it caches
 // the Scheme per service. For every request the gateway hands the raw key bytes (from a header,
 // query value or path segment) to [Scheme.Find], which parses the key for the service's scheme

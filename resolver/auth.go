@@ -19,7 +19,7 @@ import (
 )
 
 // Auth configures how the resolver authenticates to the cluster's HTTP gateway and how it validates the
-// gateway's certificate (research/sf-rest.md §7). The zero value means an unsecured cluster (plain http,
+// gateway's certificate (docs/servicefabric.md §7). The zero value means an unsecured cluster (plain http,
 // no credential). Fields combine: an Azure AD cluster still accepts client certificates.
 type Auth struct {
 	// ClientCertFile and ClientKeyFile are PEM files of the X.509 client certificate and its private key

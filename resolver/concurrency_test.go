@@ -54,7 +54,7 @@ func (a testVersion) older(b testVersion) bool {
 }
 
 // gatewayNodes is a management endpoint behind a load balancer that spreads ResolvePartition calls
-// round-robin over n SF gateway nodes, each with its own naming cache (research/sf-rest.md §2.4: the HTTP
+// round-robin over n SF gateway nodes, each with its own naming cache (docs/servicefabric.md §3: the HTTP
 // gateway is itself a FabricClient with a resolution cache). Without PreviousRspVersion a node answers from
 // its cache (filled on first use); with it, the node returns its cached entry if that is newer than the
 // complaint, else asks the cluster and caches the answer. Everything else is passed through to fakesf.

@@ -1,7 +1,7 @@
 // Package resolver is the cached Service Fabric naming client: it turns (service, partition key) into an
 // immutable Snapshot of the partition's replicas and their parsed listeners.
 //
-// Place in the data flow (DESIGN.md §1, step 3): the gateway maps a request to an SF service name and a key,
+// Place in the data flow (docs/design.md §1, step 3): the gateway maps a request to an SF service name and a key,
 // calls Resolver.Resolve, picks an endpoint with Snapshot.Replicas.Select, forwards, and on a failure that
 // means "the endpoint moved" calls Resolver.Invalidate with the snapshot's Version before trying again.
 //

@@ -10,7 +10,7 @@ import (
 )
 
 // Sentinel errors. Every error returned by a Resolver that falls in one of these classes matches it with
-// errors.Is; the gateway maps them to client statuses (DESIGN.md §4).
+// errors.Is; the gateway maps them to client statuses (docs/design.md §4).
 var (
 	// ErrServiceNotFound: the service (or its application or name) does not exist on the cluster.
 	ErrServiceNotFound = errors.New("resolver: service does not exist")

@@ -223,7 +223,7 @@ func TestCancelledContextDuringBackoffReturnsPromptly(t *testing.T) {
 	}
 }
 
-// TestComplaintAboutSnapshotWithoutPrimaryReresolves (research/sf-rest.md §5.3, "200 but no primary"): while
+// TestComplaintAboutSnapshotWithoutPrimaryReresolves (docs/servicefabric.md §3: an answer without a primary): while
 // a partition has no primary, SF answers 200 with secondaries only; the snapshot is cached but has no
 // primary to select. Each complaint about it re-resolves with PreviousRspVersion, and once a primary exists
 // the complaint's answer leads to it.

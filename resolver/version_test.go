@@ -11,7 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 )
 
-// sfVersion builds a Version string the way SF's gateway does: JSON, then URL-escaped (research/sf-rest.md §2.2).
+// sfVersion builds a Version string the way SF's gateway does: JSON, then URL-escaped (docs/servicefabric.md §2).
 func sfVersion(pid, fm, gen string) string {
 	js := `{"PartitionId":"` + pid + `","FMVersion":"` + fm + `","StoreVersion":"7","GenerationNumber":{"Generation":"` + gen + `","NodeId":{"Id":"5d1c0e2f"}}}`
 	var b strings.Builder

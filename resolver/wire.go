@@ -13,7 +13,7 @@ import (
 	"github.com/sfgate/sfgate/partition"
 )
 
-// Wire shapes of the SF HTTP gateway (research/sf-rest.md §2.2, §4.3, §5.1). Only the fields the resolver
+// Wire shapes of the SF HTTP gateway (docs/servicefabric.md §2, §5, §6). Only the fields the resolver
 // uses are declared; unknown fields are ignored, as SF adds fields across versions.
 
 type wirePartitionInfo struct {
@@ -154,7 +154,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// serviceID turns "fabric:/App/Svc" into the path ID "App~Svc" (research/sf-rest.md §1.2), escaping each
+// serviceID turns "fabric:/App/Svc" into the path ID "App~Svc" (docs/servicefabric.md §1), escaping each
 // segment. It rejects names that cannot be addressed through REST.
 func serviceID(service string) (string, error) {
 	rest, ok := strings.CutPrefix(service, "fabric:/")
@@ -177,7 +177,7 @@ func serviceID(service string) (string, error) {
 	return strings.Join(segs, "~"), nil
 }
 
-// version is the decoded ordering key of an SF Version string (research/sf-rest.md §2.2): SF serialises
+// version is the decoded ordering key of an SF Version string (docs/servicefabric.md §2): SF serialises
 // {"PartitionId","FMVersion","StoreVersion","GenerationNumber":{"Generation","NodeId"}} and URL-escapes it.
 // The string itself always travels verbatim; this decoded form is only used to order two answers.
 type version struct {

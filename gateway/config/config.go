@@ -19,7 +19,7 @@ type Config struct {
 	// reach a loopback admin listener (the kubelet). Empty disables it.
 	Health string `yaml:"health"`
 	// GOMAXPROCS, when above 0, sets runtime.GOMAXPROCS at start (1 often gives the best tail latency on
-	// small machines shared with the backend; see research/perf.md §4.3). 0 keeps Go's default.
+	// small machines shared with the backend). 0 keeps Go's default.
 	GOMAXPROCS int `yaml:"gomaxprocs"`
 	// DrainDelay is how long, after SIGINT/SIGTERM, the gateway keeps accepting connections while /readyz
 	// answers 503, so that load balancers stop sending before the listener closes. Default 5s; 0 closes at once.

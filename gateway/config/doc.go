@@ -1,4 +1,4 @@
-// Package config reads sfgate's YAML configuration (step 0 of the data flow in DESIGN.md §1: what the gateway
+// Package config reads sfgate's YAML configuration (step 0 of the data flow in docs/design.md §1: what the gateway
 // routes, to which backends, with which policies). Field names follow Azure API Management where APIM has the
 // concept. Decoding walks yaml.Node trees so that every error carries file:line:col; unknown fields, duplicate
 // keys and wrong types are errors, and all of them are reported at once (Errors). Policy documents given as

@@ -6,8 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// routingCases are the seed conditions and the common key expressions: evaluating them must not
-// allocate (beyond the values they return, which here are views).
+// routingCases are the conditions of the APIM documentation's examples and the common key expressions:
+// evaluating them must not allocate (beyond the values they return, which here are views).
 var routingCases = []struct {
 	src  string
 	want string

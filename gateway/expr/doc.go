@@ -1,7 +1,7 @@
 // Package expr compiles and evaluates APIM policy expressions: the C# subset written as
 // "@( expression )" or "@{ statements }" in policy attributes and element text.
 //
-// Place in the data flow (DESIGN.md §1): the gateway routes a request, fills a pooled
+// Place in the data flow (docs/design.md §1): the gateway routes a request, fills a pooled
 // [Context] (the `context` object expressions read), and runs the compiled policy program of
 // package policy; that program evaluates the [Expr] values compiled here when the configuration
 // was loaded. Expressions are parsed and type-checked once, at load time, into a tree of

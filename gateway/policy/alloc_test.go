@@ -8,12 +8,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// seedPrograms are the two seed examples (the second corrected) compiled under the default
-// global policy.
-func seedPrograms(t testing.TB) map[string]*Program {
-	fixed := strings.Replace(seedServiceFabric, `GetValueOrDefault("userId","")"`, `GetValueOrDefault("userId",""))"`, 1)
+// docsPrograms are the two examples of the APIM documentation (the second corrected) compiled under the
+// default global policy.
+func docsPrograms(t testing.TB) map[string]*Program {
+	fixed := strings.Replace(docsServiceFabric, `GetValueOrDefault("userId","")"`, `GetValueOrDefault("userId",""))"`, 1)
 	return map[string]*Program{
-		"version-routing": mustCompile(t, Chain{API: mustParse(t, "api.xml", seedVersionRouting)}),
+		"version-routing": mustCompile(t, Chain{API: mustParse(t, "api.xml", docsVersionRouting)}),
 		"service-fabric":  mustCompile(t, Chain{API: mustParse(t, "sf.xml", fixed)}),
 	}
 }
@@ -33,10 +33,10 @@ func perRequest(t testing.TB, p *Program, c *expr.Context, r *Result, req *fasth
 	}
 }
 
-func TestSeedInboundDoesNotAllocate(t *testing.T) {
+func TestAPIMDocsInboundDoesNotAllocate(t *testing.T) {
 	req := &fasthttp.Request{}
 	req.SetRequestURI("https://contoso.azure-api.net/api/partners/15?version=2013-05&subscription-key=abcdef&userId=4711")
-	for name, p := range seedPrograms(t) {
+	for name, p := range docsPrograms(t) {
 		var c expr.Context
 		var r Result
 		perRequest(t, p, &c, &r, req)
@@ -47,10 +47,10 @@ func TestSeedInboundDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func BenchmarkSeedInbound(b *testing.B) {
+func BenchmarkAPIMDocsInbound(b *testing.B) {
 	req := &fasthttp.Request{}
 	req.SetRequestURI("https://contoso.azure-api.net/api/partners/15?version=2013-05&subscription-key=abcdef&userId=4711")
-	for name, p := range seedPrograms(b) {
+	for name, p := range docsPrograms(b) {
 		b.Run(name, func(b *testing.B) {
 			var c expr.Context
 			var r Result

@@ -1,6 +1,6 @@
 // Package policy loads APIM policy documents and runs them per request.
 //
-// Place in the data flow (DESIGN.md §1): when the configuration is loaded, the gateway parses
+// Place in the data flow (docs/design.md §1): when the configuration is loaded, the gateway parses
 // every policy document ([Parse]: the expression-aware pre-pass that accepts APIM's raw
 // attribute syntax, {{named value}} substitution, XML, compilation of every policy and of every
 // expression with package expr) and merges the scopes of each operation at <base/> into an

@@ -22,8 +22,8 @@ func addExampleSeeds(f *testing.F) {
 			}
 		}
 	}
-	f.Add([]byte(seedVersionRouting))
-	f.Add([]byte(seedServiceFabric))
+	f.Add([]byte(docsVersionRouting))
+	f.Add([]byte(docsServiceFabric))
 	f.Add([]byte(`<policies><inbound><set-header name="a"><value>@{ return "<x>" + "&amp;"; }</value></set-header></inbound></policies>`))
 	f.Add([]byte(`<policies><inbound><choose><when condition='@(1 &lt; 2 && "a" != "b")' /></choose></inbound></policies>`))
 	f.Add([]byte(`<policies><!-- @( --><inbound><![CDATA[@(]]></inbound></policies>`))

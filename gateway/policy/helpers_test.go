@@ -42,8 +42,8 @@ func mustCompile(t testing.TB, ch Chain) *Program {
 	return p
 }
 
-// request builds the expression context of a client request routed to the seed's API (suffix
-// "api", web service URL http://contoso.com/api/10.4/).
+// request builds the expression context of a client request routed to the API of the APIM documentation's
+// example (suffix "api", web service URL http://contoso.com/api/10.4/).
 func request(t testing.TB, method, uri string, headers ...string) *expr.Context {
 	t.Helper()
 	req := &fasthttp.Request{}

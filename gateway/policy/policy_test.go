@@ -682,7 +682,7 @@ func TestDeclarationBOMAndCRLF(t *testing.T) {
 }
 
 func TestProgramString(t *testing.T) {
-	p := mustCompile(t, Chain{API: mustParse(t, "api.xml", seedVersionRouting)})
+	p := mustCompile(t, Chain{API: mustParse(t, "api.xml", docsVersionRouting)})
 	got := p.String()
 	for _, want := range []string{"inbound: choose@api.xml:3:1 set-backend-service@api.xml:5:1 set-backend-service@api.xml:8:1\n",
 		"backend: forward-request@<default global policy>:3:11\n"} {

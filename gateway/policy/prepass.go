@@ -5,8 +5,8 @@ import (
 	"strconv"
 )
 
-// The expression-aware pre-pass (apim.md §3.5). APIM policy text is not XML: attribute values
-// and element text holding "@(...)" or "@{...}" may contain raw '"', '<' and "&&". The pre-pass
+// The expression-aware pre-pass (docs/policies.md, "Documents and scopes"). APIM policy text is not XML:
+// attribute values and element text holding "@(...)" or "@{...}" may contain raw '"', '<' and "&&". The pre-pass
 // finds each expression with a small C# scanner (strings, verbatim and interpolated strings,
 // char literals, comments, nested brackets; "&quot;" and friends count as the characters they
 // stand for), and rewrites it as properly escaped XML. Newlines are kept, so line numbers stay

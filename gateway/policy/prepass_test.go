@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestPrepassAttributeForms loads attribute values in each form apim.md §3.5 lists and checks
-// the expression the compiler received by evaluating it.
+// TestPrepassAttributeForms loads attribute values in each form the pre-pass accepts (docs/policies.md,
+// "Documents and scopes") and checks the expression the compiler received by evaluating it.
 func TestPrepassAttributeForms(t *testing.T) {
 	cases := []struct {
 		name, attr, want string

@@ -184,7 +184,7 @@ func (t *Target) HasResolveCondition() bool { return t.resolve != nil }
 
 // ResolveCondition evaluates sf-resolve-condition after a backend attempt (c.Response and
 // c.LastError describe the attempt). Without a condition it reports whether the attempt failed
-// with BackendConnectionFailure (DESIGN.md §4). A failure is an *expr.EvalError.
+// with BackendConnectionFailure (docs/design.md §4). A failure is an *expr.EvalError.
 func (t *Target) ResolveCondition(c *expr.Context) (bool, error) {
 	if t.resolve == nil {
 		return c.LastError != nil && c.LastError.Reason == expr.ReasonBackendConnectionFailure, nil

@@ -27,10 +27,10 @@ const (
 	unsupportedMsg = "not supported by sfgate"
 )
 
-// realWorld lists every expression string of apim.md §3.3 (numbered as there) in the position
-// real policies use it. Each either runs against the request of realWorldRequest with the
-// asserted result, or fails to load with a "not supported by sfgate" error naming the
-// construct at the expression's line.
+// realWorld lists expression strings that published APIM policies use (Microsoft's documentation and public
+// policy snippets; n numbers them), each in the position real policies use it. Each either runs against
+// the request of realWorldRequest with the asserted result, or fails to load with a "not supported by
+// sfgate" error naming the construct at the expression's line.
 var realWorld = []struct {
 	n        string
 	pos      string

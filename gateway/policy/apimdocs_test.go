@@ -8,9 +8,9 @@ import (
 	"github.com/sfgate/sfgate/gateway/expr"
 )
 
-// The two examples of the set-backend-service reference (seeds/apim-set-backend-service-policy.md),
-// verbatim.
-const seedVersionRouting = `<policies>
+// The two examples of the APIM documentation for set-backend-service, verbatim (the second misses a ')';
+// examples/policies/ holds both, and the second corrected).
+const docsVersionRouting = `<policies>
 <inbound>
 <choose>
 <when condition="@(context.Request.Url.Query.GetValueOrDefault("version") == "2013-05")">
@@ -27,7 +27,7 @@ const seedVersionRouting = `<policies>
 </outbound>
 </policies>`
 
-const seedServiceFabric = `<policies>
+const docsServiceFabric = `<policies>
 <inbound>
 <set-backend-service backend-id="my-sf-service" sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("userId","")" sf-replica-type="primary" />
 </inbound>
@@ -36,8 +36,8 @@ const seedServiceFabric = `<policies>
 </outbound>
 </policies>`
 
-func TestSeedVersionRouting(t *testing.T) {
-	p := mustCompile(t, Chain{API: mustParse(t, "api.xml", seedVersionRouting)})
+func TestAPIMDocsVersionRouting(t *testing.T) {
+	p := mustCompile(t, Chain{API: mustParse(t, "api.xml", docsVersionRouting)})
 	cases := []struct {
 		name, uri, want string
 	}{
@@ -71,8 +71,8 @@ func TestSeedVersionRouting(t *testing.T) {
 	}
 }
 
-func TestSeedServiceFabricAsPublishedIsRejected(t *testing.T) {
-	_, err := Parse(Source{File: "sf.xml", Line: 1, Text: []byte(seedServiceFabric)}, nil)
+func TestAPIMDocsServiceFabricAsPublishedIsRejected(t *testing.T) {
+	_, err := Parse(Source{File: "sf.xml", Line: 1, Text: []byte(docsServiceFabric)}, nil)
 	if err == nil {
 		t.Fatal("the published example misses a ')' and must not load")
 	}
@@ -95,8 +95,8 @@ func TestSeedServiceFabricAsPublishedIsRejected(t *testing.T) {
 	t.Log(err)
 }
 
-func TestSeedServiceFabricCorrectedRoutesByUserID(t *testing.T) {
-	fixed := strings.Replace(seedServiceFabric, `GetValueOrDefault("userId","")"`, `GetValueOrDefault("userId",""))"`, 1)
+func TestAPIMDocsServiceFabricCorrectedRoutesByUserID(t *testing.T) {
+	fixed := strings.Replace(docsServiceFabric, `GetValueOrDefault("userId","")"`, `GetValueOrDefault("userId",""))"`, 1)
 	p := mustCompile(t, Chain{API: mustParse(t, "sf.xml", fixed)})
 	for _, tc := range []struct{ uri, key string }{
 		{"https://contoso.azure-api.net/api/users/x?userId=4711", "4711"},
