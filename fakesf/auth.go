@@ -50,7 +50,7 @@ func Thumbprint(der []byte) string {
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
-// ExpectAudience returns a WithBearerToken check with SF's AAD rules (research/sf-rest.md 7.4) on the token's
+// ExpectAudience returns a WithBearerToken check with SF's AAD rules (docs/servicefabric.md §7) on the token's
 // claims: aud equals audience (the cluster application ID), iss is the v1 issuer https://sts.windows.net/<tenant>/
 // (skipped when tenant is ""), roles holds "User" or "Admin", and exp (if present) is in the future. The
 // signature is NOT verified: the fake has no access to Azure AD's signing keys.

@@ -2,7 +2,7 @@
 // query calls a gateway resolver makes, and SF's own fault calls) on one port, and one real HTTP server per replica
 // listener on each node's own loopback IP.
 //
-// Place in the data flow (DESIGN.md section 1): the gateway's resolver talks to fakesf exactly as it talks to a
+// Place in the data flow (docs/design.md §1): the gateway's resolver talks to fakesf exactly as it talks to a
 // cluster's HTTP gateway (port 19080): GetPartitions, ResolvePartition (with PreviousRspVersion complaints), and
 // then the gateway forwards requests to the replica URLs published in the resolved Address strings. fakesf
 // imports nothing of this module, so it stays an independent check of the resolver and gateway.

@@ -63,7 +63,7 @@ type partitionInfoJSON struct {
 	HealthState           string                   `json:"HealthState"`
 	PartitionStatus       string                   `json:"PartitionStatus"`
 	// The runtime sends LastQuorumLossDurationInSeconds (int64 string); the swagger's LastQuorumLossDuration is
-	// not what goes on the wire (research/sf-rest.md 4.3).
+	// not what goes on the wire (docs/servicefabric.md §5).
 	LastQuorumLossDurationInSeconds string `json:"LastQuorumLossDurationInSeconds,omitempty"`
 	// PrimaryEpoch from api-version 6.4, CurrentConfigurationEpoch below (same content).
 	PrimaryEpoch              *epochJSON `json:"PrimaryEpoch,omitempty"`

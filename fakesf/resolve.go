@@ -9,7 +9,7 @@ import (
 // droppedPieces explains why a parameter that seems to be in the query may not count.
 const droppedPieces = "as in SF, a query piece with an empty value or with more than one '=' is ignored"
 
-// resolvePartition serves GET /Services/{serviceId}/$/ResolvePartition (research/sf-rest.md 2).
+// resolvePartition serves GET /Services/{serviceId}/$/ResolvePartition (docs/servicefabric.md §2).
 func (c *Cluster) resolvePartition(q *request) result {
 	var prev *parsedVersion
 	if raw, present := q.query["PreviousRspVersion"]; present {

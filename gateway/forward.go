@@ -257,7 +257,7 @@ func (s *reqState) sleep(d time.Duration) bool {
 	return true
 }
 
-// resolveError maps a resolver error to the client's status (DESIGN.md §4). t may be nil (admin lookups).
+// resolveError maps a resolver error to the client's status (docs/design.md §4). t may be nil (admin lookups).
 func resolveError(err error, t *policy.Target, service string, key []byte) *requestError {
 	re := &requestError{Status: fasthttp.StatusBadGateway, Code: CodeNamingUnavailable, Source: sourceSetBackendService,
 		Message: "resolving " + service + ": " + err.Error(), Err: err}
@@ -303,7 +303,7 @@ func parseReplicaType(b []byte) (listener.ReplicaType, error) {
 	switch {
 	case len(b) == 0:
 		return listener.Default, nil
-	case string(b) == "primary" || bytes.EqualFold(b, []byte("primary")): // the seed's spelling first
+	case string(b) == "primary" || bytes.EqualFold(b, []byte("primary")): // APIM's documented spelling first
 		return listener.ReplicaPrimary, nil
 	case bytes.EqualFold(b, []byte("secondary")):
 		return listener.ReplicaSecondary, nil

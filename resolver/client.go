@@ -18,7 +18,7 @@ import (
 	"github.com/sfgate/sfgate/partition"
 )
 
-// API versions pinned per operation (research/sf-rest.md §6): they work on every cluster ≥ 6.4.
+// API versions pinned per operation (docs/servicefabric.md §1): they work on every cluster ≥ 6.4.
 const (
 	resolveAPIVersion       = "6.0"
 	getPartitionsAPIVersion = "6.4"
@@ -128,7 +128,7 @@ func (c *namingClient) timeoutParam() string {
 }
 
 // checkRawQueryValue rejects values that cannot travel verbatim in a query string: the SF gateway does not
-// percent-decode values, so they cannot be escaped either (research/sf-rest.md §1.3).
+// percent-decode values, so they cannot be escaped either (docs/servicefabric.md §1).
 func checkRawQueryValue(what, v string) error {
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -208,7 +208,7 @@ func (c *namingClient) attempt(ctx context.Context, idx int, op, path, query str
 	if err != nil {
 		return nil, fmt.Errorf("%s: build request for %s: %w", op, endpoint, err)
 	}
-	req.Raw().URL.RawQuery = query // verbatim: never re-encoded (research/sf-rest.md §1.3)
+	req.Raw().URL.RawQuery = query // verbatim: never re-encoded (docs/servicefabric.md §1)
 	req.Raw().Header.Set("Accept", "application/json")
 	requestID, err := runtime.NewUUID()
 	if err != nil {

@@ -488,7 +488,7 @@ func (r *Resolver) fetch(ctx context.Context, deadline time.Time, e *serviceEntr
 		key := e.scheme.Representative(i)
 		s, err := r.client.resolvePartition(flight, e.id, key, prev)
 		if prev != "" && hasCode(err, "FABRIC_E_SERVICE_METADATA_MISMATCH") {
-			// The complained-about version no longer fits the service (research/sf-rest.md §5.3): ask again
+			// The complained-about version no longer fits the service (docs/servicefabric.md §6): ask again
 			// without it.
 			s, err = r.client.resolvePartition(flight, e.id, key, "")
 		}

@@ -275,7 +275,7 @@ func printSnapshot(w io.Writer, s *resolver.Snapshot, verbose bool) {
 	tw.Flush()
 }
 
-// Wire shape of SF's ResolvedServicePartition (research/sf-rest.md §2.2), as "sfgate resolve -o json" prints it.
+// Wire shape of SF's ResolvedServicePartition (docs/servicefabric.md §2), as "sfgate resolve -o json" prints it.
 type resolvedServicePartition struct {
 	Name                 string
 	PartitionInformation partitionInformation
