@@ -22,6 +22,7 @@ type config struct {
 	bearer         func(token string) error
 	aad            *AADMetadata
 	naming         NamingCache
+	observer       func(ReplicaEvent)
 	err            error
 }
 

@@ -1,6 +1,7 @@
 package fakesf
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +22,39 @@ type replicaServer struct {
 	listener string
 	url      string
 	srv      *http.Server
+	ln       *drainingListener
+	handler  *replicaHandler
 	done     chan struct{}
+
+	mu    sync.Mutex
+	conns map[net.Conn]int // open connections → handlers running on each
 }
+
+type connKey struct{}
+
+// connState is the server's ConnState hook: it keeps the set of open connections for close.
+func (s *replicaServer) connState(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		s.conns[c] = 0
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
+}
+
+// busy counts a handler running on c (+1 at the start, -1 at the end).
+func (s *replicaServer) busy(c net.Conn, delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		s.conns[c] += delta
+	}
+}
+
+// replicaDrainTimeout is how long a closing replica keeps the connections it already had (see close).
+const replicaDrainTimeout = 2 * time.Second
 
 var discardLog = log.New(io.Discard, "", 0)
 
@@ -32,7 +65,7 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 	var out []*replicaServer
 	for _, name := range r.p.svc.Listeners {
-		ln, err := net.Listen("tcp", net.JoinHostPort(r.node.IP, "0"))
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(r.node.IP)})
 		if err != nil {
 			for _, s := range out {
 				s.close()
@@ -40,15 +73,21 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			return nil, fmt.Errorf("fakesf: replica %d of partition %s: listen on node %s (%s): %w",
 				r.id, r.p.id, r.node.Name, r.node.IP, err)
 		}
+		ln := &drainingListener{TCPListener: tcp}
 		s := &replicaServer{
 			listener: name,
 			url:      fmt.Sprintf("http://%s/%s/%d", ln.Addr().String(), r.p.id, r.id),
+			ln:       ln,
 			done:     make(chan struct{}),
+			conns:    map[net.Conn]int{},
 		}
+		s.handler = &replicaHandler{c: c, r: r, listener: name, server: s}
 		s.srv = &http.Server{
-			Handler:           &replicaHandler{c: c, r: r, listener: name},
+			Handler:           s.handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          discardLog,
+			ConnState:         s.connState,
+			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		}
 		go func() {
 			defer close(s.done)
@@ -59,11 +98,38 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 	return out, nil
 }
 
-// close closes the listener and every connection (idle keep-alive ones included), so clients see the replica go
-// away, and waits for the serve loop to end.
+// close closes the replica's listener the way a Reliable Service's communication listener drains in CloseAsync
+// (role change, restart, node stop):
+//   - new connections are refused at once; those the kernel had already established are served
+//     (drainingListener), so no request is lost on a connection the replica never saw;
+//   - requests in progress, and any that arrive on the connections the replica still has, are served and answered
+//     with "Connection: close";
+//   - connections with no request in progress get a FIN (the write side is shut): a client that looks before it writes sees
+//     the close; a request written before the FIN arrived is still read and run, but its answer cannot be sent,
+//     as with any server that closes an idle connection;
+//   - connections still open after replicaDrainTimeout, or when the cluster closes, are closed.
+//
+// It waits for the accept loop to end, not for the requests.
 func (s *replicaServer) close() {
-	_ = s.srv.Close()
+	s.handler.closing.Store(true)
+	s.ln.drain()
 	<-s.done
+	s.mu.Lock()
+	for c, handlers := range s.conns {
+		if tc, ok := c.(interface{ CloseWrite() error }); ok && handlers == 0 {
+			_ = tc.CloseWrite()
+		}
+	}
+	s.mu.Unlock()
+	go func() {
+		t := time.NewTimer(replicaDrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.handler.c.closed:
+		}
+		_ = s.srv.Close()
+	}()
 }
 
 // ReplicaResponse is the JSON body every replica answers with.
@@ -93,9 +159,15 @@ type replicaHandler struct {
 	c        *Cluster
 	r        *replica
 	listener string
+	server   *replicaServer
+	closing  atomic.Bool // the listener is closed: answer what still arrives, then close the connection
 }
 
 func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if conn, ok := req.Context().Value(connKey{}).(net.Conn); ok {
+		h.server.busy(conn, 1)
+		defer h.server.busy(conn, -1)
+	}
 	c, r := h.c, h.r
 	c.mu.Lock()
 	fault := r.fault
@@ -115,6 +187,7 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	c.mu.Unlock()
 	r.hits.Add(1)
+	c.observe(StageReceived, r, req, "")
 
 	if fault.Delay > 0 {
 		t := time.NewTimer(fault.Delay)
@@ -160,6 +233,7 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	resp.Headers = req.Header
 	resp.BodySHA256 = hex.EncodeToString(hash.Sum(nil))
 	resp.Body = string(body)
+	c.observe(StageExecuted, r, req, resp.BodySHA256)
 
 	status := http.StatusOK
 	if fault.Status != 0 {
@@ -169,6 +243,9 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set(k, v)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if h.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(resp)
 }

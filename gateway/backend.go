@@ -43,7 +43,7 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 		timeout: bc.Timeout,
 		metrics: m.backend(bc.ID),
 		pool: newPool(poolSettings{
-			tls: tlsCfg, connectTimeout: bc.ConnectTimeout, maxConns: bc.MaxConnectionsPerEndpoint,
+			tls: tlsCfg, connectTimeout: bc.ConnectTimeout, maxConns: bc.MaxConnectionsPerEndpoint, connWait: bc.ConnectionWaitTimeout,
 			idleTimeout: bc.IdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
 			maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		}),

@@ -24,6 +24,7 @@ type compiled struct {
 	basePool       *pool      // endpoints named by base-url or an API's serviceUrl
 	requestTimeout time.Duration
 	defaultTimeout time.Duration
+	maxAttempts    int       // limits.maxAttemptsPerRequest
 	states         sync.Pool // *reqState
 }
 
@@ -56,9 +57,14 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		backends:       map[string]*backend{},
 		requestTimeout: cfg.Limits.RequestTimeout,
 		defaultTimeout: config.DefaultBackendTimeout,
+		maxAttempts:    cfg.Limits.MaxAttemptsPerRequest,
+	}
+	if rt.maxAttempts <= 0 { // a Config built in code rather than loaded
+		rt.maxAttempts = config.DefaultMaxAttemptsPerRequest
 	}
 	rt.basePool = newPool(poolSettings{
 		connectTimeout: config.DefaultConnectTimeout, maxConns: config.DefaultMaxConnectionsPerEndpoint,
+		connWait:    config.DefaultConnectionWaitTimeout,
 		idleTimeout: config.DefaultIdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
 		maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 	})

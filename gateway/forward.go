@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -18,34 +19,45 @@ import (
 )
 
 // forwardError is one failed attempt to reach a backend endpoint. It becomes context.LastError
-// (Reason BackendConnectionFailure or Timeout) and, when retries run out, a 502 or 504.
+// (Reason BackendConnectionFailure or Timeout) and, when retries run out, a 502, 503 or 504.
 type forwardError struct {
-	reason   string // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
-	notSent  bool   // proven: the request never reached the service (connect failed)
-	tooLarge bool   // the response exceeded limits.maxResponseBodyBytes
-	endpoint []byte // scheme://host:port (aliases a pooled buffer; copied by Error)
-	err      error
+	reason    string // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
+	notSent   bool   // proven: the request never reached the service (connect failed, stale or no free connection)
+	stale     bool   // a pooled connection was found closed by the backend before the request was written
+	poolFull  bool   // every connection to the endpoint stayed busy for the backend's connectionWaitTimeout
+	tooLarge  bool   // the response exceeded limits.maxResponseBodyBytes
+	overLimit bool   // not sent: the request already made limits.maxAttemptsPerRequest attempts
+	endpoint  []byte // scheme://host:port (aliases a pooled buffer; copied by Error)
+	err       error
 }
 
+// Error is the operator's detail (the log): it names the endpoint, which a client never sees.
 func (e *forwardError) Error() string {
-	return "forward to " + string(e.endpoint) + ": " + e.err.Error()
+	return "forward to " + string(withoutUserinfo(e.endpoint)) + ": " + e.err.Error()
 }
 
 func (e *forwardError) Unwrap() error { return e.err }
 
-// LastError is the context.LastError form (expr.LastErrorer).
+// LastError is the context.LastError form (expr.LastErrorer). Its message is the client-safe one: policies
+// may return it to the client.
 func (e *forwardError) LastError() expr.LastError {
-	return expr.LastError{Source: sourceForwardRequest, Reason: e.reason, Message: e.Error()}
+	return expr.LastError{Source: sourceForwardRequest, Reason: e.reason, Message: e.requestError().Message}
 }
 
 func (e *forwardError) requestError() *requestError {
 	re := &requestError{Status: fasthttp.StatusBadGateway, Code: CodeBackendConnection, Source: sourceForwardRequest,
-		Message: "the backend could not be reached: " + e.Error(), Err: e}
+		Message: "the backend could not be reached", Err: e}
 	switch {
 	case e.tooLarge:
 		re.Code, re.Message = CodeResponseTooLarge, "the backend's response is larger than limits.maxResponseBodyBytes"
+	case e.overLimit:
+		re.Code = CodeAttemptLimit
+		re.Message = "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows"
+	case e.poolFull:
+		re.Status, re.Code = fasthttp.StatusServiceUnavailable, CodeBackendBusy
+		re.Message = "every connection to the backend is busy (maxConnectionsPerEndpoint); try again later"
 	case e.reason == expr.ReasonTimeout:
-		re.Status, re.Code, re.Message = fasthttp.StatusGatewayTimeout, CodeBackendTimeout, "the backend did not answer in time: "+e.Error()
+		re.Status, re.Code, re.Message = fasthttp.StatusGatewayTimeout, CodeBackendTimeout, "the backend did not answer in time"
 	}
 	return re
 }
@@ -60,14 +72,31 @@ func classify(err error, endpoint []byte) *forwardError {
 		if isTimeout(de.err) {
 			fe.reason = expr.ReasonTimeout
 		}
-	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
-		fe.notSent = true
+	case errors.Is(err, errStaleConn):
+		fe.notSent, fe.stale = true, true
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		fe.notSent, fe.poolFull = true, true
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		fe.notSent, fe.reason = true, expr.ReasonTimeout
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		fe.tooLarge = true
 	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
 		fe.reason = expr.ReasonTimeout
 	}
 	return fe
+}
+
+// withoutUserinfo drops "user:password@" from an endpoint key ("http://u:p@h:1" → "http://h:1") for the log.
+func withoutUserinfo(key []byte) []byte {
+	at := bytes.LastIndexByte(key, '@')
+	if at < 0 {
+		return key
+	}
+	scheme := bytes.Index(key, []byte("://"))
+	if scheme < 0 || scheme > at {
+		return key
+	}
+	return append(append([]byte(nil), key[:scheme+3]...), key[at+1:]...)
 }
 
 func isTimeout(err error) bool {
@@ -77,10 +106,17 @@ func isTimeout(err error) bool {
 }
 
 // Forward runs one <forward-request>: it picks the target the inbound policy chose (policy.Forwarder).
-// For a Service Fabric backend it runs the resolve-and-retry loop; other targets get exactly one attempt.
-// On return c.Response holds the backend's response, or the error says why there is none.
+// For a Service Fabric backend it runs the resolve-and-retry loop; other targets get one attempt (plus a
+// resend on a fresh connection when a pooled one was found closed before the request was written).
+// On return c.Response holds the backend's response, or the error says why there is none. Past
+// limits.maxAttemptsPerRequest sends the error wraps policy.ErrAttemptLimit, which ends any <retry>.
 func (s *reqState) Forward(ctx context.Context, c *expr.Context, r *policy.Result, timeout time.Duration) error {
 	rt := s.rt
+	if s.attempts >= rt.maxAttempts {
+		return &requestError{Status: fasthttp.StatusBadGateway, Code: CodeAttemptLimit, Source: sourceForwardRequest,
+			Message: "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows",
+			Err:     policy.ErrAttemptLimit}
+	}
 	t := &r.Target
 	s.lastGood = nil // a <retry> may run forward-request again: only this execution's responses count
 	switch {
@@ -120,22 +156,33 @@ func (s *reqState) attemptTimeout(policyTimeout time.Duration, be *backend) time
 	return t
 }
 
-// forwardOnce sends the request once to base + path after the API suffix + query.
+// maxStaleResends bounds the resends, per forward-request, after a pooled connection was found closed before the
+// request was written. Each one closes the endpoint's idle connections, so the next one dials afresh.
+const maxStaleResends = 2
+
+// forwardOnce sends the request to base + path after the API suffix + query: once, or again on a fresh
+// connection when the pooled one was found closed before anything was written.
 func (s *reqState) forwardOnce(p *pool, base []byte, be *backend, timeout time.Duration) error {
 	s.urlBuf = forwardurl.Append(s.urlBuf[:0], base, s.ec.PathAfterSuffix(), s.ec.RawQuery())
 	if be != nil {
 		s.urlBuf = be.appendCredentialQuery(s.urlBuf)
 	}
-	if fe := s.attempt(p, s.urlBuf, be, timeout); fe != nil {
+	for stale := 0; ; stale++ {
+		fe := s.attempt(p, s.urlBuf, be, timeout)
+		if fe == nil {
+			return nil
+		}
 		s.setAttemptError(fe)
-		return fe
+		if !fe.stale || stale >= maxStaleResends {
+			return fe
+		}
 	}
-	return nil
 }
 
-// forwardSF resolves the target partition, sends, and after every attempt evaluates sf-resolve-condition
-// (or, without one, "the connection failed"); while it holds and retries remain it complains to the
-// resolver with the version it used (Invalidate), backs off and sends again to the new endpoint.
+// forwardSF resolves the target partition, sends, and after every attempt applies the retry rule
+// (resendRule): while it asks for a re-resolution and retries remain, it complains to the resolver with the
+// version it used (Invalidate), drops the pooled connections of an endpoint that changed, backs off when
+// naming has nothing newer, and sends again to the new endpoint when the rule allows a resend.
 func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Target, be *backend, timeout time.Duration) error {
 	res := be.sf.cluster.resolver
 	service := be.urlStr
@@ -158,7 +205,8 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 	listenerName := be.sf.cluster.names.intern(t.ListenerName)
 	idempotent := isIdempotent(s.fctx.Request.Header.Method())
 	maxRetries := be.sf.maxRetries
-	backoffStarted := false // reset on the first wait only: Reset reads the clock, and most requests never wait
+	reresolves, stale := 0, 0 // per forward-request: a <retry> around it gets a fresh budget
+	backoffStarted := false   // reset on the first wait only: Reset reads the clock, and most requests never wait
 	for {
 		s.partition = snap.Partition.ID // for the access log
 		endpoint, _, selErr := snap.Replicas.Select(rtype, listenerName)
@@ -171,32 +219,28 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 			fe = s.attempt(be.pool, s.urlBuf, be, timeout)
 			if fe != nil {
 				s.setAttemptError(fe)
+				if fe.stale && stale < maxStaleResends {
+					stale++ // the replica closed an idle connection: same endpoint, fresh connection, no complaint
+					continue
+				}
+				if fe.poolFull || fe.overLimit {
+					return s.finishSF(selErr, fe, t, snap, rtype) // a full pool is slow, not gone: no complaint
+				}
 			}
 		}
-		again := false
-		switch {
-		case selErr != nil:
-			again = true // no usable endpoint in this snapshot: a failover is in progress
-		case t.HasResolveCondition():
-			cond, err := t.ResolveCondition(c)
-			if err != nil {
-				return err
-			}
-			// A non-idempotent request that may have reached the service is resent only because the
-			// user's condition says so.
-			again = cond
-		default:
-			again = fe != nil && fe.reason == expr.ReasonBackendConnectionFailure && !fe.tooLarge &&
-				(idempotent || fe.notSent)
+		reresolve, resend, err := resendRule(c, t, selErr, fe, idempotent)
+		if err != nil {
+			return err
 		}
-		if selErr != nil && errors.Is(selErr, listener.ErrNoListener) && s.reresolves >= 1 {
+		if selErr != nil && errors.Is(selErr, listener.ErrNoListener) && reresolves >= 1 {
 			// The replicas publish other listeners but not this one: one fresh look is enough, more
 			// naming calls would not make the name appear.
-			again = false
+			reresolve = false
 		}
-		if !again || s.reresolves >= maxRetries {
+		if !reresolve || reresolves >= maxRetries {
 			return s.finishSF(selErr, fe, t, snap, rtype)
 		}
+		reresolves++
 		s.reresolves++
 		be.metrics.reresolutions.Add(1)
 		next, err := res.Invalidate(ctx, service, key, snap.Version)
@@ -208,8 +252,11 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 		}
 		if selErr == nil && next.Version != snap.Version {
 			if ep, _, err := next.Replicas.Select(rtype, listenerName); err != nil || ep != endpoint {
-				be.pool.forget(endpoint)
+				be.pool.forget(endpoint) // whether or not this request is sent again
 			}
+		}
+		if !resend {
+			return s.finishSF(selErr, fe, t, snap, rtype)
 		}
 		if next.Version == snap.Version {
 			// Nothing newer yet: wait a little (jittered, bounded) before asking again.
@@ -217,13 +264,38 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 				s.bo.Reset()
 				backoffStarted = true
 			}
-			if !s.sleep(s.bo.NextBackOff()) {
+			if !s.wait(s.bo.NextBackOff()) {
 				return s.finishSF(selErr, fe, t, snap, rtype)
 			}
 		}
 		be.metrics.retries.Add(1)
 		snap = next
 	}
+}
+
+// resendRule is the one rule for sending a request to a Service Fabric backend again (docs/policies.md,
+// "Retries and re-resolution"):
+//   - a request that never left the gateway (no usable endpoint in the snapshot, the connection could not be
+//     made) is re-resolved and resent, whatever its method and whatever sf-resolve-condition says;
+//   - otherwise sf-resolve-condition (without one: "the connection failed") decides whether to re-resolve, and
+//     the request is resent only when its method is idempotent (RFC 9110: GET, HEAD, OPTIONS, TRACE, PUT,
+//     DELETE). A POST or PATCH that reached a replica runs again only when the policy asks for it explicitly,
+//     with <retry> around <forward-request>; the re-resolution still happens, so that retry goes to the new
+//     endpoint.
+//
+// A full connection pool and a stale pooled connection never get here (forwardSF handles them first).
+func resendRule(c *expr.Context, t *policy.Target, selErr error, fe *forwardError, idempotent bool) (reresolve, resend bool, err error) {
+	if selErr != nil || fe != nil && fe.notSent {
+		return true, true, nil
+	}
+	if t.HasResolveCondition() {
+		if reresolve, err = t.ResolveCondition(c); err != nil {
+			return false, false, err
+		}
+	} else {
+		reresolve = fe != nil && fe.reason == expr.ReasonBackendConnectionFailure && !fe.tooLarge
+	}
+	return reresolve, reresolve && idempotent, nil
 }
 
 // finishSF ends the loop: the last backend response if any attempt produced one, else a gateway error.
@@ -236,25 +308,26 @@ func (s *reqState) finishSF(selErr error, fe *forwardError, t *policy.Target, sn
 		return fe
 	}
 	re := &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNoEndpoint,
-		Message: "no usable endpoint for " + snap.Service + " partition " + snap.Partition.ID + " (" + rtype.String() + "): " + selErr.Error(),
-		Err:     selErr}
+		Message: "no usable endpoint for the partition (" + rtype.String() + " replica): a failover may be in progress",
+		Err:     fmt.Errorf("%s partition %s: %w", snap.Service, snap.Partition.ID, selErr)}
 	var le *listener.ListenerError
 	if errors.As(selErr, &le) {
 		re.Attribute, re.Value = attrListenerName, string(t.ListenerName)
+		re.Message = "no replica of the partition publishes this listener"
 	}
 	return re
 }
 
-// sleep waits d or until the request's deadline; false when the deadline comes first.
-func (s *reqState) sleep(d time.Duration) bool {
+// wait waits d (at least 50 ms) for the next resend, through policy.Wait; false when the request's deadline
+// would pass first or its context ends.
+func (s *reqState) wait(d time.Duration) bool {
 	if d <= 0 {
 		d = 50 * time.Millisecond
 	}
 	if time.Now().Add(d).After(s.deadline) {
 		return false
 	}
-	time.Sleep(d)
-	return true
+	return policy.Wait(s, d) == nil
 }
 
 // resolveError maps a resolver error to the client's status (docs/design.md §4). t may be nil (admin lookups).
@@ -326,10 +399,13 @@ func isIdempotent(m []byte) bool {
 // attempt sends the prepared request once to url, into the buffer nextResponse picks. On success the response
 // becomes context.Response and s.lastGood.
 func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Duration) *forwardError {
+	if s.attempts >= s.rt.maxAttempts {
+		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, overLimit: true, err: policy.ErrAttemptLimit}
+	}
 	s.attempts++
 	hc, key, err := p.client(url)
-	if err != nil {
-		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, endpoint: url, err: err}
+	if err != nil { // the endpoint (which may carry credential query values) stays out of the error
+		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, err: err}
 	}
 	out := &s.out
 	s.prepareOutbound(out, url, key, be)
@@ -347,7 +423,11 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 		if be != nil {
 			be.metrics.failures.Add(1)
 		}
-		return classify(err, key)
+		fe := classify(err, key)
+		if fe.stale {
+			hc.CloseIdleConnections() // opened before the backend closed one of them: likely closed too
+		}
+		return fe
 	}
 	s.useResponse(resp)
 	s.lastGood = resp

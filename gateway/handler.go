@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -86,6 +87,10 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	err = prog.Inbound(c, r)
 	if err == nil && !r.Return.Set {
 		err = prog.Backend(s, c, r, s)
+		if err != nil && s.lastGood != nil && errors.Is(err, policy.ErrAttemptLimit) {
+			err = nil // a <retry> ran out of attempts: answer with the last response, as when its count runs out
+			s.useResponse(s.lastGood)
+		}
 	}
 	if err == nil && !r.Return.Set {
 		if s.lastGood == nil {

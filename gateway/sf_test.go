@@ -445,11 +445,21 @@ func TestStatusConditionAndLastResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	hits = c.ReplicaHits(prim.ID)
-	r = do(t, g.addr, "POST", "/s/x?customer=42", nil, "body")
+	r = do(t, g.addr, "GET", "/s/x?customer=42", nil, "")
 	if r.status != 503 || !strings.Contains(string(r.body), `"partitionId"`) {
 		t.Errorf("retries exhausted: %d %s, want the replica's own 503", r.status, r.body)
 	}
 	if n := c.ReplicaHits(prim.ID) - hits; n != 1+5 {
-		t.Errorf("the replica saw %d requests, want 1 + maxPartitionResolutionRetries (5)", n)
+		t.Errorf("the replica saw %d GETs, want 1 + maxPartitionResolutionRetries (5)", n)
+	}
+
+	// A POST reached the replica: the condition re-resolves, but the POST is not sent again (docs/policies.md).
+	hits = c.ReplicaHits(prim.ID)
+	r = do(t, g.addr, "POST", "/s/x?customer=42", nil, "body")
+	if r.status != 503 || !strings.Contains(string(r.body), `"partitionId"`) {
+		t.Errorf("POST: %d %s, want the replica's own 503", r.status, r.body)
+	}
+	if n := c.ReplicaHits(prim.ID) - hits; n != 1 {
+		t.Errorf("the replica saw the POST %d times, want once", n)
 	}
 }

@@ -67,7 +67,9 @@ func TestClassifyForwardErrors(t *testing.T) {
 		tooLarge bool
 	}{
 		{&dialError{err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, expr.ReasonBackendConnectionFailure, true, 502, false},
-		{fasthttp.ErrNoFreeConns, expr.ReasonBackendConnectionFailure, true, 502, false},
+		{fasthttp.ErrNoFreeConns, expr.ReasonBackendConnectionFailure, true, 503, false},
+		{errStaleConn, expr.ReasonBackendConnectionFailure, true, 502, false},
+		{fasthttp.ErrDialTimeout, expr.ReasonTimeout, true, 504, false},
 		{fasthttp.ErrConnectionClosed, expr.ReasonBackendConnectionFailure, false, 502, false},
 		{fasthttp.ErrTimeout, expr.ReasonTimeout, false, 504, false},
 		{fasthttp.ErrBodyTooLarge, expr.ReasonBackendConnectionFailure, false, 502, true},

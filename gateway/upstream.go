@@ -17,6 +17,7 @@ type poolSettings struct {
 	tls             *tls.Config // for https endpoints; nil → Go defaults
 	connectTimeout  time.Duration
 	maxConns        int
+	connWait        time.Duration // how long a request waits for a free connection when maxConns are busy
 	idleTimeout     time.Duration
 	maxResponseBody int
 	maxHeaderBytes  int
@@ -114,6 +115,7 @@ func (p *pool) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 		IsTLS:                     isTLS,
 		TLSConfig:                 s.tls,
 		MaxConns:                  s.maxConns,
+		MaxConnWaitTimeout:        s.connWait, // then ErrNoFreeConns: 503, never a complaint to naming
 		MaxIdleConnDuration:       s.idleTimeout,
 		MaxResponseBodySize:       s.maxResponseBody,
 		ReadBufferSize:            s.maxHeaderBytes,
@@ -142,7 +144,7 @@ func dialer(connectTimeout time.Duration) fasthttp.DialFuncWithTimeout {
 		if err != nil {
 			return nil, &dialError{err: err}
 		}
-		return &lazyDeadlineConn{Conn: c}, nil
+		return newBackendConn(c), nil
 	}
 }
 

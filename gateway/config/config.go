@@ -77,6 +77,12 @@ type Limits struct {
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
 	// IdleTimeout closes client keep-alive connections idle that long. Default 90s.
 	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxBufferedBodyBytes bounds the memory all request bodies being buffered hold at once, across all
+	// connections. A body that would go past it gets 503 (Retry-After) instead of memory. Default 256 MiB.
+	MaxBufferedBodyBytes int64 `yaml:"maxBufferedBodyBytes"`
+	// MaxAttemptsPerRequest bounds how many times one client request is sent to backends, whatever the
+	// policy nests (<retry> in <retry>) and however many re-resolutions run. Default 50.
+	MaxAttemptsPerRequest int `yaml:"maxAttemptsPerRequest"`
 }
 
 // Backend is an APIM Backend entity: a plain HTTP(S) base URL, or a Service Fabric service on a cluster.
@@ -105,6 +111,9 @@ type Backend struct {
 	// IdleConnectionTimeout closes pooled connections idle that long. Default 10s (below common
 	// keep-alive timeouts of backends, so the gateway closes first).
 	IdleConnectionTimeout time.Duration `yaml:"idleConnectionTimeout"`
+	// ConnectionWaitTimeout is how long a request waits for a pooled connection when all
+	// maxConnectionsPerEndpoint are busy; then it gets 503. Default 1s.
+	ConnectionWaitTimeout time.Duration `yaml:"connectionWaitTimeout"`
 
 	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|circuitBreaker=circuit breakers are not supported; sf-resolve-condition and maxPartitionResolutionRetries bound retries|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
 }

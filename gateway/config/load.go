@@ -32,6 +32,9 @@ const (
 	DefaultConnectTimeout                = 5 * time.Second
 	DefaultMaxConnectionsPerEndpoint     = 512
 	DefaultIdleConnectionTimeout         = 10 * time.Second
+	DefaultConnectionWaitTimeout         = time.Second
+	DefaultMaxBufferedBodyBytes          = 256 << 20
+	DefaultMaxAttemptsPerRequest         = 50
 	DefaultMaxPartitionResolutionRetries = 5
 	MaxPartitionResolutionRetriesLimit   = 10
 	DefaultResolveTimeout                = 5 * time.Second // the resolver's defaults (gateway tests check)
@@ -178,6 +181,10 @@ func applyDefaults(cfg *Config) {
 	setDur(&lim.ReadTimeout, DefaultReadTimeout)
 	setDur(&lim.WriteTimeout, DefaultWriteTimeout)
 	setDur(&lim.IdleTimeout, DefaultIdleTimeout)
+	if lim.MaxBufferedBodyBytes == 0 {
+		lim.MaxBufferedBodyBytes = DefaultMaxBufferedBodyBytes
+	}
+	setInt(&lim.MaxAttemptsPerRequest, DefaultMaxAttemptsPerRequest)
 	for id, b := range cfg.Backends {
 		if b == nil {
 			continue
@@ -187,6 +194,7 @@ func applyDefaults(cfg *Config) {
 		setDur(&b.ConnectTimeout, DefaultConnectTimeout)
 		setInt(&b.MaxConnectionsPerEndpoint, DefaultMaxConnectionsPerEndpoint)
 		setDur(&b.IdleConnectionTimeout, DefaultIdleConnectionTimeout)
+		setDur(&b.ConnectionWaitTimeout, DefaultConnectionWaitTimeout)
 		if sf := b.ServiceFabricCluster; sf != nil {
 			if sf.MaxPartitionResolutionRetries == nil {
 				n := DefaultMaxPartitionResolutionRetries
@@ -237,6 +245,12 @@ func check(l *errorList, cfg *Config) {
 	case "", "text", "json":
 	default:
 		l.bad("log.format", "%q is not one of text, json", cfg.Log.Format)
+	}
+	if cfg.Limits.MaxBufferedBodyBytes < 0 {
+		l.bad("limits.maxBufferedBodyBytes", "must be positive (bytes all buffered request bodies may hold at once)")
+	}
+	if cfg.Limits.MaxAttemptsPerRequest < 0 {
+		l.bad("limits.maxAttemptsPerRequest", "must be positive (sends to backends per client request)")
 	}
 	for name, v := range cfg.NamedValues {
 		if !validNamedValueName(name) {
@@ -327,6 +341,9 @@ func checkBackend(l *errorList, id string, b *Backend) {
 	}
 	if b.MaxConnectionsPerEndpoint < 0 {
 		l.bad(field+".maxConnectionsPerEndpoint", "must be positive")
+	}
+	if b.ConnectionWaitTimeout < 0 {
+		l.bad(field+".connectionWaitTimeout", "must be positive (how long a request waits for a free pooled connection)")
 	}
 	if sf := b.ServiceFabricCluster; sf != nil {
 		if !strings.HasPrefix(b.URL, "fabric:/") || len(b.URL) <= len("fabric:/") {

@@ -32,6 +32,11 @@ func errorAt(p expr.Pos, msg string) *Error {
 	return &Error{File: p.File, Line: p.Line, Col: p.Col, Msg: msg}
 }
 
+// ErrAttemptLimit is wrapped by a Forwarder's error when the request may not be sent again (the gateway's
+// limits.maxAttemptsPerRequest): a <retry> stops at once, whatever its condition and count, so that nested
+// retries cannot multiply the sends.
+var ErrAttemptLimit = errors.New("policy: the request reached its limit of attempts")
+
 // ErrNoForwarder is returned by Program.Backend when a forward-request runs without a Forwarder.
 var ErrNoForwarder = errors.New("policy: forward-request needs a Forwarder")
 

@@ -533,7 +533,7 @@ func (rn *runner) retry(s *retryStmt) error {
 	for attempt := int64(0); ; attempt++ {
 		err := rn.exec(s.body)
 		var ee *expr.EvalError
-		if err == errReturned || errors.As(err, &ee) {
+		if err == errReturned || errors.As(err, &ee) || errors.Is(err, ErrAttemptLimit) {
 			return err
 		}
 		if err != nil {
@@ -552,7 +552,7 @@ func (rn *runner) retry(s *retryStmt) error {
 			return err
 		}
 		wait := retryWait(attempt+1, interval, delta, maxInterval, firstFast)
-		if werr := sleep(rn.ctx, wait); werr != nil {
+		if werr := Wait(rn.ctx, wait); werr != nil {
 			if err != nil {
 				return err
 			}
@@ -581,12 +581,15 @@ func retryWait(n, interval, delta, maxInterval int64, firstFast bool) time.Durat
 	return time.Duration(sec * float64(time.Second))
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
+// Wait is the one wait between retries, for <retry> and for the gateway's re-resolution loop: it returns nil
+// after d, or the context's error as soon as ctx ends. A zero or negative d does not wait but still reports an
+// ended context, so that retries with interval="0" stop with the request.
+func Wait(ctx context.Context, d time.Duration) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -1,0 +1,36 @@
+package fakesf
+
+import "net/http"
+
+// ReplicaEvent is one step of one request at a replica, for tests that count what the replicas really did
+// (how many times a request ran, whether a failed one ever arrived).
+type ReplicaEvent struct {
+	Stage     Stage
+	ReplicaID int64
+	Method    string
+	Header    http.Header // the request's headers as received (do not modify)
+	// BodySHA256 is the hex SHA-256 of the whole body; set only at StageExecuted.
+	BodySHA256 string
+}
+
+// Stage says how far a request got at a replica.
+type Stage int
+
+const (
+	// StageReceived: the replica's handler started (the request head arrived), before any fault applies.
+	StageReceived Stage = iota
+	// StageExecuted: the replica read the whole body and is about to answer; the request ran.
+	StageExecuted
+)
+
+// WithReplicaObserver calls fn for every request a replica receives (StageReceived) and again when it has run
+// it (StageExecuted). fn runs on the replica's serving goroutine and must be safe for concurrent use.
+func WithReplicaObserver(fn func(ReplicaEvent)) Option {
+	return func(c *config) { c.observer = fn }
+}
+
+func (c *Cluster) observe(stage Stage, r *replica, req *http.Request, bodySHA256 string) {
+	if fn := c.cfg.observer; fn != nil {
+		fn(ReplicaEvent{Stage: stage, ReplicaID: r.id, Method: req.Method, Header: req.Header, BodySHA256: bodySHA256})
+	}
+}
