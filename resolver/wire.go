@@ -14,32 +14,60 @@ import (
 )
 
 // Wire shapes of the SF HTTP gateway (docs/servicefabric.md §2, §5, §6). Only the fields the resolver
-// uses are declared; unknown fields are ignored, as SF adds fields across versions.
+// uses are declared; unknown fields are ignored, as SF adds fields across versions. The exported ones are
+// also what "sfgate resolve -o json" prints.
 
-type wirePartitionInfo struct {
+// ResolvedServicePartition is SF's answer to ResolvePartition.
+type ResolvedServicePartition struct {
+	Name                 string
+	PartitionInformation PartitionInformation
+	Endpoints            []ResolvedEndpoint
+	Version              string
+}
+
+// PartitionInformation is SF's description of one partition: its kind and ID, and its key range
+// (Int64Range) or name (Named). It encodes as SF writes it: only the fields of its kind.
+type PartitionInformation struct {
 	ServicePartitionKind string
 	ID                   string `json:"Id"`
-	LowKey               wireInt64
-	HighKey              wireInt64
+	LowKey               Int64String
+	HighKey              Int64String
 	Name                 string
 }
 
-type wireEndpoint struct {
+// MarshalJSON writes the fields of p's kind only, as SF does.
+func (p PartitionInformation) MarshalJSON() ([]byte, error) {
+	type common struct {
+		ServicePartitionKind string
+		ID                   string `json:"Id"`
+	}
+	c := common{p.ServicePartitionKind, p.ID}
+	switch p.ServicePartitionKind {
+	case partition.Int64Range.String():
+		return json.Marshal(struct {
+			common
+			LowKey, HighKey Int64String
+		}{c, p.LowKey, p.HighKey})
+	case partition.Named.String():
+		return json.Marshal(struct {
+			common
+			Name string
+		}{c, p.Name})
+	}
+	return json.Marshal(c)
+}
+
+// ResolvedEndpoint is one replica or instance of a ResolvedServicePartition: its role (Kind) and its
+// Address, a JSON document of listener names and URLs in a string.
+type ResolvedEndpoint struct {
 	Kind    string
 	Address string
-}
-
-type wireResolved struct {
-	Name                 string
-	PartitionInformation wirePartitionInfo
-	Endpoints            []wireEndpoint
-	Version              string
 }
 
 type wirePartitionPage struct {
 	ContinuationToken string
 	Items             []struct {
-		PartitionInformation wirePartitionInfo
+		PartitionInformation PartitionInformation
 	}
 }
 
@@ -50,10 +78,16 @@ type wireError struct {
 	}
 }
 
-// wireInt64 is SF's int64-as-JSON-string; a bare number is accepted too.
-type wireInt64 int64
+// Int64String is SF's int64 written as a JSON string; a bare number is accepted too.
+type Int64String int64
 
-func (v *wireInt64) UnmarshalJSON(b []byte) error {
+// MarshalJSON writes v as a JSON string, as SF does.
+func (v Int64String) MarshalJSON() ([]byte, error) {
+	return strconv.AppendQuote(nil, strconv.FormatInt(int64(v), 10)), nil
+}
+
+// UnmarshalJSON reads a JSON string or number holding an int64; null leaves v unchanged.
+func (v *Int64String) UnmarshalJSON(b []byte) error {
 	s := string(bytes.Trim(b, `"`))
 	if s == "null" {
 		return nil
@@ -62,12 +96,24 @@ func (v *wireInt64) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("int64 field %s: %w", b, err)
 	}
-	*v = wireInt64(n)
+	*v = Int64String(n)
 	return nil
 }
 
+// partitionInformation is the wire form of info.
+func partitionInformation(info partition.Info) PartitionInformation {
+	w := PartitionInformation{ServicePartitionKind: info.Kind.String(), ID: info.ID}
+	switch info.Kind {
+	case partition.Int64Range:
+		w.LowKey, w.HighKey = Int64String(info.LowKey), Int64String(info.HighKey)
+	case partition.Named:
+		w.Name = info.Name
+	}
+	return w
+}
+
 // info converts PartitionInformation into a partition.Info.
-func (w *wirePartitionInfo) info() (partition.Info, error) {
+func (w *PartitionInformation) info() (partition.Info, error) {
 	kind, err := partition.ParseKind(w.ServicePartitionKind)
 	if err != nil {
 		return partition.Info{}, fmt.Errorf("PartitionInformation.ServicePartitionKind: %w", err)
@@ -89,7 +135,7 @@ func (w *wirePartitionInfo) info() (partition.Info, error) {
 // A replica whose Kind is unknown is skipped; one whose Address does not parse keeps its raw Address with
 // no listeners, so one bad replica never hides the others.
 func decodeResolved(body []byte) (*Snapshot, error) {
-	var w wireResolved
+	var w ResolvedServicePartition
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, fmt.Errorf("decode ResolvedServicePartition: %w", err)
 	}
@@ -116,6 +162,21 @@ func decodeResolved(body []byte) (*Snapshot, error) {
 		version:   parseVersion(w.Version),
 		stopTimer: noTimer,
 	}, nil
+}
+
+// ResolvedServicePartition returns s in SF's wire shape: the endpoints in SF's order with their raw Address
+// strings, and the Version verbatim.
+func (s *Snapshot) ResolvedServicePartition() ResolvedServicePartition {
+	out := ResolvedServicePartition{
+		Name:                 s.Service,
+		PartitionInformation: partitionInformation(s.Partition),
+		Endpoints:            []ResolvedEndpoint{},
+		Version:              s.Version,
+	}
+	for _, r := range s.Replicas.Replicas() {
+		out.Endpoints = append(out.Endpoints, ResolvedEndpoint{Kind: r.Role.String(), Address: r.Address})
+	}
+	return out
 }
 
 // decodePartitionPage parses one GetPartitions page.
@@ -194,10 +255,10 @@ func parseVersion(raw string) version {
 		return version{}
 	}
 	var w struct {
-		PartitionID      string     `json:"PartitionId"`
-		FMVersion        *wireInt64 `json:"FMVersion"`
+		PartitionID      string       `json:"PartitionId"`
+		FMVersion        *Int64String `json:"FMVersion"`
 		GenerationNumber struct {
-			Generation *wireInt64
+			Generation *Int64String
 		}
 	}
 	if json.Unmarshal([]byte(s), &w) != nil || w.PartitionID == "" || w.FMVersion == nil || w.GenerationNumber.Generation == nil {

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -97,7 +97,7 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.BoolVar(&f.verbose, "v", false, "also print every replica and its listeners")
 	fs.StringVar(&f.output, "o", "text", "output format: text, or json (the ResolvedServicePartition as SF returns it)")
 	fs.DurationVar(&f.timeout, "timeout", resolver.DefaultResolveTimeout, "time limit of the whole resolution, failovers included (serviceFabricCluster.resolveTimeout)")
-	fs.DurationVar(&f.callTimeout, "call-timeout", resolver.DefaultCallTimeout, "time limit of one call to one management endpoint before the next is tried (serviceFabricCluster.callTimeout)")
+	fs.DurationVar(&f.callTimeout, "call-timeout", 0, fmt.Sprintf("time limit of one call to one management endpoint before the next is tried (serviceFabricCluster.callTimeout; default %s, at most --timeout)", resolver.DefaultCallTimeout))
 	fs.StringVar(&f.certFile, "cert", "", "client certificate PEM file (X.509 clusters)")
 	fs.StringVar(&f.keyFile, "key-file", "", "client private key PEM file (default: the --cert file)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of trusted roots for server validation (default: system roots)")
@@ -144,6 +144,9 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "sfgate resolve: -o json prints the whole resolution; --replica, --listener and -v apply to text output only")
 		return 2
 	}
+	if f.callTimeout == 0 {
+		f.callTimeout = min(resolver.DefaultCallTimeout, f.timeout)
+	}
 	switch {
 	case f.timeout <= 0 || f.callTimeout <= 0:
 		fmt.Fprintf(stderr, "sfgate resolve: --timeout %s and --call-timeout %s must be positive\n", f.timeout, f.callTimeout)
@@ -164,15 +167,30 @@ func runResolve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 
-	r, err := resolver.New(resolver.Options{ManagementEndpoints: f.clusters, Auth: auth, ResolveTimeout: f.timeout, CallTimeout: f.callTimeout})
+	progress := &callProgress{w: stderr}
+	r, err := resolver.New(resolver.Options{
+		ManagementEndpoints: f.clusters,
+		Auth:                auth,
+		ResolveTimeout:      f.timeout,
+		CallTimeout:         f.callTimeout,
+		OnNamingCall:        progress.call,
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "sfgate resolve: %v\n", err)
 		return 2
 	}
 	defer r.Close()
 
+	endpoints := strings.Join(f.clusters, ", failing over to ")
+	fmt.Fprintf(stderr, "sfgate resolve: asking %s for %s (--timeout %s, --call-timeout %s per attempt)\n", endpoints, service, f.timeout, f.callTimeout)
 	snap, err := r.Resolve(ctx, service, []byte(f.key))
+	progress.stop()
 	if err != nil {
+		if errors.Is(err, resolver.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			fmt.Fprintf(stderr, "sfgate resolve: no answer from %s within --timeout %s (is it the cluster's HTTP gateway, "+
+				"usually port 19080, and reachable from here? a slow cluster needs a longer --timeout): %v\n", strings.Join(f.clusters, ", "), f.timeout, err)
+			return 1
+		}
 		fmt.Fprintf(stderr, "sfgate resolve: %v\n", err)
 		return 1
 	}
@@ -275,49 +293,32 @@ func printSnapshot(w io.Writer, s *resolver.Snapshot, verbose bool) {
 	tw.Flush()
 }
 
-// Wire shape of SF's ResolvedServicePartition (docs/servicefabric.md §2), as "sfgate resolve -o json" prints it.
-type resolvedServicePartition struct {
-	Name                 string
-	PartitionInformation partitionInformation
-	Endpoints            []resolverEndpoint
-	Version              string
-}
-
-type partitionInformation struct {
-	ServicePartitionKind string
-	ID                   string `json:"Id"`
-	LowKey               string `json:",omitempty"` // int64 as a string, as SF writes it
-	HighKey              string `json:",omitempty"`
-	Name                 string `json:",omitempty"`
-}
-
-type resolverEndpoint struct {
-	Kind    string
-	Address string
-}
-
-// printResolvedJSON writes s in SF's ResolvedServicePartition shape: the endpoints in SF's order with their
-// raw Address strings, and the Version verbatim.
+// printResolvedJSON writes s in SF's ResolvedServicePartition shape (resolver.ResolvedServicePartition).
 func printResolvedJSON(w io.Writer, s *resolver.Snapshot) error {
-	p := s.Partition
-	out := resolvedServicePartition{
-		Name:                 s.Service,
-		PartitionInformation: partitionInformation{ServicePartitionKind: p.Kind.String(), ID: p.ID},
-		Endpoints:            []resolverEndpoint{},
-		Version:              s.Version,
-	}
-	switch p.Kind {
-	case partition.Int64Range:
-		out.PartitionInformation.LowKey = strconv.FormatInt(p.LowKey, 10)
-		out.PartitionInformation.HighKey = strconv.FormatInt(p.HighKey, 10)
-	case partition.Named:
-		out.PartitionInformation.Name = p.Name
-	}
-	for _, r := range s.Replicas.Replicas() {
-		out.Endpoints = append(out.Endpoints, resolverEndpoint{Kind: r.Role.String(), Address: r.Address})
-	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(s.ResolvedServicePartition())
+}
+
+// callProgress prints each failed naming attempt while a resolution runs, so that a slow failover is
+// visible. After stop it prints nothing: a naming call may end after the resolution gave up.
+type callProgress struct {
+	mu      sync.Mutex
+	w       io.Writer
+	stopped bool
+}
+
+func (p *callProgress) call(c resolver.NamingCall) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c.Err != nil && !p.stopped {
+		fmt.Fprintf(p.w, "sfgate resolve: failed after %s: %v\n", c.Duration.Round(time.Millisecond), c.Err)
+	}
+}
+
+func (p *callProgress) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
 }

@@ -211,3 +211,26 @@ func TestResolveOutputFlagErrors(t *testing.T) {
 		t.Errorf("unknown service: exit %d, stdout %q, stderr %q; want exit 1 and the SF code on stderr", code, out, errOut)
 	}
 }
+
+// Against an endpoint that accepts connections and never answers, resolve says which endpoint it asks,
+// gives up when --timeout runs out, and names the endpoint and the flag.
+func TestResolveTimeoutNamesEndpointAndFlag(t *testing.T) {
+	silent, err := fakesf.StartSilentEndpoint("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	code, out, errOut := resolveRun(t, "--cluster", silent.URL(), "--timeout", "300ms", "fabric:/Shop/Orders", "--key", "1")
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want exit 1", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "asking "+silent.URL()+" for fabric:/Shop/Orders (--timeout 300ms, --call-timeout 300ms per attempt)") {
+		t.Errorf("stderr does not say which endpoint it asks:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "no answer from "+silent.URL()+" within --timeout 300ms") {
+		t.Errorf("stderr does not name the endpoint and the flag:\n%s", errOut)
+	}
+	if code, _, errOut := resolveRun(t, "--cluster", silent.URL(), "--timeout", "0s", "fabric:/Shop/Orders"); code != 2 || !strings.Contains(errOut, "--timeout") {
+		t.Errorf("--timeout 0s: exit %d, stderr %q; want a usage error", code, errOut)
+	}
+}
