@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +56,7 @@ func (h *harness) instructionsSection(ctx context.Context) (*table, []string) {
 			outFile := filepath.Join(h.dir, fmt.Sprintf("callgrind.%s.%d", b.name, n))
 			args := callgrindArgs(outFile, bin, b.name, n)
 			if i == 1 {
-				t.Commands = append(t.Commands, "GODEBUG="+callgrindGODEBUG+" "+shellJoin(append([]string{"valgrind"}, args...))+fmt.Sprintf("   # and %dx", lo))
+				t.Commands = append(t.Commands, "GODEBUG="+callgrindGODEBUG()+" "+shellJoin(append([]string{"valgrind"}, args...))+fmt.Sprintf("   # and %dx", lo))
 			}
 			var err error
 			if total[i], err = runCallgrind(ctx, args, outFile, b.name, n); err != nil {
@@ -111,15 +112,21 @@ func callgrindArgs(outFile, testBin, name string, n int) []string {
 
 // callgrindGODEBUG is what the Go programs run under valgrind get in GODEBUG. asyncpreemptoff=1: no
 // preemption signals, because callgrind can abort on Go's SIGURG (threads.c "sigNum == ...current_state.sig"),
-// and without them the counts repeat more closely. cpu.rdtscp=off: the runtime reads the time stamp counter
-// with LFENCE+RDTSC instead of RDTSCP, because valgrind's CPU model can announce RDTSCP to the program while
-// its decoder rejects the instruction on a host CPU without it (valgrind 3.19: "vex amd64->IR: unhandled
-// instruction bytes: 0xF 0x1 0xF9" in runtime.cputicks).
-const callgrindGODEBUG = "asyncpreemptoff=1,cpu.rdtscp=off"
+// and without them the counts repeat more closely. On amd64 also cpu.rdtscp=off: the runtime reads the time
+// stamp counter with LFENCE+RDTSC instead of RDTSCP, because valgrind's CPU model can announce RDTSCP to the
+// program while its decoder rejects the instruction on a host CPU without it (valgrind 3.19: "vex
+// amd64->IR: unhandled instruction bytes: 0xF 0x1 0xF9" in runtime.cputicks). Other architectures have no
+// such option (the runtime would warn about it).
+func callgrindGODEBUG() string {
+	if runtime.GOARCH == "amd64" {
+		return "asyncpreemptoff=1,cpu.rdtscp=off"
+	}
+	return "asyncpreemptoff=1"
+}
 
 // callgrindEnv is the environment of a program run under callgrind: ours, with callgrindGODEBUG added.
 func callgrindEnv() []string {
-	godebug := callgrindGODEBUG
+	godebug := callgrindGODEBUG()
 	if v := os.Getenv("GODEBUG"); v != "" {
 		godebug = v + "," + godebug
 	}
@@ -167,7 +174,7 @@ func probeValgrind(ctx context.Context, dir string) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("valgrind cannot run a Go program on this machine (%s, GODEBUG=%s): %v: %s",
-			toolVersion("valgrind", "", "--version"), callgrindGODEBUG, err, valgrindFailure(out))
+			toolVersion("valgrind", "", "--version"), callgrindGODEBUG(), err, valgrindFailure(out))
 	}
 	return nil
 }
