@@ -134,6 +134,30 @@ func TestDurationsAndDefaults(t *testing.T) {
 	}
 }
 
+// drainDelay defaults to 5s and may be 0; log.access defaults to on; health is an address like admin.
+func TestDrainDelayAccessLogAndHealth(t *testing.T) {
+	cfg, err := Parse([]byte("apis: [{name: a}]\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.DrainDelay != DefaultDrainDelay || !cfg.Log.AccessLog() || cfg.Health != "" {
+		t.Errorf("defaults: drainDelay %v, access %v, health %q", *cfg.DrainDelay, cfg.Log.AccessLog(), cfg.Health)
+	}
+	cfg, err = Parse([]byte("apis: [{name: a}]\ndrainDelay: 0s\nlog: {access: false}\nhealth: 0.0.0.0:9902\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *cfg.DrainDelay != 0 || cfg.Log.AccessLog() || cfg.Health != "0.0.0.0:9902" {
+		t.Errorf("set: drainDelay %v, access %v, health %q", *cfg.DrainDelay, cfg.Log.AccessLog(), cfg.Health)
+	}
+	_, err = Parse([]byte("apis: [{name: a}]\ndrainDelay: -1s\nlog: {access: maybe}\nhealth: nowhere\n"), "x.yaml")
+	for _, want := range []string{"x.yaml:2:13: drainDelay:", "x.yaml:3:15: log.access:", "x.yaml:4:1: health:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error at %s, got %v", want, err)
+		}
+	}
+}
+
 // The naming bounds of a cluster: defaults, values, and bad values reported at their file:line.
 func TestNamingBounds(t *testing.T) {
 	const head = "apis: [{name: a}]\nbackends:\n  b:\n    url: 'fabric:/A/B'\n    serviceFabricCluster:\n      managementEndpoints: [http://h:19080]\n"
