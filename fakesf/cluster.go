@@ -43,6 +43,9 @@ type Cluster struct {
 	nextID     int64                 // replica and instance IDs
 	operations map[string]*operation // fault operations by OperationId (lower case)
 	events     []Event               // recent faults, oldest first (logEvent)
+	appTypes   []ApplicationType     // registered application types, sorted by name and version
+	placed     int                   // partitions placed so far; spreads primaries over the nodes
+	created    int                   // services created with CreateService; keeps their partition IDs new
 	reports    healthReports         // health reports on the cluster entity
 	healthSeq  int64                 // makes auto-assigned health SequenceNumbers unique
 	started    time.Time
@@ -256,7 +259,7 @@ func (c *Cluster) isClosed() bool {
 	}
 }
 
-// build creates nodes, applications, services, partitions and replicas (no listeners yet).
+// build creates nodes, application types, applications, services, partitions and replicas (no listeners yet).
 func (c *Cluster) build(t Topology) {
 	for _, n := range t.Nodes {
 		sum := sha1.Sum([]byte("node:" + n.Name))
@@ -264,70 +267,77 @@ func (c *Cluster) build(t Topology) {
 		c.nodes = append(c.nodes, nd)
 		c.nodeByName[n.Name] = nd
 	}
-	placed := 0 // spreads primaries over nodes
+	types, _ := t.applicationTypes(func(string, string, ...any) error { return nil }) // validated by Start
+	c.appTypes = types
 	for _, a := range t.Applications {
-		if a.TypeName == "" {
-			a.TypeName = lastSegment(a.Name) + "Type"
-		}
-		if a.TypeVersion == "" {
-			a.TypeVersion = "1.0.0"
-		}
-		ap := &app{Application: a}
+		ap := c.addApp(a)
 		for _, s := range a.Services {
-			if s.TypeName == "" {
-				s.TypeName = lastSegment(s.Name) + "Type"
-			}
-			if s.Kind == Stateful && s.MinReplicas == 0 {
-				s.MinReplicas = s.Replicas/2 + 1
-			}
-			svc := &service{Service: s, app: ap}
-			var parts []*partition
-			switch s.Scheme {
-			case Singleton:
-				parts = append(parts, &partition{})
-			case Int64Range:
-				for _, r := range int64Ranges(s.LowKey, s.HighKey, s.Partitions) {
-					parts = append(parts, &partition{low: r[0], high: r[1]})
-				}
-			case Named:
-				for _, name := range s.Names {
-					parts = append(parts, &partition{name: name})
-				}
-			}
-			for i, p := range parts {
-				p.svc = svc
-				p.id = partitionGUID(s.Name, i)
-				count := s.Replicas
-				if count == -1 {
-					count = len(c.nodes)
-				}
-				for j := range count {
-					r := &replica{p: p, id: c.newID(), node: c.nodes[(placed+j)%len(c.nodes)], role: roleStateless}
-					if s.Kind == Stateful {
-						r.role = roleSecondary
-						if j == 0 {
-							r.role = rolePrimary
-						}
-					}
-					p.replicas = append(p.replicas, r)
-				}
-				placed++
-				c.fmVersion++
-				p.fmVersion = c.fmVersion
-				p.store = 1
-				p.configVer = 1<<32 | 1
-				p.dataLoss = initialDataLossVersion
-				c.partitions[p.id] = p
-			}
-			svc.partitions = parts
-			ap.services = append(ap.services, svc)
-			c.services[s.Name] = svc
+			c.addService(ap, s, partitionGUID)
 		}
-		slices.SortFunc(ap.services, func(x, y *service) int { return cmp.Compare(x.Name, y.Name) })
-		c.apps = append(c.apps, ap)
-		c.appByName[a.Name] = ap
 	}
-	slices.SortFunc(c.apps, func(x, y *app) int { return cmp.Compare(x.Name, y.Name) })
+}
+
+// addApp registers an application (no services yet). Caller holds mu (or is building).
+func (c *Cluster) addApp(a Application) *app {
+	a.Services = nil
+	ap := &app{Application: a}
+	i, _ := slices.BinarySearchFunc(c.apps, a.Name, func(x *app, name string) int { return cmp.Compare(x.Name, name) })
+	c.apps = slices.Insert(c.apps, i, ap)
+	c.appByName[a.Name] = ap
+	return ap
+}
+
+// addService creates a validated service of ap with its partitions and replicas placed (no listeners yet):
+// replica j of the k-th partition placed in the cluster goes to node (k+j) mod len(nodes), replica 0 as primary.
+// pid names the partitions. Caller holds mu (or is building).
+func (c *Cluster) addService(ap *app, s Service, pid func(service string, index int) string) *service {
+	if s.Kind == Stateful && s.MinReplicas == 0 {
+		s.MinReplicas = s.Replicas/2 + 1
+	}
+	svc := &service{Service: s, app: ap}
+	var parts []*partition
+	switch s.Scheme {
+	case Singleton:
+		parts = append(parts, &partition{})
+	case Int64Range:
+		for _, r := range int64Ranges(s.LowKey, s.HighKey, s.Partitions) {
+			parts = append(parts, &partition{low: r[0], high: r[1]})
+		}
+	case Named:
+		for _, name := range s.Names {
+			parts = append(parts, &partition{name: name})
+		}
+	}
+	for i, p := range parts {
+		p.svc = svc
+		p.id = pid(s.Name, i)
+		count := s.Replicas
+		if count == -1 {
+			count = len(c.nodes)
+		}
+		for j := range count {
+			r := &replica{p: p, id: c.newID(), node: c.nodes[(c.placed+j)%len(c.nodes)], role: roleStateless}
+			if s.Kind == Stateful {
+				r.role = roleSecondary
+				if j == 0 {
+					r.role = rolePrimary
+				}
+			}
+			p.replicas = append(p.replicas, r)
+		}
+		c.placed++
+		c.fmVersion++
+		p.fmVersion = c.fmVersion
+		p.store = 1
+		p.configVer = 1<<32 | 1
+		p.dataLoss = initialDataLossVersion
+		c.partitions[p.id] = p
+	}
+	svc.partitions = parts
+	i, _ := slices.BinarySearchFunc(ap.services, s.Name, func(x *service, name string) int { return cmp.Compare(x.Name, name) })
+	ap.services = slices.Insert(ap.services, i, svc)
+	c.services[s.Name] = svc
+	return svc
 }
 
 func (c *Cluster) newID() int64 {

@@ -131,7 +131,7 @@ func swaggerMinimums(t *testing.T) map[string]string {
 // swaggerTemplate turns a route template into the swagger's path key.
 func swaggerTemplate(r route) string {
 	names := map[string]string{"{app*}": "{applicationId}", "{svc*}": "{serviceId}", "{pid}": "{partitionId}",
-		"{rid}": "{replicaId}", "{node}": "{nodeName}"}
+		"{rid}": "{replicaId}", "{node}": "{nodeName}", "{type}": "{applicationTypeName}", "{stype}": "{serviceTypeName}"}
 	segs := make([]string, len(r.tmpl))
 	for i, s := range r.tmpl {
 		if n, ok := names[s]; ok {
@@ -156,7 +156,7 @@ func TestRouteMinimumsMatchSwagger(t *testing.T) {
 	orders := h.parts("fabric:/Shop/Orders")[0]
 	prim, _ := orders.Primary()
 	values := map[string]string{"{app*}": "Shop", "{svc*}": "Shop~Orders", "{pid}": orders.ID,
-		"{rid}": itoa(prim.ID), "{node}": prim.Node}
+		"{rid}": itoa(prim.ID), "{node}": prim.Node, "{type}": "ShopType", "{stype}": "OrdersType"}
 	for _, r := range routes {
 		key := r.method + " " + swaggerTemplate(r)
 		if a, ok := aliasOf[key]; ok {

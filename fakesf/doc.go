@@ -21,6 +21,11 @@
 //	c.MoveSecondary(partitionID, "_Node_1", "")  // "" = any up node without a replica of the partition
 //	c.MoveInstance("fabric:/Shop/Web", partitionID, "", "_Node_4")
 //	c.RemoveReplica(nodeName, partitionID, replicaID) // replaced by a new replica, as SF's FM does
+//
+//	// lifecycle (the same as the HTTP calls)
+//	c.CreateApplication("fabric:/Tools", "ToolsType", "2.0.0", nil)
+//	c.CreateService("fabric:/Tools", fakesf.Service{Name: "fabric:/Tools/Cache", TypeName: "CacheType", ...})
+//	c.UpdateService("fabric:/Tools/Cache", 5, 0); c.DeleteApplication("fabric:/Tools")
 //	c.DeleteService("fabric:/Shop/Web")          // later calls naming it: 404 FABRIC_E_SERVICE_DOES_NOT_EXIST
 //
 //	// fake-only knobs
@@ -65,6 +70,13 @@
 //	GET  /Nodes[/{nodeName}]                              (GET /Nodes >= 6.3)
 //	GET  /$/GetClusterVersion                             (>= 6.4)
 //	GET  /$/GetAadMetadata                                (anonymous)
+//	GET  /ApplicationTypes[/{typeName}]                   (ApplicationTypeVersion, paging, ExcludeApplicationParameters)
+//	GET  /ApplicationTypes/{typeName}/$/GetServiceTypes[/{serviceTypeName}]   (ApplicationTypeVersion)
+//	GET  /ApplicationTypes/{typeName}/$/GetApplicationManifest, .../$/GetServiceManifest (ServiceManifestName)
+//	POST /Applications/$/Create                           (ApplicationDescription body) → 201
+//	POST /Applications/{appId}/$/Delete                   (ForceRemove) → 200: its services go with it
+//	POST /Applications/{appId}/$/GetServices/$/Create     (ServiceDescription body) → 202
+//	POST /Services/{serviceId}/$/Update                   (ServiceUpdateDescription: replica/instance counts) → 200
 //	POST /Services/{serviceId}/$/Delete                   (ForceRemove) → 200
 //	POST /Partitions/{partitionId}/$/MovePrimaryReplica   (>= 6.5; NodeName, IgnoreConstraints) → 200; to the node
 //	                                                      already holding it: 409 FABRIC_E_PRIMARY_ALREADY_EXISTS
@@ -193,6 +205,19 @@
 //	        scheme: Singleton
 //	        instances: 3            # or -1: one per node
 //	        listeners: ["", Admin]  # default [""]
+//
+// Application types: every application's type (typeName, typeVersion) is registered with one service type per
+// distinct service typeName (its kind, hasPersistedState, listeners), so GET /ApplicationTypes lists it and
+// CreateService can make more services of those types. Types no application uses yet are declared apart; an
+// application of a declared type takes its services' listeners from the type's service types:
+//
+//	applicationTypes:
+//	  - name: ToolsType
+//	    version: 2.0.0
+//	    parameters: {Cache_Size: "10"}   # default application parameters
+//	    serviceTypes:
+//	      - {name: CacheType, kind: Stateful, hasPersistedState: true, listeners: ["", Admin], listenOnSecondary: true}
+//	      - {name: ApiType, kind: Stateless}          # listeners default to [""]
 //
 // A service has at most MaxPartitions partitions; a topology file at most 1 MiB.
 //

@@ -189,6 +189,13 @@ func (c *Cluster) DeleteService(name string) error {
 	if !ok {
 		return fabricErr(http.StatusNotFound, "FABRIC_E_SERVICE_DOES_NOT_EXIST", "Service %s does not exist.", name)
 	}
+	c.removeService(s)
+	c.logEvent("DeleteService: %s deleted", name)
+	return nil
+}
+
+// removeService closes every listener of s and forgets its partitions and name. Caller holds mu.
+func (c *Cluster) removeService(s *service) {
 	for _, p := range s.partitions {
 		for _, r := range p.replicas {
 			for _, srv := range r.servers {
@@ -198,10 +205,8 @@ func (c *Cluster) DeleteService(name string) error {
 		}
 		delete(c.partitions, p.id)
 	}
-	delete(c.services, name)
-	c.logEvent("DeleteService: %s deleted", name)
+	delete(c.services, s.Name)
 	s.app.services = slices.DeleteFunc(s.app.services, func(x *service) bool { return x == s })
-	return nil
 }
 
 // alreadyExists is SF's answer when a move targets a node that already holds the role (AlreadyPrimaryReplica,

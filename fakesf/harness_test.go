@@ -108,7 +108,7 @@ func (h *harness) checkShape(method, tmpl, path string, r response) {
 	if strings.HasPrefix(path, "/_fake") {
 		return // the fake-only control API has its own plain JSON shapes
 	}
-	if r.status == http.StatusNoContent || r.status == http.StatusAccepted || (r.status == http.StatusOK && len(r.body) == 0) {
+	if r.status == http.StatusNoContent || r.status == http.StatusAccepted || r.status == http.StatusCreated || (r.status == http.StatusOK && len(r.body) == 0) {
 		if len(r.body) != 0 {
 			h.t.Errorf("%s %s: %d with a body %q", method, path, r.status, r.body)
 		}

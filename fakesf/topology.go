@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -20,6 +21,28 @@ import (
 type Topology struct {
 	Nodes        []Node
 	Applications []Application
+	// ApplicationTypes registers application types beyond those of Applications (whose types are registered
+	// from their services), for CreateApplication and CreateService to instantiate.
+	ApplicationTypes []ApplicationType
+}
+
+// ApplicationType is a registered (provisioned) application type: what GET /ApplicationTypes lists and
+// CreateApplication instantiates.
+type ApplicationType struct {
+	Name         string            // "ShopType"
+	Version      string            // empty → "1.0.0"
+	Parameters   map[string]string // default application parameters
+	ServiceTypes []ServiceType
+}
+
+// ServiceType is a service type of an application type, as its service manifest declares it. A service created
+// from it takes its listeners from here, as an SF service's endpoints come from its service manifest.
+type ServiceType struct {
+	Name              string   // "OrdersType"
+	Kind              string   // Stateful or Stateless
+	HasPersistedState bool     // Stateful
+	Listeners         []string // listener names each replica publishes; nil → [""]
+	ListenOnSecondary bool     // Stateful: secondaries open their listeners too
 }
 
 // Node is one cluster node. Every replica placed on it listens on its IP, so stopping the node takes all of them
@@ -344,7 +367,61 @@ func (d *yamlDecoder) topology(n *yaml.Node, t *Topology) error {
 				return err
 			})
 		},
+		"applicationTypes": func(v *yaml.Node, f string) error {
+			return d.sequence(v, f, func(item *yaml.Node, f string) error {
+				var at ApplicationType
+				err := d.mapping(item, f, map[string]func(*yaml.Node, string) error{
+					"name":       d.str(&at.Name),
+					"version":    d.str(&at.Version),
+					"parameters": d.strMap(&at.Parameters),
+					"serviceTypes": func(v *yaml.Node, f string) error {
+						return d.sequence(v, f, func(item *yaml.Node, f string) error {
+							var st ServiceType
+							err := d.mapping(item, f, map[string]func(*yaml.Node, string) error{
+								"name":              d.str(&st.Name),
+								"kind":              d.str(&st.Kind),
+								"hasPersistedState": d.bool(&st.HasPersistedState),
+								"listeners":         d.strList(&st.Listeners),
+								"listenOnSecondary": d.bool(&st.ListenOnSecondary),
+							})
+							at.ServiceTypes = append(at.ServiceTypes, st)
+							return err
+						})
+					},
+				})
+				t.ApplicationTypes = append(t.ApplicationTypes, at)
+				return err
+			})
+		},
 	})
+}
+
+// strMap reads a mapping of plain strings to plain strings.
+func (d *yamlDecoder) strMap(dst *map[string]string) func(*yaml.Node, string) error {
+	return func(v *yaml.Node, f string) error {
+		if v.Kind != yaml.MappingNode {
+			return d.errAt(v, f, "expected a mapping of names to values, found %s", kindName(v))
+		}
+		m := map[string]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, val := v.Content[i], v.Content[i+1]
+			if err := d.plain(k, f); err != nil {
+				return err
+			}
+			if err := d.plain(val, f); err != nil {
+				return err
+			}
+			if k.Kind != yaml.ScalarNode || val.Kind != yaml.ScalarNode {
+				return d.errAt(k, f, "entries must be plain key: value strings")
+			}
+			if _, dup := m[k.Value]; dup {
+				return d.errAt(k, joinField(f, k.Value), "key %q given twice", k.Value)
+			}
+			m[k.Value] = val.Value
+		}
+		*dst = m
+		return nil
+	}
 }
 
 func (d *yamlDecoder) application(n *yaml.Node, field string, app *Application) error {
@@ -352,29 +429,7 @@ func (d *yamlDecoder) application(n *yaml.Node, field string, app *Application) 
 		"name":        d.str(&app.Name),
 		"typeName":    d.str(&app.TypeName),
 		"typeVersion": d.str(&app.TypeVersion),
-		"parameters": func(v *yaml.Node, f string) error {
-			if v.Kind != yaml.MappingNode {
-				return d.errAt(v, f, "expected a mapping of parameter names to values, found %s", kindName(v))
-			}
-			app.Parameters = map[string]string{}
-			for i := 0; i+1 < len(v.Content); i += 2 {
-				k, val := v.Content[i], v.Content[i+1]
-				if err := d.plain(k, f); err != nil {
-					return err
-				}
-				if err := d.plain(val, f); err != nil {
-					return err
-				}
-				if k.Kind != yaml.ScalarNode || val.Kind != yaml.ScalarNode {
-					return d.errAt(k, f, "parameters must be plain key: value strings")
-				}
-				if _, dup := app.Parameters[k.Value]; dup {
-					return d.errAt(k, joinField(f, k.Value), "parameter %q given twice", k.Value)
-				}
-				app.Parameters[k.Value] = val.Value
-			}
-			return nil
-		},
+		"parameters":  d.strMap(&app.Parameters),
 		"services": func(v *yaml.Node, f string) error {
 			return d.sequence(v, f, func(item *yaml.Node, f string) error {
 				var s Service
@@ -504,6 +559,12 @@ func (t *Topology) validate(lines map[string]*yaml.Node) error {
 			return fail(af+".name", "application %q is defined twice", a.Name)
 		}
 		appNames[a.Name] = true
+		if a.TypeName == "" {
+			a.TypeName = lastSegment(a.Name) + "Type"
+		}
+		if a.TypeVersion == "" {
+			a.TypeVersion = "1.0.0"
+		}
 		if len(a.Services) == 0 {
 			return fail(af+".services", "application %q needs at least one service", a.Name)
 		}
@@ -520,12 +581,144 @@ func (t *Topology) validate(lines map[string]*yaml.Node) error {
 				return fail(sf+".name", "name %q is used twice", s.Name)
 			}
 			svcNames[s.Name] = true
+			if s.TypeName == "" {
+				s.TypeName = lastSegment(s.Name) + "Type"
+			}
 			if err := s.validate(len(t.Nodes), func(field, format string, args ...any) error {
 				return fail(sf+"."+field, format, args...)
 			}); err != nil {
 				return err
 			}
 		}
+	}
+	_, err := t.applicationTypes(fail)
+	return err
+}
+
+// applicationTypes validates the declared application types (filling defaults) and returns them together with
+// the types of the applications that are not declared, each built from its applications' services. A service of
+// a declared type must name one of its service types, with the same kind, and takes the type's listeners.
+func (t *Topology) applicationTypes(fail func(field, format string, args ...any) error) ([]ApplicationType, error) {
+	key := func(name, version string) string { return name + "\x00" + version }
+	declared := map[string]*ApplicationType{}
+	for i := range t.ApplicationTypes {
+		at := &t.ApplicationTypes[i]
+		f := fmt.Sprintf("applicationTypes[%d]", i)
+		if at.Version == "" {
+			at.Version = "1.0.0"
+		}
+		if err := checkTypeName(at.Name); err != nil {
+			return nil, fail(f+".name", "%v", err)
+		}
+		if err := checkTypeName(at.Version); err != nil {
+			return nil, fail(f+".version", "%v", err)
+		}
+		if declared[key(at.Name, at.Version)] != nil {
+			return nil, fail(f, "application type %s version %s is declared twice", at.Name, at.Version)
+		}
+		declared[key(at.Name, at.Version)] = at
+		seen := map[string]bool{}
+		for j := range at.ServiceTypes {
+			st := &at.ServiceTypes[j]
+			sf := fmt.Sprintf("%s.serviceTypes[%d]", f, j)
+			if err := checkTypeName(st.Name); err != nil {
+				return nil, fail(sf+".name", "%v", err)
+			}
+			if seen[st.Name] {
+				return nil, fail(sf+".name", "service type %q is declared twice in %s", st.Name, at.Name)
+			}
+			seen[st.Name] = true
+			if err := st.validate(func(field, format string, args ...any) error { return fail(sf+"."+field, format, args...) }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := slices.Clone(t.ApplicationTypes)
+	derived := map[string]int{} // key → index in out
+	for ai := range t.Applications {
+		a := &t.Applications[ai]
+		if at := declared[key(a.TypeName, a.TypeVersion)]; at != nil {
+			for si := range a.Services {
+				s := &a.Services[si]
+				sf := fmt.Sprintf("applications[%d].services[%d]", ai, si)
+				i := slices.IndexFunc(at.ServiceTypes, func(st ServiceType) bool { return st.Name == s.TypeName })
+				if i < 0 {
+					return nil, fail(sf+".typeName", "application type %s %s has no service type %q", at.Name, at.Version, s.TypeName)
+				}
+				st := at.ServiceTypes[i]
+				if st.Kind != s.Kind {
+					return nil, fail(sf+".kind", "service type %s is %s, not %s", st.Name, st.Kind, s.Kind)
+				}
+				if slices.Equal(s.Listeners, []string{""}) && !s.ListenOnSecondary {
+					s.Listeners, s.ListenOnSecondary = slices.Clone(st.Listeners), st.ListenOnSecondary
+				} else if !slices.Equal(s.Listeners, st.Listeners) || s.ListenOnSecondary != st.ListenOnSecondary {
+					return nil, fail(sf+".listeners", "listeners come from service type %s (%q, listenOnSecondary %v); leave them out here", st.Name, st.Listeners, st.ListenOnSecondary)
+				}
+			}
+			continue
+		}
+		k := key(a.TypeName, a.TypeVersion)
+		i, ok := derived[k]
+		if !ok {
+			i = len(out)
+			derived[k] = i
+			out = append(out, ApplicationType{Name: a.TypeName, Version: a.TypeVersion})
+		}
+		for si, s := range a.Services {
+			st := ServiceType{Name: s.TypeName, Kind: s.Kind, HasPersistedState: s.HasPersistedState, Listeners: slices.Clone(s.Listeners), ListenOnSecondary: s.ListenOnSecondary}
+			j := slices.IndexFunc(out[i].ServiceTypes, func(x ServiceType) bool { return x.Name == st.Name })
+			if j < 0 {
+				out[i].ServiceTypes = append(out[i].ServiceTypes, st)
+				continue
+			}
+			if old := out[i].ServiceTypes[j]; old.Kind != st.Kind || !slices.Equal(old.Listeners, st.Listeners) || old.ListenOnSecondary != st.ListenOnSecondary {
+				return nil, fail(fmt.Sprintf("applications[%d].services[%d].typeName", ai, si),
+					"service type %s of %s %s is used with different kinds or listeners; give the services different typeNames", st.Name, a.TypeName, a.TypeVersion)
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y ApplicationType) int { return strings.Compare(key(x.Name, x.Version), key(y.Name, y.Version)) })
+	return out, nil
+}
+
+// validate checks a declared service type and fills its default listener.
+func (st *ServiceType) validate(fail func(field, format string, args ...any) error) error {
+	switch st.Kind {
+	case Stateful:
+	case Stateless:
+		if st.HasPersistedState || st.ListenOnSecondary {
+			return fail("kind", "hasPersistedState and listenOnSecondary apply to Stateful service types only")
+		}
+	default:
+		return fail("kind", "kind %q must be Stateful or Stateless", st.Kind)
+	}
+	if st.Listeners == nil {
+		st.Listeners = []string{""}
+	}
+	return checkListeners(st.Listeners, fail)
+}
+
+// checkTypeName checks an application or service type name or version: non-empty, URL-safe.
+func checkTypeName(name string) error {
+	if name == "" || strings.ContainsFunc(name, func(r rune) bool {
+		return r <= ' ' || r >= 0x7f || strings.ContainsRune("/~?#%&\\\"<>{}|^`[]$", r)
+	}) {
+		return fmt.Errorf("%q must be non-empty and hold only URL-safe characters (no / ~ $)", name)
+	}
+	return nil
+}
+
+// checkListeners requires at least one listener name and no name twice.
+func checkListeners(listeners []string, fail func(field, format string, args ...any) error) error {
+	if len(listeners) == 0 {
+		return fail("listeners", "at least one listener name is required (\"\" is the default listener)")
+	}
+	seen := map[string]bool{}
+	for i, l := range listeners {
+		if seen[l] {
+			return fail(fmt.Sprintf("listeners[%d]", i), "listener %q is listed twice", l)
+		}
+		seen[l] = true
 	}
 	return nil
 }
@@ -590,17 +783,7 @@ func (s *Service) validate(nodes int, fail func(field, format string, args ...an
 	if s.Listeners == nil {
 		s.Listeners = []string{""}
 	}
-	if len(s.Listeners) == 0 {
-		return fail("listeners", "at least one listener name is required (\"\" is the default listener)")
-	}
-	seen := map[string]bool{}
-	for i, l := range s.Listeners {
-		if seen[l] {
-			return fail(fmt.Sprintf("listeners[%d]", i), "listener %q is listed twice", l)
-		}
-		seen[l] = true
-	}
-	return nil
+	return checkListeners(s.Listeners, fail)
 }
 
 func parentField(f string) string {
@@ -662,12 +845,7 @@ func cloneTopology(t Topology) Topology {
 	c := Topology{Nodes: slices.Clone(t.Nodes)}
 	for _, a := range t.Applications {
 		ac := a
-		if a.Parameters != nil {
-			ac.Parameters = make(map[string]string, len(a.Parameters))
-			for k, v := range a.Parameters {
-				ac.Parameters[k] = v
-			}
-		}
+		ac.Parameters = maps.Clone(a.Parameters)
 		ac.Services = nil
 		for _, s := range a.Services {
 			sc := s
@@ -676,6 +854,17 @@ func cloneTopology(t Topology) Topology {
 			ac.Services = append(ac.Services, sc)
 		}
 		c.Applications = append(c.Applications, ac)
+	}
+	for _, at := range t.ApplicationTypes {
+		atc := at
+		atc.Parameters = maps.Clone(at.Parameters)
+		atc.ServiceTypes = nil
+		for _, st := range at.ServiceTypes {
+			stc := st
+			stc.Listeners = slices.Clone(st.Listeners)
+			atc.ServiceTypes = append(atc.ServiceTypes, stc)
+		}
+		c.ApplicationTypes = append(c.ApplicationTypes, atc)
 	}
 	return c
 }
