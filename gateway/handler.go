@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -39,6 +40,7 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 
 func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) (int, *apiMetrics) {
 	rt := s.rt
+	s.scratch = dropClientConnectionTokens(&ctx.Request.Header, s.scratch)
 	id := ctx.Request.Header.PeekBytes(hdrXRequestID)
 	if validRequestID(id) {
 		s.requestID = append(s.requestID[:0], id...)
@@ -47,7 +49,16 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		ctx.Request.Header.SetCanonical(hdrXRequestID, s.requestID) // forwarded with the request
 	}
 
-	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), forwardurl.RequestPath(ctx.Request.Header.RequestURI()), s.params, s.paramBuf)
+	path := forwardurl.RequestPath(ctx.Request.Header.RequestURI())
+	if forwardurl.HasDotSegment(path) {
+		if path = s.resolveDotSegments(path); path == nil {
+			re := &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
+				Message: "the request path climbs above the root with '..' segments"}
+			s.scratch = writeError(ctx, re, s.requestID, s.scratch)
+			return re.Status, g.metrics.unrouted
+		}
+	}
+	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), path, s.params, s.paramBuf)
 	s.paramBuf, s.params = buf, m.Params
 	if err != nil {
 		re := &requestError{Status: fasthttp.StatusNotFound, Code: CodeRouteNotFound,
@@ -236,4 +247,23 @@ func (s *reqState) emptyResponse(status int) {
 	}
 	s.useResponse(resp)
 	s.lastGood = resp
+}
+
+// resolveDotSegments rewrites the request target with its "." and ".." segments resolved (RFC 3986 §5.2.4), so
+// that routing, policies and the backend all see the same path: "/web/../orders/x" is "/orders/x". It returns
+// the new path, or nil when a ".." would climb above the root. The query is kept byte for byte.
+func (s *reqState) resolveDotSegments(path []byte) []byte {
+	req := &s.fctx.Request
+	uri := req.Header.RequestURI()
+	var query []byte
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		query = uri[i:]
+	}
+	clean, ok := forwardurl.RemoveDotSegments(s.urlBuf[:0], path)
+	s.urlBuf = clean
+	if !ok {
+		return nil
+	}
+	req.SetRequestURIBytes(append(clean, query...)) // copied by fasthttp
+	return forwardurl.RequestPath(req.Header.RequestURI())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -30,8 +31,8 @@ var hopByHop = []string{
 }
 
 // copyRequestHeaders makes dst the client's request header (after inbound policies) without hop-by-hop
-// headers, including any header the client's Connection header names. It reports whether the client sent
-// X-Forwarded-For, which the same scan sees.
+// headers (the ones the client's Connection header named are gone already: dropClientConnectionTokens). It
+// reports whether the client sent X-Forwarded-For, which the same scan sees.
 func copyRequestHeaders(dst, src *fasthttp.RequestHeader) (hasForwardedFor bool) {
 	src.CopyTo(dst)
 	dst.ResetConnectionClose()
@@ -44,9 +45,29 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) (hasForwardedFor bool)
 		}
 	}
 	if found {
-		deleteHopByHop(src.PeekBytes(hdrConnection), dst.Del)
+		deleteHopByHop(nil, dst.Del)
 	}
 	return hasForwardedFor
+}
+
+// dropClientConnectionTokens deletes the headers the client's Connection header names: they concern the client's
+// connection only (RFC 9110 §7.6.1). It runs before routing and policies, so a token removes only what the client
+// sent, never a header the gateway (X-Request-Id) or a policy (set-header) sets later. The framing headers fasthttp
+// has read the request by, and Host, stay. scratch (returned, maybe grown) holds the value while headers go.
+func dropClientConnectionTokens(h *fasthttp.RequestHeader, scratch []byte) []byte {
+	v := h.PeekBytes(hdrConnection)
+	if len(v) == 0 || bytes.EqualFold(v, []byte("close")) || bytes.EqualFold(v, []byte("keep-alive")) {
+		return scratch
+	}
+	scratch = append(scratch[:0], v...)
+	removeConnectionTokens(scratch, func(name string) {
+		switch strings.ToLower(name) {
+		case "host", "content-length", "transfer-encoding":
+		default:
+			h.Del(name)
+		}
+	})
+	return scratch
 }
 
 // stripResponseHopByHop deletes the hop-by-hop headers from the response to send, including any header its

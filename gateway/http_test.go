@@ -46,7 +46,7 @@ apis:
 		"/API/Partners/15":                       "/api/10.4/Partners/15",
 		"/api/a%2Fb/c%20d/%E2%82%AC?q=a%2Bb&x=1": "/api/10.4/a%2Fb/c%20d/%E2%82%AC?q=a%2Bb&x=1",
 		"/api/x?a=1&a=2&empty=&=v&plus=a+b&pct=%": "/api/10.4/x?a=1&a=2&empty=&=v&plus=a+b&pct=%",
-		"/api/double//slash/./dot/../x":           "/api/10.4/double//slash/./dot/../x",
+		"/api/double//slash/./dot/../x":           "/api/10.4/double//slash/x", // dot segments resolved (RFC 3986), empty ones kept
 	}
 	for in, want := range cases {
 		got := decodeEcho(t, do(t, g.addr, "GET", in, nil, ""))
@@ -318,5 +318,69 @@ func TestForwardedForSeveralLines(t *testing.T) {
 	e := decodeEcho(t, rawResponse{status: resp.StatusCode, body: body})
 	if got := strings.Join(e.Header["X-Forwarded-For"], " | "); got != "198.51.100.1, 198.51.100.2, 198.51.100.3, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q", got)
+	}
+}
+
+// Connection tokens from the client remove only what the client sent: a header a policy sets (set-header) and
+// the request ID the gateway generates reach the backend even when the client names them in Connection.
+func TestClientConnectionTokensSpareGatewayHeaders(t *testing.T) {
+	be := startEcho(t, nil)
+	g := startGateway(t, fmt.Sprintf(`
+apis:
+  - name: a
+    path: a
+    serviceUrl: http://%s/
+    policies: |
+      <policies><inbound><base />
+        <set-header name="X-From-Query" exists-action="override"><value>@(context.Request.Url.Query.GetValueOrDefault("q","none"))</value></set-header>
+      </inbound></policies>
+`, be), nil)
+	e := decodeEcho(t, do(t, g.addr, "GET", "/a/x?q=policy", map[string]string{
+		"Connection":   "X-From-Query, X-Request-Id, X-Client-Hop, Host, Content-Length",
+		"X-From-Query": "client",
+		"X-Request-Id": "client-id",
+		"X-Client-Hop": "drop me",
+	}, ""))
+	if got := e.Header["X-From-Query"]; len(got) != 1 || got[0] != "policy" {
+		t.Errorf("X-From-Query = %v, want the policy's value", got)
+	}
+	if id := e.Header["X-Request-Id"]; len(id) != 1 || id[0] == "" || id[0] == "client-id" {
+		t.Errorf("X-Request-Id = %v, want one the gateway generated (the client's was hop-by-hop)", id)
+	}
+	if v, ok := e.Header["X-Client-Hop"]; ok {
+		t.Errorf("X-Client-Hop, named in Connection, was forwarded: %v", v)
+	}
+	if e.Host != be {
+		t.Errorf("Host = %q: a Connection token must not remove it", e.Host)
+	}
+}
+
+// Dot segments are resolved before routing (RFC 3986 §5.2.4), so a path cannot reach another API's backend under
+// the name of the first, nor climb above the root; encoded slashes and the query stay as received.
+func TestDotSegmentsResolvedBeforeRouting(t *testing.T) {
+	web, orders := startEcho(t, nil), startEcho(t, nil)
+	g := startGateway(t, fmt.Sprintf(`
+apis:
+  - {name: web, path: web, serviceUrl: "http://%s/"}
+  - {name: orders, path: orders, serviceUrl: "http://%s/o/"}
+`, web, orders), nil)
+	for _, target := range []string{"/web/../../../etc/passwd", "/..", "/web/%2e%2e/%2E%2e/x"} {
+		r := do(t, g.addr, "GET", target, nil, "")
+		if e := decodeError(t, r); r.status != 400 || e.Error.Code != CodeBadRequest {
+			t.Errorf("GET %s: %d %s, want 400", target, r.status, r.body)
+		}
+	}
+	cases := map[string]struct{ backend, uri string }{
+		"/web/../orders/x?a=%2F..":     {orders, "/o/x?a=%2F.."},
+		"/web/./a/b/../c":              {web, "/a/c"},
+		"/web/a%2F..%2Fb/./c":          {web, "/a%2F..%2Fb/c"},
+		"/orders/x/%2e%2e/y?q=/../../": {orders, "/o/y?q=/../../"},
+	}
+	for target, want := range cases {
+		r := do(t, g.addr, "GET", target, nil, "")
+		e := decodeEcho(t, r)
+		if e.Host != want.backend || e.RequestURI != want.uri {
+			t.Errorf("GET %s reached %s %s, want %s %s", target, e.Host, e.RequestURI, want.backend, want.uri)
+		}
 	}
 }

@@ -19,6 +19,8 @@
 //	limits:
 //	  maxHeaderBytes: 16384           request head size; larger → 431
 //	  maxBodyBytes: 10485760          request body (buffered for retries); larger → 413
+//	  maxBufferedBodyBytes: 268435456 all request bodies being buffered at once; past it → 503 ServerBusy
+//	  maxAttemptsPerRequest: 50       sends to backends per client request, nested retries included
 //	  maxResponseBodyBytes: 104857600 backend response body; larger → 502
 //	  maxConcurrentRequests: 10000    connections served at once (fasthttp Concurrency); more → 503
 //	  requestTimeout: 120s            whole request incl. resolution and retries
@@ -35,6 +37,7 @@
 //	    timeout: 60s                  one attempt (the shorter of this and forward-request's timeout)
 //	    connectTimeout: 5s            dialling one endpoint
 //	    maxConnectionsPerEndpoint: 512
+//	    connectionWaitTimeout: 1s     wait for a free pooled connection; then 503 BackendBusy
 //	    idleConnectionTimeout: 10s    pooled backend connections idle that long are closed
 //	    credentials:                  added to every request to this backend
 //	      header: {Name: [value, ...]}
