@@ -29,7 +29,7 @@ type Cluster struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	stopCtx   func() bool
+	stopCtx   func() bool // unregisters Start's AfterFunc; set and read under mu
 
 	mu         sync.Mutex
 	nodes      []*node // topology order
@@ -201,7 +201,9 @@ func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
 
 	c.mgmt = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
 	c.wg.Go(func() { _ = c.mgmt.Serve(ln) })
+	c.mu.Lock() // Close, run by the AfterFunc the moment ctx ends, reads stopCtx under mu
 	c.stopCtx = context.AfterFunc(ctx, func() { _ = c.Close() })
+	c.mu.Unlock()
 	return c, nil
 }
 
@@ -212,8 +214,11 @@ func (c *Cluster) URL() string { return c.url }
 // the cluster's goroutines to end. It is safe to call more than once.
 func (c *Cluster) Close() error {
 	c.closeOnce.Do(func() {
-		if c.stopCtx != nil {
-			c.stopCtx()
+		c.mu.Lock()
+		stop := c.stopCtx
+		c.mu.Unlock()
+		if stop != nil {
+			stop()
 		}
 		close(c.closed)
 		c.closeErr = c.mgmt.Close()
