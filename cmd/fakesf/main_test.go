@@ -15,18 +15,31 @@ import (
 	"testing"
 )
 
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fakesf")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// runMainEnv makes the test binary run fakesf's main instead of the tests (TestMain), so that the tests
+// below start the real command as a separate process without building it first.
+const runMainEnv = "FAKESF_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
 	}
-	return bin
+	os.Exit(m.Run())
+}
+
+// fakesfCommand is the fakesf command with args, run as its own process (this test binary in main mode).
+func fakesfCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	return cmd
 }
 
 func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
-	bin := buildBinary(t)
 	topo := filepath.Join(t.TempDir(), "topo.yaml")
 	if err := os.WriteFile(topo, []byte(`
 nodes: [{name: n0, ip: 127.0.0.2}, {name: n1, ip: 127.0.0.3}]
@@ -37,7 +50,7 @@ applications:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--topology", topo, "--stale-naming")
+	cmd := fakesfCommand(t, "--listen", "127.0.0.1:0", "--topology", topo, "--stale-naming")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -91,19 +104,18 @@ applications:
 }
 
 func TestBinaryRejectsBadTopology(t *testing.T) {
-	bin := buildBinary(t)
 	topo := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(topo, []byte("nodes:\n  - name: n0\n    colour: red\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "--listen", "127.0.0.1:0", "--topology", topo).CombinedOutput()
+	out, err := fakesfCommand(t, "--listen", "127.0.0.1:0", "--topology", topo).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "line 3") || !strings.Contains(string(out), `nodes[0].colour`) {
 		t.Errorf("error lacks line and field: %s", out)
 	}
-	out, err = exec.Command(bin, "--bogus").CombinedOutput()
+	out, err = fakesfCommand(t, "--bogus").CombinedOutput()
 	if err == nil {
 		t.Errorf("unknown flag accepted: %s", out)
 	}
