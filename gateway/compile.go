@@ -25,6 +25,8 @@ type compiled struct {
 	requestTimeout time.Duration
 	defaultTimeout time.Duration
 	maxAttempts    int       // limits.maxAttemptsPerRequest
+	maxBody        int       // limits.maxBodyBytes
+	maxBuffered    int64     // limits.maxBufferedBodyBytes
 	states         sync.Pool // *reqState
 }
 
@@ -58,9 +60,17 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		requestTimeout: cfg.Limits.RequestTimeout,
 		defaultTimeout: config.DefaultBackendTimeout,
 		maxAttempts:    cfg.Limits.MaxAttemptsPerRequest,
+		maxBody:        cfg.Limits.MaxBodyBytes,
+		maxBuffered:    cfg.Limits.MaxBufferedBodyBytes,
 	}
 	if rt.maxAttempts <= 0 { // a Config built in code rather than loaded
 		rt.maxAttempts = config.DefaultMaxAttemptsPerRequest
+	}
+	if rt.maxBody <= 0 {
+		rt.maxBody = config.DefaultMaxBodyBytes
+	}
+	if rt.maxBuffered <= 0 {
+		rt.maxBuffered = config.DefaultMaxBufferedBodyBytes
 	}
 	rt.basePool = newPool(poolSettings{
 		connectTimeout: config.DefaultConnectTimeout, maxConns: config.DefaultMaxConnectionsPerEndpoint,

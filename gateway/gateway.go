@@ -43,6 +43,7 @@ type Gateway struct {
 	probes    context.CancelFunc
 	closed    bool
 
+	bodies    bodyBudget  // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
 	accessLog atomic.Bool // log.access of the current configuration
 	draining  atomic.Bool // Drain was called: /readyz answers 503
 }
@@ -373,6 +374,7 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		Concurrency:                  lim.MaxConcurrentRequests,
 		ReadBufferSize:               lim.MaxHeaderBytes,
 		MaxRequestBodySize:           lim.MaxBodyBytes,
+		StreamRequestBody:            true, // readBody buffers bodies as they arrive, within limits.maxBufferedBodyBytes
 		ReadTimeout:                  lim.ReadTimeout,
 		WriteTimeout:                 lim.WriteTimeout,
 		IdleTimeout:                  lim.IdleTimeout,

@@ -34,6 +34,7 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 		g.logRequest(ctx, s, level, status, elapsed)
 	}
 	g.metrics.inflight.Add(-1)
+	g.releaseBody(s)
 	s.end()
 	rt.states.Put(s)
 }
@@ -49,6 +50,15 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		ctx.Request.Header.SetCanonical(hdrXRequestID, s.requestID) // forwarded with the request
 	}
 
+	if re := g.readBody(s); re != nil {
+		ctx.SetConnectionClose() // the rest of the body is not read
+		s.scratch = writeError(ctx, re, s.requestID, s.scratch)
+		if re.Status == fasthttp.StatusServiceUnavailable {
+			ctx.Response.Header.Set("Retry-After", "1")
+		}
+		s.failure = re
+		return re.Status, g.metrics.unrouted
+	}
 	path := forwardurl.RequestPath(ctx.Request.Header.RequestURI())
 	if forwardurl.HasDotSegment(path) {
 		if path = s.resolveDotSegments(path); path == nil {

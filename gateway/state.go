@@ -36,6 +36,9 @@ type reqState struct {
 	xff       []byte
 	scratch   []byte
 
+	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)
+	bodyReserved int64  // bytes of body taken from Gateway.bodies
+
 	out      fasthttp.Request
 	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
 	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none

@@ -18,7 +18,7 @@
 //	  access: true                    one info line per request; 5xx are logged at warn either way
 //	limits:
 //	  maxHeaderBytes: 16384           request head size; larger → 431
-//	  maxBodyBytes: 10485760          request body (buffered for retries); larger → 413
+//	  maxBodyBytes: 10485760          request body, buffered as it arrives (for retries); larger → 413
 //	  maxBufferedBodyBytes: 268435456 all request bodies being buffered at once; past it → 503 ServerBusy
 //	  maxAttemptsPerRequest: 50       sends to backends per client request, nested retries included
 //	  maxResponseBodyBytes: 104857600 backend response body; larger → 502

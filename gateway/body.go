@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// bodyBudget counts the request-body bytes all requests hold in memory at once, against
+// limits.maxBufferedBodyBytes, so that many clients declaring large bodies cannot exhaust the gateway.
+type bodyBudget struct{ used atomic.Int64 }
+
+// reserve takes n bytes from the budget; false (nothing taken) when that would pass limit.
+func (b *bodyBudget) reserve(n, limit int64) bool {
+	if b.used.Add(n) > limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *bodyBudget) release(n int64) { b.used.Add(-n) }
+
+const (
+	// bodyChunk is the first buffer for a streamed body; it doubles as bytes arrive.
+	bodyChunk = 16 << 10
+	// keptBodyCap is the largest body buffer a pooled request state keeps for the next request; a larger one
+	// goes to the garbage collector, so one large upload does not pin its memory.
+	keptBodyCap = 64 << 10
+)
+
+// readBody reads the client's request body into s.body as it arrives. The server streams request bodies
+// (fasthttp reads at most 8 KB ahead), so memory follows the bytes received, not the Content-Length declared:
+// a client that declares 10 MB and sends one byte costs a few KB. Every byte is counted against the
+// gateway-wide budget first; past it the request gets 503 ServerBusy. The body then stays buffered, so a
+// resend carries it intact.
+func (g *Gateway) readBody(s *reqState) *requestError {
+	req := &s.fctx.Request
+	r := req.BodyStream()
+	if r == nil {
+		return nil // no body (GET, HEAD, Content-Length: 0)
+	}
+	rt := s.rt
+	declared := req.Header.ContentLength() // -1: chunked
+	if declared > rt.maxBody {
+		return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
+			Message: "the request body is larger than limits.maxBodyBytes (" + strconv.Itoa(rt.maxBody) + " bytes)"}
+	}
+	buf := s.body[:0]
+	for {
+		if len(buf) == cap(buf) {
+			next := max(2*cap(buf), bodyChunk)
+			if declared >= 0 {
+				next = min(next, declared+1) // +1: room to read the end of the body
+			}
+			nb := make([]byte, len(buf), max(next, len(buf)+1))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		if n > 0 {
+			if !g.bodies.reserve(int64(n), rt.maxBuffered) {
+				s.body = buf[:0]
+				return &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBodyBudget,
+					Message: "the gateway is buffering as many request bodies as limits.maxBufferedBodyBytes allows; try again"}
+			}
+			s.bodyReserved += int64(n)
+			buf = buf[:len(buf)+n]
+		}
+		if len(buf) > rt.maxBody {
+			s.body = buf[:0]
+			return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
+				Message: "the request body is larger than limits.maxBodyBytes (" + strconv.Itoa(rt.maxBody) + " bytes)"}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.body = buf[:0]
+			if isTimeout(err) {
+				return &requestError{Status: fasthttp.StatusRequestTimeout, Code: CodeRequestTimeout,
+					Message: "the request body was not received within limits.readTimeout", Err: err}
+			}
+			return &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
+				Message: "the request body could not be read (malformed chunked encoding or a short body)", Err: err}
+		}
+	}
+	s.body = buf
+	req.SetBodyRaw(buf) // what policies read and every attempt sends
+	return nil
+}
+
+// releaseBody returns the body's bytes to the budget and drops a large buffer (end of request).
+func (g *Gateway) releaseBody(s *reqState) {
+	if s.bodyReserved > 0 {
+		g.bodies.release(s.bodyReserved)
+		s.bodyReserved = 0
+	}
+	if cap(s.body) > keptBodyCap {
+		s.body = nil
+	}
+}
