@@ -6,6 +6,7 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // resolver: management-call pipeline (request IDs, logging, bearer-token policy)
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0 // resolver: Azure AD credentials for secured clusters
 	github.com/cenkalti/backoff/v4 v4.3.0 // resolver failover and gateway re-resolution: bounded, jittered backoff
+	github.com/golang-jwt/jwt/v5 v5.3.1 // fakesf: verifies the signature of bearer tokens (SignedBy, secured mode)
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // resolver: bounded caches of schemes and snapshots, eviction counted
 	github.com/valyala/fasthttp v1.77.0 // gateway data path: server and pooled keep-alive clients, no allocation per request
 	golang.org/x/sync v0.24.0 // resolver: singleflight, one naming call per partition however many requests miss
@@ -15,7 +16,6 @@ require (
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1 // indirect
-	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/kr/text v0.2.0 // indirect

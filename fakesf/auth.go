@@ -1,31 +1,44 @@
 package fakesf
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func (c *Cluster) tlsConfig() *tls.Config {
 	cfg := &tls.Config{Certificates: []tls.Certificate{*c.cfg.tlsCert}, MinVersion: tls.VersionTLS12}
-	if len(c.cfg.thumbprints) > 0 {
+	if len(c.cfg.thumbprints) > 0 || len(c.cfg.commonNames) > 0 {
 		// Ask for a certificate but do not fail the handshake without one: SF answers such calls with 403.
 		cfg.ClientAuth = tls.RequestClientCert
 	}
 	return cfg
 }
 
-// authorized applies SF's gateway order: a bearer token first, then the client certificate.
+// authorized applies SF's gateway order: a bearer token first, then the client certificate (by thumbprint, or by
+// common name within its validity period, as ClientCertificateThumbprints and ClientCertificateCommonNames do).
 func (c *Cluster) authorized(r *http.Request) bool {
-	if c.cfg.bearer == nil && len(c.cfg.thumbprints) == 0 {
+	if c.cfg.bearer == nil && len(c.cfg.thumbprints) == 0 && len(c.cfg.commonNames) == 0 {
 		return true
 	}
 	if c.cfg.bearer != nil {
@@ -35,13 +48,15 @@ func (c *Cluster) authorized(r *http.Request) bool {
 			}
 		}
 	}
-	if len(c.cfg.thumbprints) > 0 && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		sum := sha1.Sum(r.TLS.PeerCertificates[0].Raw)
-		if c.cfg.thumbprints[strings.ToUpper(hex.EncodeToString(sum[:]))] {
-			return true
-		}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return false
 	}
-	return false
+	leaf := r.TLS.PeerCertificates[0]
+	if c.cfg.thumbprints[Thumbprint(leaf.Raw)] {
+		return true
+	}
+	now := time.Now()
+	return c.cfg.commonNames[strings.ToLower(leaf.Subject.CommonName)] && now.After(leaf.NotBefore) && now.Before(leaf.NotAfter)
 }
 
 // Thumbprint is the SHA-1 thumbprint of a DER certificate as SF prints it: 40 upper-case hex digits.
@@ -50,10 +65,8 @@ func Thumbprint(der []byte) string {
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
-// ExpectAudience returns a WithBearerToken check with SF's AAD rules (docs/servicefabric.md §7) on the token's
-// claims: aud equals audience (the cluster application ID), iss is the v1 issuer https://sts.windows.net/<tenant>/
-// (skipped when tenant is ""), roles holds "User" or "Admin", and exp (if present) is in the future. The
-// signature is NOT verified: the fake has no access to Azure AD's signing keys.
+// ExpectAudience returns a WithBearerToken check with SF's AAD rules on the token's claims (see aadClaims). The
+// signature is NOT verified; SignedBy verifies it too.
 func ExpectAudience(audience, tenant string) func(token string) error {
 	return func(token string) error {
 		parts := strings.Split(token, ".")
@@ -64,34 +77,126 @@ func ExpectAudience(audience, tenant string) func(token string) error {
 		if err != nil {
 			return fmt.Errorf("JWT payload: %w", err)
 		}
-		var claims struct {
-			Aud   any      `json:"aud"`
-			Iss   string   `json:"iss"`
-			Roles []string `json:"roles"`
-			Exp   *float64 `json:"exp"`
-		}
+		var claims map[string]any
 		if err := json.Unmarshal(payload, &claims); err != nil {
 			return fmt.Errorf("JWT claims: %w", err)
 		}
-		audOK := false
-		switch a := claims.Aud.(type) {
-		case string:
-			audOK = a == audience
-		case []any:
-			audOK = slices.Contains(a, any(audience))
-		}
-		if !audOK {
-			return fmt.Errorf("aud %v is not %q", claims.Aud, audience)
-		}
-		if tenant != "" && claims.Iss != "https://sts.windows.net/"+tenant+"/" {
-			return fmt.Errorf("iss %q is not the v1 issuer of tenant %s", claims.Iss, tenant)
-		}
-		if !slices.Contains(claims.Roles, "User") && !slices.Contains(claims.Roles, "Admin") {
-			return fmt.Errorf("roles %v hold neither User nor Admin", claims.Roles)
-		}
-		if claims.Exp != nil && time.Unix(int64(*claims.Exp), 0).Before(time.Now()) {
-			return errors.New("token expired")
-		}
-		return nil
+		return aadClaims(claims, audience, tenant)
 	}
+}
+
+// SignedBy returns a WithBearerToken check for tokens signed by key (an *rsa.PublicKey for RS256/RS384/RS512 and
+// PS256/PS384/PS512, an *ecdsa.PublicKey for ES256/ES384/ES512): the signature must verify, and the claims pass SF's
+// AAD rules (see aadClaims). It lets a test play Azure AD: sign tokens with its own key, give fakesf the public half.
+func SignedBy(key crypto.PublicKey, audience, tenant string) func(token string) error {
+	var methods []string
+	switch key.(type) {
+	case *rsa.PublicKey:
+		methods = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+	case *ecdsa.PublicKey:
+		methods = []string{"ES256", "ES384", "ES512"}
+	default:
+		return func(string) error { return fmt.Errorf("fakesf: SignedBy: %T is not an RSA or ECDSA public key", key) }
+	}
+	parser := jwt.NewParser(jwt.WithValidMethods(methods))
+	return func(token string) error {
+		claims := jwt.MapClaims{}
+		if _, err := parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return key, nil }); err != nil {
+			return err
+		}
+		return aadClaims(claims, audience, tenant)
+	}
+}
+
+// aadClaims applies SF's Azure AD rules to a token's claims: aud equals audience (the cluster application ID), iss
+// is the v1 issuer https://sts.windows.net/<tenant>/ (skipped when tenant is ""), roles holds "User" or "Admin",
+// and exp (if present) is in the future.
+func aadClaims(claims map[string]any, audience, tenant string) error {
+	audOK := false
+	switch a := claims["aud"].(type) {
+	case string:
+		audOK = a == audience
+	case []any:
+		audOK = slices.Contains(a, any(audience))
+	}
+	if !audOK {
+		return fmt.Errorf("aud %v is not %q", claims["aud"], audience)
+	}
+	if iss, _ := claims["iss"].(string); tenant != "" && iss != "https://sts.windows.net/"+tenant+"/" {
+		return fmt.Errorf("iss %q is not the v1 issuer of tenant %s", iss, tenant)
+	}
+	roles, _ := claims["roles"].([]any)
+	if !slices.Contains(roles, any("User")) && !slices.Contains(roles, any("Admin")) {
+		return fmt.Errorf("roles %v hold neither User nor Admin", claims["roles"])
+	}
+	if exp, present := claims["exp"]; present {
+		secs, ok := exp.(float64)
+		if !ok || time.Unix(int64(secs), 0).Before(time.Now()) {
+			return fmt.Errorf("token expired or exp %v is not a number", exp)
+		}
+	}
+	return nil
+}
+
+// ParsePublicKeyPEM reads the public key SignedBy needs from PEM: a "PUBLIC KEY" (PKIX) block, an "RSA PUBLIC KEY"
+// (PKCS #1) block, or a "CERTIFICATE" whose key is taken.
+func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block found (want PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE)")
+	}
+	switch block.Type {
+	case "PUBLIC KEY":
+		return x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		return x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		return cert.PublicKey, nil
+	}
+	return nil, fmt.Errorf("PEM block %q is not a PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE", block.Type)
+}
+
+// GenerateCertificate makes a self-signed server certificate (ECDSA P-256, valid for a year from an hour ago) for
+// the given DNS names or IP addresses, the first one also its common name: what fakesf serves when asked for
+// HTTPS without a certificate of the user's. Print its Thumbprint for clients to pin.
+func GenerateCertificate(names ...string) (tls.Certificate, error) {
+	if len(names) == 0 {
+		return tls.Certificate{}, errors.New("fakesf: GenerateCertificate needs at least one name")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }

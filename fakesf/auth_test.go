@@ -93,8 +93,8 @@ func TestClientCertificateAuth(t *testing.T) {
 	}
 }
 
-// jwt builds an unsigned-looking JWT with the given claims (the fake does not verify signatures).
-func jwt(claims map[string]any) string {
+// unsignedJWT builds an unsigned-looking JWT with the given claims (the fake does not verify signatures).
+func unsignedJWT(claims map[string]any) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -132,14 +132,14 @@ func TestBearerTokenAuth(t *testing.T) {
 		auth   string
 		status int
 	}{
-		{"valid", "Bearer " + jwt(good), 200},
-		{"admin role", "Bearer " + jwt(with("roles", []string{"Admin"})), 200},
-		{"aud list", "Bearer " + jwt(with("aud", []string{"x", cluster})), 200},
-		{"wrong audience", "Bearer " + jwt(with("aud", "api://other")), 403},
-		{"v2 issuer", "Bearer " + jwt(with("iss", "https://login.microsoftonline.com/"+tenant+"/v2.0")), 403},
-		{"no role", "Bearer " + jwt(with("roles", nil)), 403},
-		{"other role", "Bearer " + jwt(with("roles", []string{"Reader"})), 403},
-		{"expired", "Bearer " + jwt(with("exp", time.Now().Add(-time.Hour).Unix())), 403},
+		{"valid", "Bearer " + unsignedJWT(good), 200},
+		{"admin role", "Bearer " + unsignedJWT(with("roles", []string{"Admin"})), 200},
+		{"aud list", "Bearer " + unsignedJWT(with("aud", []string{"x", cluster})), 200},
+		{"wrong audience", "Bearer " + unsignedJWT(with("aud", "api://other")), 403},
+		{"v2 issuer", "Bearer " + unsignedJWT(with("iss", "https://login.microsoftonline.com/"+tenant+"/v2.0")), 403},
+		{"no role", "Bearer " + unsignedJWT(with("roles", nil)), 403},
+		{"other role", "Bearer " + unsignedJWT(with("roles", []string{"Reader"})), 403},
+		{"expired", "Bearer " + unsignedJWT(with("exp", time.Now().Add(-time.Hour).Unix())), 403},
 		{"not a jwt", "Bearer abc", 403},
 		{"basic", "Basic YTpi", 403},
 		{"none", "", 403},

@@ -45,9 +45,11 @@
 //	s, err := fakesf.StartSilentEndpoint("127.0.0.1:0"); s.URL(); s.Accepted(); s.Close()
 //
 // Options: WithListenAddr, WithClusterVersion (default "8.2.1571.9590": api-versions up to 8.2 are accepted),
-// WithTLS(serverCert), WithClientCertThumbprints(sha1hex...), WithBearerToken(func(token) error) (ExpectAudience
-// builds one checking aud/iss/roles; Thumbprint computes SF's SHA-1 thumbprint of a certificate), WithAADMetadata,
-// WithNamingCache. Start's ctx bounds the cluster's life:
+// WithTLS(serverCert) (GenerateCertificate makes one), WithClientCertThumbprints(sha1hex...),
+// WithClientCertCommonNames(cn...) (a valid certificate with that subject CN), WithBearerToken(func(token) error)
+// (SignedBy(publicKey, audience, tenant) verifies the signature and SF's AAD claims; ExpectAudience checks the
+// claims only; ParsePublicKeyPEM reads a key; Thumbprint computes SF's SHA-1 thumbprint of a certificate),
+// WithAADMetadata, WithNamingCache. Start's ctx bounds the cluster's life:
 // when it is done the cluster closes. Close closes every listener and connection and waits for every goroutine.
 //
 // # Management API (SF's paths, shapes, enums, errors)

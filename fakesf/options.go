@@ -19,6 +19,7 @@ type config struct {
 	runtimeMinor   int
 	tlsCert        *tls.Certificate
 	thumbprints    map[string]bool // upper-case SHA-1 hex
+	commonNames    map[string]bool // lower case
 	bearer         func(token string) error
 	aad            *AADMetadata
 	naming         NamingCache
@@ -34,8 +35,8 @@ func (c *config) check() error {
 	if c.err != nil {
 		return c.err
 	}
-	if (len(c.thumbprints) > 0) && c.tlsCert == nil {
-		return errors.New("fakesf: WithClientCertThumbprints needs WithTLS (client certificates travel in the TLS handshake)")
+	if (len(c.thumbprints) > 0 || len(c.commonNames) > 0) && c.tlsCert == nil {
+		return errors.New("fakesf: WithClientCertThumbprints and WithClientCertCommonNames need WithTLS (client certificates travel in the TLS handshake)")
 	}
 	return nil
 }
@@ -84,6 +85,25 @@ func WithClientCertThumbprints(thumbprints ...string) Option {
 				return
 			}
 			c.thumbprints[t] = true
+		}
+	}
+}
+
+// WithClientCertCommonNames accepts a client certificate whose subject common name is one of names (compared
+// without regard to case) and which is within its validity period, as an SF cluster's ClientCertificateCommonNames
+// does; the certificate's chain is not checked. It combines with WithClientCertThumbprints (either match is
+// enough) and WithBearerToken. Needs WithTLS.
+func WithClientCertCommonNames(names ...string) Option {
+	return func(c *config) {
+		if c.commonNames == nil {
+			c.commonNames = map[string]bool{}
+		}
+		for _, n := range names {
+			if strings.TrimSpace(n) == "" {
+				c.err = errors.New("fakesf: an empty client certificate common name")
+				return
+			}
+			c.commonNames[strings.ToLower(n)] = true
 		}
 	}
 }

@@ -4,6 +4,10 @@
 //
 //	fakesf [--listen 127.0.0.1:19080] [--topology FILE] [--stale-naming]
 //	fakesf --version    module version, VCS revision and Go version of this binary
+//
+// Secured mode: --tls (generated certificate) or --tls-cert/--tls-key serve HTTPS and print the server
+// certificate's SHA-1 thumbprint; --client-cert-thumbprint and --client-cert-common-name demand a client
+// certificate; --bearer-key (with --bearer-audience, --bearer-tenant) accepts bearer tokens signed by that key.
 package main
 
 import (
@@ -41,6 +45,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	topoFile := fs.String("topology", "", "topology YAML file (default: the built-in topology, see package fakesf)")
 	stale := fs.Bool("stale-naming", false, "simulate the naming gateway's cache: ResolvePartition stays stale until a PreviousRspVersion complaint")
 	version := fs.Bool("version", false, "print the module version, VCS revision and Go version, then exit")
+	sec := securityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,7 +54,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		return nil
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags: --listen, --topology, --stale-naming)", fs.Args())
+		return fmt.Errorf("unexpected arguments %q (see fakesf --help for the flags)", fs.Args())
 	}
 	topo := fakesf.DefaultTopology()
 	if *topoFile != "" {
@@ -61,7 +66,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 			return fmt.Errorf("%s: %w", *topoFile, err)
 		}
 	}
-	c, err := fakesf.Start(ctx, topo, fakesf.WithListenAddr(*listen), fakesf.WithNamingCache(fakesf.NamingCache{Stale: *stale}))
+	opts, err := sec.options(*listen, out)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, fakesf.WithListenAddr(*listen), fakesf.WithNamingCache(fakesf.NamingCache{Stale: *stale}))
+	c, err := fakesf.Start(ctx, topo, opts...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/sfgate/sfgate/fakesf"
+)
+
+// security holds the secured-mode flags: HTTPS with a given or generated certificate, client certificates
+// accepted by thumbprint or common name, bearer tokens signed by a given key.
+type security struct {
+	tls                bool
+	certFile, keyFile  string
+	thumbprints, names listFlag
+	bearerKey          string
+	audience, tenant   string
+}
+
+// listFlag is a repeatable flag whose values may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l = append(*l, part)
+		}
+	}
+	return nil
+}
+
+func securityFlags(fs *flag.FlagSet) *security {
+	s := &security{}
+	fs.BoolVar(&s.tls, "tls", false, "serve the management API over HTTPS with a generated self-signed certificate (its SHA-1 thumbprint is printed)")
+	fs.StringVar(&s.certFile, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	fs.StringVar(&s.keyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.Var(&s.thumbprints, "client-cert-thumbprint", "accept client certificates with this SHA-1 thumbprint (repeatable or comma-separated; implies HTTPS)")
+	fs.Var(&s.names, "client-cert-common-name", "accept valid client certificates with this subject common name (repeatable or comma-separated; implies HTTPS)")
+	fs.StringVar(&s.bearerKey, "bearer-key", "", "accept bearer tokens signed by this key: PEM public key or certificate file (implies HTTPS)")
+	fs.StringVar(&s.audience, "bearer-audience", "", "with --bearer-key: the aud tokens must carry (the cluster application ID)")
+	fs.StringVar(&s.tenant, "bearer-tenant", "", "with --bearer-key: the Azure AD tenant whose v1 issuer tokens must carry (empty: any issuer)")
+	return s
+}
+
+// options turns the flags into fakesf options, printing the server certificate's thumbprint to out when HTTPS is
+// on; listen is the management address, whose host a generated certificate also names.
+func (s *security) options(listen string, out io.Writer) ([]fakesf.Option, error) {
+	var opts []fakesf.Option
+	if (s.certFile == "") != (s.keyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if s.bearerKey == "" && (s.audience != "" || s.tenant != "") {
+		return nil, errors.New("--bearer-audience and --bearer-tenant need --bearer-key")
+	}
+	if s.bearerKey != "" && s.audience == "" {
+		return nil, errors.New("--bearer-key needs --bearer-audience (the cluster application ID tokens are issued for)")
+	}
+	secured := len(s.thumbprints) > 0 || len(s.names) > 0 || s.bearerKey != ""
+	if !s.tls && s.certFile == "" && !secured {
+		return nil, nil
+	}
+	var cert tls.Certificate
+	var err error
+	if s.certFile != "" {
+		if cert, err = tls.LoadX509KeyPair(s.certFile, s.keyFile); err != nil {
+			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", s.certFile, s.keyFile, err)
+		}
+	} else {
+		names := []string{"localhost", "127.0.0.1"}
+		if host, _, err := net.SplitHostPort(listen); err == nil && host != "" && host != "0.0.0.0" && host != "::" && host != "127.0.0.1" {
+			names = append(names, host)
+		}
+		if h, err := os.Hostname(); err == nil && h != "" {
+			names = append(names, h)
+		}
+		if cert, err = fakesf.GenerateCertificate(names...); err != nil {
+			return nil, fmt.Errorf("generate a server certificate: %w", err)
+		}
+	}
+	fmt.Fprintf(out, "server certificate thumbprint: %s\n", fakesf.Thumbprint(cert.Certificate[0]))
+	opts = append(opts, fakesf.WithTLS(cert))
+	if len(s.thumbprints) > 0 {
+		opts = append(opts, fakesf.WithClientCertThumbprints(s.thumbprints...))
+	}
+	if len(s.names) > 0 {
+		opts = append(opts, fakesf.WithClientCertCommonNames(s.names...))
+	}
+	if s.bearerKey != "" {
+		data, err := os.ReadFile(s.bearerKey)
+		if err != nil {
+			return nil, fmt.Errorf("--bearer-key: %w", err)
+		}
+		key, err := fakesf.ParsePublicKeyPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("--bearer-key %s: %w", s.bearerKey, err)
+		}
+		opts = append(opts, fakesf.WithBearerToken(fakesf.SignedBy(key, s.audience, s.tenant)))
+	}
+	return opts, nil
+}
