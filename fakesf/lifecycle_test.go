@@ -1,8 +1,10 @@
 package fakesf
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -259,4 +261,33 @@ applications:
 	if _, err := ParseTopology([]byte(badKind)); err == nil || !strings.Contains(err.Error(), "applicationTypes[0].serviceTypes[0].kind") {
 		t.Errorf("bad service type kind: %v", err)
 	}
+}
+
+// FuzzServiceDescription: any CreateService body either becomes a valid service or is refused with a 400; it never
+// panics.
+func FuzzServiceDescription(f *testing.F) {
+	f.Add([]byte(cacheDescription("fabric:/Tools/Cache")))
+	f.Add([]byte(`{"ServiceKind":"Stateless","ServiceName":"fabric:/A/B","ServiceTypeName":"T","PartitionDescription":{"PartitionScheme":"Named","Count":1,"Names":["x"]},"InstanceCount":-1}`))
+	f.Add([]byte(`{"PartitionDescription":{"PartitionScheme":"UniformInt64Range","Count":2,"LowKey":9223372036854775807,"HighKey":"-9223372036854775808"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d serviceDescriptionInJSON
+		if json.Unmarshal(data, &d) != nil {
+			return
+		}
+		s, err := serviceFromDescription(d)
+		if err != nil {
+			if err.Status != 400 {
+				t.Fatalf("refused with %+v", err)
+			}
+			return
+		}
+		if verr := s.validate(5, func(field, format string, args ...any) error { return fmt.Errorf(format, args...) }); verr != nil {
+			return
+		}
+		if s.Scheme == Int64Range {
+			if r := int64Ranges(s.LowKey, s.HighKey, s.Partitions); len(r) != s.Partitions || r[0][0] != s.LowKey || r[len(r)-1][1] != s.HighKey {
+				t.Fatalf("split %v of %+v", r, s)
+			}
+		}
+	})
 }

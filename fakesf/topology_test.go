@@ -247,6 +247,7 @@ func FuzzParseTopology(f *testing.F) {
 	f.Add([]byte("a: b\n---\nc: d"))
 	f.Add([]byte("nodes: [{name: x, ip: 127.0.0.2}]\napplications: [{name: 'fabric:/A', services: [{name: 'fabric:/A/B', kind: Stateful, scheme: Int64Range, partitions: 3, lowKey: 0x10, highKey: 1_000, replicas: 1}]}]"))
 	f.Add([]byte("{"))
+	f.Add([]byte("nodes: [{name: n}]\napplicationTypes: [{name: T, serviceTypes: [{name: S, kind: Stateless, listeners: ['', A]}]}]\napplications: [{name: 'fabric:/A', typeName: T, services: [{name: 'fabric:/A/S', typeName: S, kind: Stateless, scheme: Singleton, instances: 1}]}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		topo, err := ParseTopology(data)
 		if err != nil {

@@ -41,7 +41,7 @@ func securedExample(t *testing.T, clusterURL, issuerThumbprint, certFile, keyFil
 // certificate for cluster.example issued by the pinned CA and accepting the gateway's client certificate by common
 // name (an SF cluster's ClientCertificateCommonNames): both APIs reach the right replicas. A client certificate the
 // cluster does not accept is refused with a clear error, and so is a cluster whose certificate comes from another
-// issuer than the pinned one.
+// issuer than the pinned one, or (with the cluster pinned by thumbprint) has another thumbprint.
 func TestSecuredClusterExample(t *testing.T) {
 	t.Parallel()
 	clusterCA := testcert.CA(t, "Cluster CA")
@@ -83,5 +83,21 @@ func TestSecuredClusterExample(t *testing.T) {
 	e := decodeError(t, r)
 	if r.status != 502 || e.Error.Code != CodeNamingUnavailable || !strings.Contains(e.Error.Message, "not one of the pinned issuer thumbprints") || e.Error.RequestID == "" {
 		t.Errorf("cluster certificate of another issuer: %d %s", r.status, r.body)
+	}
+
+	// The same example pinning the cluster by thumbprint (serverCertificateThumbprints) instead of by name: the
+	// right thumbprint is accepted, another one refused.
+	byThumbprint := func(thumbprint string) string {
+		text := securedExample(t, c.URL(), clusterCA.Thumbprint(), certFile, keyFile)
+		old := "      serverX509Names:\n        - {name: cluster.example, issuerCertificateThumbprint: " + clusterCA.Thumbprint() + "}\n"
+		if !strings.Contains(text, old) {
+			t.Fatalf("examples/secured-cluster.yaml no longer holds %q; update this test", old)
+		}
+		return strings.Replace(text, old, "      serverCertificateThumbprints: ["+thumbprint+"]\n", 1)
+	}
+	replicaAnswer(t, do(t, startGateway(t, byThumbprint(server.Thumbprint()), nil).addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, ""))
+	r = do(t, startGateway(t, byThumbprint(impostor.Thumbprint()), nil).addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, "")
+	if e := decodeError(t, r); r.status != 502 || e.Error.Code != CodeNamingUnavailable || !strings.Contains(e.Error.Message, "thumbprint not in the configured list") {
+		t.Errorf("cluster certificate with another thumbprint than the pinned one: %d %s", r.status, r.body)
 	}
 }
