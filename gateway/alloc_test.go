@@ -235,3 +235,18 @@ func BenchmarkProxyServiceFabricParallel(b *testing.B) {
 		}
 	})
 }
+
+// Finding the pool of an endpoint allocates nothing, with or without a port in its URL (a portless serviceUrl or
+// base-url dials the scheme's default port, which is computed only when the endpoint is new).
+func TestPoolLookupAllocatesNothing(t *testing.T) {
+	p := newPool(poolSettings{})
+	for _, u := range []string{"http://backend.example/api/x", "https://backend.example/api/x?q=1", "http://127.0.0.1:8080/x", "https://u:p@[::1]/x"} {
+		if _, _, err := p.client([]byte(u)); err != nil { // adds the endpoint (no dial)
+			t.Fatal(err)
+		}
+		url := []byte(u)
+		if n := testing.AllocsPerRun(200, func() { p.client(url) }); n != 0 {
+			t.Errorf("pool lookup of %s: %.1f allocations, want 0", u, n)
+		}
+	}
+}

@@ -87,11 +87,12 @@ func asRequestError(err error) *requestError {
 		return fe.requestError()
 	}
 	var ee *expr.EvalError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) { // its text names the policy file and position, and may quote values: the log only
 		return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeExpressionFailure, Source: "expression",
-			Message: ee.Error(), Err: err}
+			Message: "a policy expression could not be evaluated; the gateway's log has the details under this request ID", Err: err}
 	}
-	return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeInternal, Message: err.Error(), Err: err}
+	return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeInternal,
+		Message: "the gateway failed to handle the request; its log has the details under this request ID", Err: err}
 }
 
 // writeError answers the client with e as JSON, built in scratch (returned for reuse):

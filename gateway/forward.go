@@ -331,9 +331,11 @@ func (s *reqState) wait(d time.Duration) bool {
 }
 
 // resolveError maps a resolver error to the client's status (docs/design.md §4). t may be nil (admin lookups).
+// The client's message names the service and the problem, never a management endpoint or the error chain
+// (both go to the log through Err).
 func resolveError(err error, t *policy.Target, service string, key []byte) *requestError {
 	re := &requestError{Status: fasthttp.StatusBadGateway, Code: CodeNamingUnavailable, Source: sourceSetBackendService,
-		Message: "resolving " + service + ": " + err.Error(), Err: err}
+		Message: "the cluster could not resolve service " + service, Err: err}
 	var fab *resolver.FabricError
 	if errors.As(err, &fab) {
 		re.FabricCode = fab.Code
@@ -342,12 +344,13 @@ func resolveError(err error, t *policy.Target, service string, key []byte) *requ
 	switch {
 	case errors.Is(err, resolver.ErrInvalidPartitionKey):
 		re.Status, re.Code, re.Attribute, re.Value = fasthttp.StatusBadRequest, CodeInvalidPartitionKey, attrPartitionKey, string(key)
-		if t != nil && !t.HasPartitionKey {
-			re.Message = "service " + service + " is partitioned, so set-backend-service needs sf-partition-key: " + err.Error()
-		} else if errors.As(err, &ke) {
+		switch {
+		case t != nil && !t.HasPartitionKey:
+			re.Message = "service " + service + " is partitioned, so set-backend-service needs sf-partition-key"
+		case errors.As(err, &ke): // the key's own problem, from the service's partition scheme
 			re.Message = "sf-partition-key: " + ke.Error()
-		} else {
-			re.Message = "sf-partition-key does not fit the partitions of " + service + ": " + err.Error()
+		default:
+			re.Message = "sf-partition-key does not fit the partitions of " + service
 		}
 	case errors.Is(err, resolver.ErrServiceNotFound):
 		re.Status, re.Code = fasthttp.StatusNotFound, CodeServiceNotFound
@@ -357,16 +360,21 @@ func resolveError(err error, t *policy.Target, service string, key []byte) *requ
 		}
 	case errors.Is(err, resolver.ErrNotReady):
 		re.Status, re.Code = fasthttp.StatusServiceUnavailable, CodePartitionNotReady
+		re.Message = "the partition of service " + service + " has no ready replica yet (a failover may be in progress)"
 	case errors.Is(err, resolver.ErrUnauthorized):
 		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterUnauthorized
+		re.Message = "the gateway could not authenticate to the cluster"
 	case errors.Is(err, resolver.ErrUnavailable), errors.Is(err, resolver.ErrTimeout),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, resolver.ErrClosed):
 		re.Status = fasthttp.StatusServiceUnavailable
+		re.Message = "the cluster's naming service is not answering; try again"
 	case fab != nil && fab.Status == fasthttp.StatusNotFound:
 		re.Status, re.Code = fasthttp.StatusNotFound, CodeServiceNotFound
+		re.Message = "service " + service + " does not exist on the cluster"
 	case fab == nil && t != nil && t.ServiceInstanceName != nil:
 		// Not an answer from the cluster: the name itself was refused (not fabric:/…).
 		re.Status, re.Code, re.Attribute, re.Value = fasthttp.StatusBadRequest, CodeInvalidAttribute, attrServiceInstanceName, service
+		re.Message = "sf-service-instance-name is not a Service Fabric service name (fabric:/Application/Service)"
 	}
 	return re
 }

@@ -15,12 +15,12 @@ func FuzzEndpointKey(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, u string) {
-		key, addr, _, err := endpointKey([]byte(u))
+		key, auth, isTLS, err := endpointKey([]byte(u))
 		if err != nil {
 			return
 		}
-		if !bytes.HasPrefix([]byte(u), key) || len(addr) == 0 || !hasPort(addr) {
-			t.Fatalf("endpointKey(%q) = %q, %q", u, key, addr)
+		if addr := dialAddr(auth, isTLS); !bytes.HasPrefix([]byte(u), key) || len(auth) == 0 || !hasPort([]byte(addr)) {
+			t.Fatalf("endpointKey(%q) = %q, %q (dial %q)", u, key, auth, addr)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,10 @@ type Gateway struct {
 	probes    context.CancelFunc
 	closed    bool
 
-	bodies    bodyBudget  // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
-	accessLog atomic.Bool // log.access of the current configuration
-	draining  atomic.Bool // Drain was called: /readyz answers 503
+	bodies    bodyBudget                       // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
+	accessLog atomic.Bool                      // log.access of the current configuration
+	secrets   atomic.Pointer[strings.Replacer] // masks the configuration's credentials in log lines (redact.go)
+	draining  atomic.Bool                      // Drain was called: /readyz answers 503
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -80,7 +82,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.newNamer == nil {
 		opts.newNamer = newResolver
 	}
-	g := &Gateway{log: opts.Logger, opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
+	g := &Gateway{opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
+	g.log = slog.New(redactingHandler{next: opts.Logger.Handler(), r: &g.secrets})
+	g.secrets.Store(newRedactor(configSecrets(cfg)))
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rt, err := compile(cfg, g, g.metrics)
@@ -171,6 +175,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	old := g.rt.Load()
+	g.secrets.Store(newRedactor(configSecrets(cfg)))
 	g.use(rt, old)
 	g.accessLog.Store(cfg.Log.AccessLog())
 	g.metrics.reloadsOK.Add(1)
@@ -388,7 +393,7 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 
 // serverError answers requests fasthttp could not read (too large, malformed, too slow) with a JSON error.
 func (g *Gateway) serverError(ctx *fasthttp.RequestCtx, err error) {
-	re := &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed request: " + err.Error(), Err: err}
+	re := &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest, Message: "malformed HTTP request", Err: err}
 	var small *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &small):

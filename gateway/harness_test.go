@@ -26,6 +26,12 @@ type testGateway struct {
 // startGateway parses yamlText (with {{cluster}} replaced by the fake cluster URL when given) and serves it.
 func startGateway(t *testing.T, yamlText string, cluster *fakesf.Cluster) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, yamlText, cluster, Options{})
+}
+
+// startGatewayWith is startGateway with process options (a logger, say).
+func startGatewayWith(t *testing.T, yamlText string, cluster *fakesf.Cluster, opts Options) *testGateway {
+	t.Helper()
 	if cluster != nil {
 		yamlText = strings.ReplaceAll(yamlText, "CLUSTER_URL", cluster.URL())
 	}
@@ -33,7 +39,7 @@ func startGateway(t *testing.T, yamlText string, cluster *fakesf.Cluster) *testG
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := New(cfg, Options{})
+	g, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"github.com/sfgate/sfgate/internal/stripe"
 	"sort"
 	"strconv"
 	"sync"
@@ -31,23 +32,60 @@ func (h *histogram) observe(d time.Duration) {
 	h.sumNs.Add(uint64(d))
 }
 
-// apiMetrics are the counters of one API (by name, kept across reloads so counters do not reset).
+// add adds o's counts to h (summing shards for /metrics).
+func (h *histogram) add(o *histogram) {
+	for i := range h.counts {
+		h.counts[i].Add(o.counts[i].Load())
+	}
+	h.sumNs.Add(o.sumNs.Load())
+}
+
+// apiMetrics are the counters of one API (by name, kept across reloads so counters do not reset). Every request
+// updates them, so they are striped (package stripe): a request counts on its goroutine's shard, /metrics adds
+// the shards up.
 type apiMetrics struct {
-	name     string
+	name   string
+	shards [1 << apiShardBits]apiShard
+}
+
+const apiShardBits = 3
+
+type apiShard struct {
 	status   [600]atomic.Uint64 // requests by status code
 	duration histogram          // whole request, as the client sees it
 	upstream histogram          // time spent waiting on backends (all attempts)
+	_        [64]byte           // keeps the next shard's first counters off this shard's last cache line
 }
 
 func (m *apiMetrics) count(status int, total, upstream time.Duration, attempted bool) {
-	if status < 0 || status >= len(m.status) {
+	sh := &m.shards[stripe.Index(apiShardBits)]
+	if status < 0 || status >= len(sh.status) {
 		status = 0
 	}
-	m.status[status].Add(1)
-	m.duration.observe(total)
+	sh.status[status].Add(1)
+	sh.duration.observe(total)
 	if attempted {
-		m.upstream.observe(upstream)
+		sh.upstream.observe(upstream)
 	}
+}
+
+// requests is the number of requests answered with status code, over all shards.
+func (m *apiMetrics) requests(code int) uint64 {
+	var n uint64
+	for i := range m.shards {
+		n += m.shards[i].status[code].Load()
+	}
+	return n
+}
+
+// histograms returns the duration and upstream histograms summed over the shards.
+func (m *apiMetrics) histograms() (duration, upstream *histogram) {
+	duration, upstream = &histogram{}, &histogram{}
+	for i := range m.shards {
+		duration.add(&m.shards[i].duration)
+		upstream.add(&m.shards[i].upstream)
+	}
+	return duration, upstream
 }
 
 // backendMetrics are the counters of one backend.
@@ -114,20 +152,22 @@ func (m *metrics) write(w *bytes.Buffer, clusters []*cluster) {
 	apis = append(apis, m.unrouted)
 
 	header(w, "sfgate_requests_total", "counter", "Client requests by API and response status (api=\"\" for requests that matched no API).")
-	for _, a := range apis {
-		for code := range a.status {
-			if n := a.status[code].Load(); n > 0 {
+	durations, upstreams := make([]*histogram, len(apis)), make([]*histogram, len(apis))
+	for i, a := range apis {
+		durations[i], upstreams[i] = a.histograms()
+		for code := range len(a.shards[0].status) {
+			if n := a.requests(code); n > 0 {
 				fmt.Fprintf(w, "sfgate_requests_total{api=%s,code=\"%d\"} %d\n", quote(a.name), code, n)
 			}
 		}
 	}
 	header(w, "sfgate_request_duration_seconds", "histogram", "Time from request read to response written, by API.")
-	for _, a := range apis {
-		writeHistogram(w, "sfgate_request_duration_seconds", "api="+quote(a.name), &a.duration)
+	for i, a := range apis {
+		writeHistogram(w, "sfgate_request_duration_seconds", "api="+quote(a.name), durations[i])
 	}
 	header(w, "sfgate_upstream_duration_seconds", "histogram", "Time spent waiting on backends per request (all attempts), by API.")
-	for _, a := range apis {
-		writeHistogram(w, "sfgate_upstream_duration_seconds", "api="+quote(a.name), &a.upstream)
+	for i, a := range apis {
+		writeHistogram(w, "sfgate_upstream_duration_seconds", "api="+quote(a.name), upstreams[i])
 	}
 	header(w, "sfgate_backend_attempts_total", "counter", "Requests sent to a backend endpoint.")
 	for _, b := range backends {

@@ -44,8 +44,8 @@ apis:
 `
 
 // TestSilentNamingEndpointGets503AtResolveTimeout: a request whose partition is not cached and whose only
-// management endpoint accepts TCP and never answers gets 503 NamingUnavailable naming the endpoint and the
-// bound; it came back at resolveTimeout (300ms), not at requestTimeout (120s, which would be 504
+// management endpoint accepts TCP and never answers gets 503 NamingUnavailable (the endpoint and the bound are
+// for the operator: /debug/resolve and the log name them); it came back at resolveTimeout (300ms), not at requestTimeout (120s, which would be 504
 // RequestTimeout). /debug/resolve answers the same way. With the silent endpoint listed before a working
 // one, requests succeed through the second.
 func TestSilentNamingEndpointGets503AtResolveTimeout(t *testing.T) {
@@ -58,10 +58,8 @@ func TestSilentNamingEndpointGets503AtResolveTimeout(t *testing.T) {
 	if r.status != 503 || e.Error.Code != CodeNamingUnavailable {
 		t.Fatalf("uncached partition, silent naming: %d %s; want 503 %s", r.status, r.body, CodeNamingUnavailable)
 	}
-	for _, want := range []string{silent.URL(), "resolveTimeout 300ms"} {
-		if !strings.Contains(e.Error.Message, want) {
-			t.Errorf("message %q does not name %q", e.Error.Message, want)
-		}
+	if strings.Contains(e.Error.Message, silent.URL()) || !strings.Contains(e.Error.Message, "not answering") {
+		t.Errorf("client message %q: want that naming is not answering, without the management endpoint (the log and /debug/resolve name it)", e.Error.Message)
 	}
 	if e.Error.RequestID == "" {
 		t.Error("the error has no request ID")

@@ -44,14 +44,14 @@ func newPool(s poolSettings) *pool {
 // client returns the HostClient for the endpoint of the absolute URL u (http or https) and the endpoint key
 // (scheme://authority, aliasing u).
 func (p *pool) client(u []byte) (*fasthttp.HostClient, []byte, error) {
-	key, host, isTLS, err := endpointKey(u)
+	key, auth, isTLS, err := endpointKey(u)
 	if err != nil {
 		return nil, nil, err
 	}
 	if hc := (*p.clients.Load())[string(key)]; hc != nil {
 		return hc, key, nil
 	}
-	return p.add(string(key), string(host), isTLS), key, nil
+	return p.add(string(key), dialAddr(auth, isTLS), isTLS), key, nil
 }
 
 func (p *pool) add(key, host string, isTLS bool) *fasthttp.HostClient {
@@ -156,9 +156,10 @@ var (
 // errBadEndpoint: a URL that is not absolute http(s).
 var errBadEndpoint = errors.New("endpoint is not an absolute http:// or https:// URL")
 
-// endpointKey splits an absolute URL into the pool key (scheme://authority), the dial address (host:port,
-// default port added) and whether it is https. The returned slices alias u or static buffers.
-func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
+// endpointKey splits an absolute URL into the pool key (scheme://authority), the authority without userinfo
+// (host[:port]) and whether it is https. The returned slices alias u: no allocation, even for an endpoint
+// without a port (dialAddr adds the default one, once per new endpoint).
+func endpointKey(u []byte) (key, auth []byte, isTLS bool, err error) {
 	var rest []byte
 	switch {
 	case bytes.HasPrefix(u, schemeHTTP) || // what the cluster publishes, compared exactly first
@@ -175,22 +176,25 @@ func endpointKey(u []byte) (key, addr []byte, isTLS bool, err error) {
 			end = i
 		}
 	}
-	auth := rest[:end]
+	auth = rest[:end]
 	if len(auth) == 0 {
 		return nil, nil, false, errBadEndpoint
 	}
 	if bytes.IndexByte(auth, '@') >= 0 { // rare userinfo: IndexByte is the fast check, the last '@' ends it
 		auth = auth[bytes.LastIndexByte(auth, '@')+1:]
 	}
-	key = u[:len(u)-len(rest)+end]
-	if hasPort(auth) {
-		return key, auth, isTLS, nil
+	return u[:len(u)-len(rest)+end], auth, isTLS, nil
+}
+
+// dialAddr is the host:port to dial for an authority: the scheme's default port when it names none.
+func dialAddr(auth []byte, isTLS bool) string {
+	switch {
+	case hasPort(auth):
+		return string(auth)
+	case isTLS:
+		return string(auth) + ":443"
 	}
-	// No port: dial the scheme's default. Building host:port allocates, but only once per new endpoint.
-	if isTLS {
-		return key, append(append([]byte(nil), auth...), ":443"...), true, nil
-	}
-	return key, append(append([]byte(nil), auth...), ":80"...), false, nil
+	return string(auth) + ":80"
 }
 
 // hasPort reports whether a URL authority (host, [v6], host:port or [v6]:port) carries a port.

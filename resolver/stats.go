@@ -2,10 +2,10 @@ package resolver
 
 import (
 	"errors"
+	"github.com/sfgate/sfgate/internal/stripe"
 	"net/http"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // LatencyBounds are the upper bounds of the naming latency histogram buckets (Stats.NamingLatency).
@@ -75,14 +75,9 @@ type counters struct {
 	latencyCount, latencySum, schemeEvictions, snapshotEviction atomic.Uint64
 }
 
-// hit counts one cache hit. The stripe is picked by hashing the address of a stack variable: it is stable for
-// a goroutine (so a goroutine keeps writing the same cache line) and differs between goroutines, which is
-// the per-core affinity Go does not expose. A random stripe per call would make lines bounce between cores.
-// The address is only hashed, never turned back into a pointer.
+// hit counts one cache hit on the calling goroutine's stripe (stripe.Index).
 func (c *counters) hit() {
-	var marker byte
-	h := uint64(uintptr(unsafe.Pointer(&marker))) * 0x9E3779B97F4A7C15
-	c.hitStripe[h>>(64-hitStripeBits)].n.Add(1)
+	c.hitStripe[stripe.Index(hitStripeBits)].n.Add(1)
 }
 
 func (c *counters) observeNaming(status int, err error, d time.Duration) {
