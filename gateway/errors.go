@@ -27,6 +27,7 @@ const (
 	CodeResponseTooLarge      = "ResponseTooLarge"
 	CodeInternal              = "InternalError"
 	CodeClusterUnauthorized   = "ClusterUnauthorized"
+	CodeClusterCertificate    = "ClusterCertificateRejected"
 	CodePartitionNotReady     = "PartitionNotReady"
 	CodeRequestHeaderTooLarge = "RequestHeaderFieldsTooLarge"
 	CodeRequestEntityTooLarge = "RequestEntityTooLarge"

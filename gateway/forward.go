@@ -361,6 +361,9 @@ func resolveError(err error, t *policy.Target, service string, key []byte) *requ
 	case errors.Is(err, resolver.ErrNotReady):
 		re.Status, re.Code = fasthttp.StatusServiceUnavailable, CodePartitionNotReady
 		re.Message = "the partition of service " + service + " has no ready replica yet (a failover may be in progress)"
+	case errors.As(err, new(*resolver.CertificateError)):
+		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterCertificate
+		re.Message = "the cluster's server certificate is not one the gateway trusts (serverCertificateThumbprints, serverX509Names); its log says why"
 	case errors.Is(err, resolver.ErrUnauthorized):
 		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterUnauthorized
 		re.Message = "the gateway could not authenticate to the cluster"
