@@ -245,6 +245,9 @@ func (c *Cluster) endQuorumLossLocked(op *operation, state string) {
 	for _, r := range op.victims {
 		r.down = false
 	}
+	if !c.manualFailover {
+		op.partition.promote(nil) // its primary may have gone meanwhile (a node stop)
+	}
 	_ = c.reconfigure(op.partition)
 	op.state = state
 	c.logEvent("quorum loss %s on partition %s ended: %s", op.id, op.partition.id, state)

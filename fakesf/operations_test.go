@@ -329,3 +329,26 @@ func TestRestartNode(t *testing.T) {
 	}
 	walkAll(h)
 }
+
+// TestQuorumLossThenPrimaryLost: when the primary's node stops during a quorum loss, no replica can take over
+// until the quorum loss ends; then a secondary becomes primary.
+func TestQuorumLossThenPrimaryLost(t *testing.T) {
+	h := newHarness(t, DefaultTopology())
+	p := h.parts("fabric:/Shop/Orders")[0]
+	prim, _ := p.Primary()
+	h.accepted(startQuorumLossTmpl, faultPath("Shop~Orders", p.ID, "StartQuorumLoss", "&OperationId="+opID(1)+"&QuorumLossMode=AllReplicas&QuorumLossDuration=600"))
+	if err := h.c.StopNode(prim.Node); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.parts("fabric:/Shop/Orders")[0].Primary(); ok {
+		t.Fatal("a replica taken down by the quorum loss became primary")
+	}
+	if r := h.call("POST", cancelTmpl, "/Faults/$/Cancel?api-version=6.0&OperationId="+opID(1)+"&Force=false"); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	np, ok := h.parts("fabric:/Shop/Orders")[0].Primary()
+	if !ok || np.Node == prim.Node {
+		t.Errorf("after the quorum loss: primary %+v (ok %v), want one off %s", np, ok, prim.Node)
+	}
+	walkAll(h)
+}
