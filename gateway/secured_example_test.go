@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -78,12 +79,7 @@ func TestSecuredClusterExample(t *testing.T) {
 	// A cluster certificate from another issuer than the pinned one: the gateway does not talk to it.
 	impostor := testcert.CA(t, "Impostor CA").Issue(t, "cluster.example")
 	fake := fakesftest.Start(t, fakesf.WithTLS(impostor.TLS), fakesf.WithClientCertCommonNames("gateway.example"))
-	pinned := startGateway(t, securedExample(t, fake.URL(), clusterCA.Thumbprint(), certFile, keyFile), nil)
-	r = do(t, pinned.addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, "")
-	e := decodeError(t, r)
-	if r.status != 502 || e.Error.Code != CodeClusterCertificate || e.Error.RequestID == "" {
-		t.Errorf("cluster certificate of another issuer: %d %s", r.status, r.body)
-	}
+	refused(t, securedExample(t, fake.URL(), clusterCA.Thumbprint(), certFile, keyFile), fake.URL(), "not one of the pinned issuer thumbprints")
 
 	// The same example pinning the cluster by thumbprint (serverCertificateThumbprints) instead of by name: the
 	// right thumbprint is accepted, another one refused.
@@ -96,8 +92,21 @@ func TestSecuredClusterExample(t *testing.T) {
 		return strings.Replace(text, old, "      serverCertificateThumbprints: ["+thumbprint+"]\n", 1)
 	}
 	replicaAnswer(t, do(t, startGateway(t, byThumbprint(server.Thumbprint()), nil).addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, ""))
-	r = do(t, startGateway(t, byThumbprint(impostor.Thumbprint()), nil).addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, "")
-	if e := decodeError(t, r); r.status != 502 || e.Error.Code != CodeClusterCertificate {
-		t.Errorf("cluster certificate with another thumbprint than the pinned one: %d %s", r.status, r.body)
+	refused(t, byThumbprint(impostor.Thumbprint()), c.URL(), "thumbprint not in the configured list")
+}
+
+// refused starts a gateway on yamlText and checks that it refuses the cluster's certificate: the client gets 502
+// ClusterCertificateRejected with a request ID and no management URL, the log says why (reason).
+func refused(t *testing.T, yamlText, clusterURL, reason string) {
+	t.Helper()
+	logs := &lockedBuffer{}
+	g := startGatewayWith(t, yamlText, nil, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	r := do(t, g.addr, "GET", "/orders/orders/42", map[string]string{"X-Customer-Id": "42"}, "")
+	e := decodeError(t, r)
+	if r.status != 502 || e.Error.Code != CodeClusterCertificate || e.Error.RequestID == "" || strings.Contains(string(r.body), clusterURL) {
+		t.Errorf("refused cluster certificate: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(logs.String(), reason) || !strings.Contains(logs.String(), e.Error.RequestID) {
+		t.Errorf("the log does not say %q for request %s:\n%s", reason, e.Error.RequestID, logs.String())
 	}
 }
