@@ -6,7 +6,7 @@ import "bytes"
 // percent-encoded ("%2e", either case), which RemoveDotSegments must resolve before routing. It is the
 // per-request check: two scans, no allocation.
 func HasDotSegment(path []byte) bool {
-	return bytes.Contains(path, []byte("/.")) || containsFold(path, "%2e")
+	return bytes.Contains(path, []byte("/.")) || containsEncodedDot(path)
 }
 
 // RemoveDotSegments appends to dst the path with its dot segments resolved as RFC 3986 §5.2.4 says: "." is
@@ -68,12 +68,16 @@ func dotSegment(seg []byte) int {
 	return dots
 }
 
-// containsFold reports whether b contains the lower-case ASCII string s in any letter case.
-func containsFold(b []byte, s string) bool {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
+// containsEncodedDot reports whether b holds "%2e" or "%2E".
+func containsEncodedDot(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '%')
+		if i < 0 || i+2 >= len(b) {
+			return false
+		}
+		if b[i+1] == '2' && b[i+2]|0x20 == 'e' {
 			return true
 		}
+		b = b[i+1:]
 	}
-	return false
 }
