@@ -85,21 +85,23 @@ type service struct {
 }
 
 type partition struct {
-	svc        *service
-	id         string
-	low, high  int64  // Int64Range
-	name       string // Named
-	replicas   []*replica
-	fmVersion  int64
-	store      int64 // StoreVersion, bumped with every reconfiguration
-	configVer  int64 // PrimaryEpoch.ConfigurationVersion
-	dataLoss   int64 // PrimaryEpoch.DataLossVersion, new with every data loss
-	current    *resolution
-	cached     *resolution // naming-gateway cache entry (NamingCache.Stale)
-	cachedAt   time.Time
-	plainCalls atomic.Int64 // ResolvePartition without PreviousRspVersion
-	prevCalls  atomic.Int64 // ResolvePartition with PreviousRspVersion
-	reports    healthReports
+	svc            *service
+	id             string
+	low, high      int64  // Int64Range
+	name           string // Named
+	replicas       []*replica
+	fmVersion      int64
+	store          int64         // StoreVersion, bumped with every reconfiguration
+	configVer      int64         // PrimaryEpoch.ConfigurationVersion
+	dataLoss       int64         // PrimaryEpoch.DataLossVersion, new with every data loss
+	quorumLost     time.Time     // when the running quorum loss began (zero: none)
+	lastQuorumLoss time.Duration // how long the last quorum loss lasted
+	current        *resolution
+	cached         *resolution // naming-gateway cache entry (NamingCache.Stale)
+	cachedAt       time.Time
+	plainCalls     atomic.Int64 // ResolvePartition without PreviousRspVersion
+	prevCalls      atomic.Int64 // ResolvePartition with PreviousRspVersion
+	reports        healthReports
 }
 
 type role uint8

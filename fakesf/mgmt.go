@@ -390,10 +390,10 @@ func (q *request) boolParam(name string) (bool, *FabricError) {
 	if !present {
 		return false, nil
 	}
-	switch raw {
-	case "true", "True":
+	switch {
+	case strings.EqualFold(raw, "true"):
 		return true, nil
-	case "false", "False":
+	case strings.EqualFold(raw, "false"):
 		return false, nil
 	}
 	return false, invalidArg("%s %q must be true or false", name, raw)

@@ -221,6 +221,7 @@ func (c *Cluster) postStartQuorumLoss(q *request) result {
 			return fabricErr(http.StatusInternalServerError, "E_FAIL", "%v", err)
 		}
 		op.state = opRunning
+		p.quorumLost = c.now()
 		op.end = time.AfterFunc(time.Duration(secs)*time.Second, func() { c.endQuorumLoss(op, opCompleted) })
 		c.logEvent("StartQuorumLoss %s: %s on partition %s of %s for %ds (%d replicas down)", op.id, mode, p.id, p.svc.Name, secs, len(op.victims))
 		return nil
@@ -245,6 +246,8 @@ func (c *Cluster) endQuorumLossLocked(op *operation, state string) {
 	for _, r := range op.victims {
 		r.down = false
 	}
+	p := op.partition
+	p.lastQuorumLoss, p.quorumLost = c.now().Sub(p.quorumLost), time.Time{}
 	if !c.manualFailover {
 		op.partition.promote(nil) // its primary may have gone meanwhile (a node stop)
 	}

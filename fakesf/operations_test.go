@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -126,6 +127,10 @@ func TestQuorumLoss(t *testing.T) {
 	h := newHarness(t, topo)
 	p := h.parts("fabric:/Shop/Orders")[0]
 	start := faultPath("Shop~Orders", p.ID, "StartQuorumLoss", "&OperationId="+opID(1)+"&QuorumLossMode=QuorumReplicas&QuorumLossDuration=600")
+	began := time.Now()
+	h.c.mu.Lock()
+	h.c.now = func() time.Time { return began }
+	h.c.mu.Unlock()
 	h.accepted(startQuorumLossTmpl, start)
 	var info partitionInfoJSON
 	h.getJSON("/Partitions/{partitionId}", "/Partitions/"+p.ID+"?api-version=6.4", &info)
@@ -147,12 +152,15 @@ func TestQuorumLoss(t *testing.T) {
 		t.Errorf("running quorum losses: %+v", ops)
 	}
 	h.wantError("POST", cancelTmpl, "/Faults/$/Cancel?api-version=6.0&OperationId="+opID(1)+"&Force=true", 400, "FABRIC_E_INVALID_TEST_COMMAND_STATE")
+	h.c.mu.Lock()
+	h.c.now = func() time.Time { return began.Add(90 * time.Second) } // cancelled 90 s in
+	h.c.mu.Unlock()
 	if r := h.call("POST", cancelTmpl, "/Faults/$/Cancel?api-version=6.0&OperationId="+opID(1)+"&Force=false"); r.status != 200 {
 		t.Fatalf("cancel: %d %s", r.status, r.body)
 	}
 	h.getJSON(quorumLossProgTmpl, progress, &prog)
 	h.getJSON("/Partitions/{partitionId}", "/Partitions/"+p.ID+"?api-version=6.4", &info)
-	if prog.State != "Cancelled" || info.PartitionStatus != "Ready" {
+	if prog.State != "Cancelled" || info.PartitionStatus != "Ready" || info.LastQuorumLossDurationInSeconds != "90" {
 		t.Errorf("after cancel: progress %s, partition %s", prog.State, info.PartitionStatus)
 	}
 	h.wantError("POST", cancelTmpl, "/Faults/$/Cancel?api-version=6.0&OperationId="+opID(1)+"&Force=false", 404, "FABRIC_E_KEY_NOT_FOUND")

@@ -258,7 +258,7 @@ func (c *Cluster) partitionInfo(p *partition, version float64) partitionInfoJSON
 	out.TargetReplicaSetSize = ptr(p.svc.Replicas)
 	out.MinReplicaSetSize = ptr(p.svc.MinReplicas)
 	out.AuxiliaryReplicaCount = ptr(0)
-	out.LastQuorumLossDurationInSeconds = "0"
+	out.LastQuorumLossDurationInSeconds = strconv.FormatInt(int64(p.lastQuorumLoss/time.Second), 10)
 	epoch := &epochJSON{ConfigurationVersion: strconv.FormatInt(p.configVer, 10), DataLossVersion: strconv.FormatInt(p.dataLoss, 10)}
 	if version >= 6.4 {
 		out.PrimaryEpoch = epoch
