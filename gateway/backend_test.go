@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/testcert"
 )
 
 func TestBackendCredentials(t *testing.T) {
@@ -86,6 +88,70 @@ apis:
 		}
 		if !wantOK && r.status != 502 {
 			t.Errorf("%s: %d %s, want 502 (certificate rejected)", id, r.status, r.body)
+		}
+	}
+}
+
+// validateCertificateChain and validateCertificateName each apply on their own, to an endpoint published as
+// an IP address as much as to one published as a DNS name. Go sends no server name (SNI) for an IP address;
+// the name check compares the certificate with the address then, not with an empty name.
+func TestBackendTLSFlagsOnIPAndDNSEndpoints(t *testing.T) {
+	ca := testcert.CA(t, "Backend CA")
+	caFile, _ := ca.WritePEM(t)
+	type server struct {
+		name    string
+		cert    *testcert.Cert
+		trusted bool            // signed by the CA in caFile
+		names   map[string]bool // endpoint kind → the certificate names that host
+	}
+	servers := []server{
+		{"ca-both", ca.IssueFor(t, "localhost", "127.0.0.1"), true, map[string]bool{"ip": true, "dns": true}},
+		{"ca-ip", ca.IssueFor(t, "127.0.0.1"), true, map[string]bool{"ip": true}},
+		{"ca-dns", ca.IssueFor(t, "localhost"), true, map[string]bool{"dns": true}},
+		{"ca-other", ca.IssueFor(t, "other.example"), true, map[string]bool{}},
+		{"self-both", testcert.SelfSignedFor(t, "localhost", "127.0.0.1"), false, map[string]bool{"ip": true, "dns": true}},
+		{"self-other", testcert.SelfSignedFor(t, "other.example"), false, map[string]bool{}},
+	}
+	type backendCase struct {
+		id          string
+		wantOK      bool
+		chain, name bool
+	}
+	var cases []backendCase
+	var conf strings.Builder
+	conf.WriteString("backends:\n")
+	for _, sv := range servers {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "tls %s", r.URL.Path)
+		}))
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{sv.cert.TLS}}
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+		for kind, host := range map[string]string{"ip": "127.0.0.1", "dns": "localhost"} {
+			for _, chain := range []bool{true, false} {
+				for _, name := range []bool{true, false} {
+					id := fmt.Sprintf("%s-%s-chain-%t-name-%t", sv.name, kind, chain, name)
+					cases = append(cases, backendCase{id: id, chain: chain, name: name,
+						wantOK: (!chain || sv.trusted) && (!name || sv.names[kind])})
+					fmt.Fprintf(&conf, "  %s: {url: \"https://%s:%s/\", tls: {caFile: %q, validateCertificateChain: %t, validateCertificateName: %t}}\n",
+						id, host, port, caFile, chain, name)
+				}
+			}
+		}
+	}
+	conf.WriteString("apis:\n")
+	for _, c := range cases {
+		fmt.Fprintf(&conf, "  - {name: %[1]s, path: %[1]s, policies: '<policies><inbound><set-backend-service backend-id=\"%[1]s\" /></inbound></policies>'}\n", c.id)
+	}
+	g := startGateway(t, conf.String(), nil)
+	for _, c := range cases {
+		r := do(t, g.addr, "GET", "/"+c.id+"/x", nil, "")
+		switch {
+		case c.wantOK && (r.status != 200 || string(r.body) != "tls /x"):
+			t.Errorf("%s: %d %s, want 200", c.id, r.status, r.body)
+		case !c.wantOK && r.status != 502:
+			t.Errorf("%s: %d %s, want 502 (certificate rejected)", c.id, r.status, r.body)
 		}
 	}
 }

@@ -14,8 +14,36 @@ import (
 	"github.com/sfgate/sfgate/gateway/config"
 )
 
-// backendTLS builds the TLS client configuration of a backend's endpoints.
-func backendTLS(c *config.Config, bc *config.Backend) (*tls.Config, error) {
+// endpointTLS makes the TLS client configuration of each endpoint of one backend. The name a certificate
+// must carry is tls.serverName or else the endpoint's host, which the check needs even when the host is an IP
+// address: Go sends no SNI for an IP, so the connection state holds no name to compare.
+type endpointTLS struct {
+	base       *tls.Config
+	serverName string                                          // tls.serverName; "" → the endpoint's host
+	verify     func(cs tls.ConnectionState, name string) error // nil: Go's standard verification
+}
+
+// forHost returns the configuration for connections to host (an IP address or DNS name, without port). A nil
+// endpointTLS gives nil: Go's defaults, the name taken from the address.
+func (e *endpointTLS) forHost(host string) *tls.Config {
+	if e == nil {
+		return nil
+	}
+	cfg := e.base.Clone()
+	name := e.serverName
+	if name == "" {
+		name = host
+	}
+	cfg.ServerName = name // SNI when it is a DNS name, and the name Go's standard verification checks
+	if e.verify != nil {
+		verify := e.verify
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verify(cs, name) }
+	}
+	return cfg
+}
+
+// backendTLS builds the TLS client configuration of a backend's endpoints (nil: Go's defaults).
+func backendTLS(c *config.Config, bc *config.Backend) (*endpointTLS, error) {
 	t := bc.TLS
 	var certFiles *config.CertificateFiles
 	if bc.Credentials != nil {
@@ -25,6 +53,7 @@ func backendTLS(c *config.Config, bc *config.Backend) (*tls.Config, error) {
 		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	e := &endpointTLS{base: cfg}
 	if certFiles != nil {
 		cert, err := tls.LoadX509KeyPair(c.Path(certFiles.CertFile), c.Path(certFiles.KeyFile))
 		if err != nil {
@@ -33,9 +62,9 @@ func backendTLS(c *config.Config, bc *config.Backend) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	if t == nil {
-		return cfg, nil
+		return e, nil
 	}
-	cfg.ServerName = t.ServerName
+	e.serverName = t.ServerName
 	if t.CAFile != "" {
 		pool, err := loadCAs(c.Path(t.CAFile))
 		if err != nil {
@@ -44,18 +73,18 @@ func backendTLS(c *config.Config, bc *config.Backend) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	chain := t.ValidateCertificateChain == nil || *t.ValidateCertificateChain
-	name := t.ValidateCertificateName == nil || *t.ValidateCertificateName
+	checkName := t.ValidateCertificateName == nil || *t.ValidateCertificateName
 	thumbs := map[string]bool{}
 	for _, tp := range t.ServerCertificateThumbprints {
 		thumbs[strings.ToLower(strings.NewReplacer(":", "", " ", "").Replace(tp))] = true
 	}
-	if chain && name && len(thumbs) == 0 {
-		return cfg, nil
+	if chain && checkName && len(thumbs) == 0 {
+		return e, nil
 	}
 	// Custom verification: Go's is all or nothing, so it is switched off and redone here piecewise.
 	cfg.InsecureSkipVerify = true
 	roots := cfg.RootCAs
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+	e.verify = func(cs tls.ConnectionState, name string) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("backend presented no certificate")
 		}
@@ -77,14 +106,14 @@ func backendTLS(c *config.Config, bc *config.Backend) (*tls.Config, error) {
 				return fmt.Errorf("backend certificate chain: %w", err)
 			}
 		}
-		if name {
-			if err := leaf.VerifyHostname(cs.ServerName); err != nil {
+		if checkName {
+			if err := leaf.VerifyHostname(name); err != nil { // an IP address is checked against the IP SANs
 				return fmt.Errorf("backend certificate name: %w", err)
 			}
 		}
 		return nil
 	}
-	return cfg, nil
+	return e, nil
 }
 
 func loadCAs(path string) (*x509.CertPool, error) {

@@ -14,7 +14,7 @@ import (
 
 // poolSettings are the connection settings shared by every endpoint of one backend.
 type poolSettings struct {
-	tls             *tls.Config // for https endpoints; nil → Go defaults
+	tls             *endpointTLS // for https endpoints; nil → Go defaults
 	connectTimeout  time.Duration
 	maxConns        int
 	connWait        time.Duration // how long a request waits for a free connection when maxConns are busy
@@ -110,10 +110,18 @@ func (p *pool) closeIdle() {
 
 func (p *pool) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 	s := p.settings
+	var tlsCfg *tls.Config
+	if isTLS {
+		host, _, err := net.SplitHostPort(addr) // dialAddr always adds the port
+		if err != nil {
+			host = addr
+		}
+		tlsCfg = s.tls.forHost(host)
+	}
 	return &fasthttp.HostClient{
 		Addr:                      addr,
 		IsTLS:                     isTLS,
-		TLSConfig:                 s.tls,
+		TLSConfig:                 tlsCfg,
 		MaxConns:                  s.maxConns,
 		MaxConnWaitTimeout:        s.connWait, // then ErrNoFreeConns: 503, never a complaint to naming
 		MaxIdleConnDuration:       s.idleTimeout,

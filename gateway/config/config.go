@@ -205,7 +205,9 @@ type BackendTLS struct {
 	Pos Pos
 	// ValidateCertificateChain (default true) checks the chain against CAFile or the system roots.
 	ValidateCertificateChain *bool `yaml:"validateCertificateChain"`
-	// ValidateCertificateName (default true) checks the certificate's name against the host.
+	// ValidateCertificateName (default true) checks the certificate's name against the endpoint's host (or
+	// ServerName): a DNS name against its DNS names, an IP address against its IP addresses. Each flag
+	// applies without the other.
 	ValidateCertificateName *bool `yaml:"validateCertificateName"`
 	// CAFile is a PEM bundle of trusted CAs (default: system roots).
 	CAFile string `yaml:"caFile"`

@@ -45,8 +45,8 @@
 //	      authorization: {scheme: Basic, parameter: "{{secret}}"}
 //	      clientCertificate: {certFile: c.pem, keyFile: k.pem}   client certificate for https backends
 //	    tls:
-//	      validateCertificateChain: true
-//	      validateCertificateName: true
+//	      validateCertificateChain: true   the chain against caFile (or the system roots)
+//	      validateCertificateName: true    the name against the endpoint's host, an IP address too (each flag alone)
 //	      caFile: ca.pem
 //	      serverCertificateThumbprints: [SHA-1 or SHA-256 hex]   accept exactly these
 //	      serverName: name            SNI and name check override

@@ -40,6 +40,14 @@ func SelfSigned(tb testing.TB, name string) *Cert {
 	return newCert(tb, name, nil, false)
 }
 
+// SelfSignedFor returns a self-signed certificate whose subject alternative names are exactly hosts (DNS
+// names and IP addresses; the common name is the first), for tests of name checks that must fail on
+// 127.0.0.1.
+func SelfSignedFor(tb testing.TB, hosts ...string) *Cert {
+	tb.Helper()
+	return newCertFor(tb, hosts, nil)
+}
+
 // CA returns a self-signed certificate authority named name, able to issue certificates (Issue).
 func CA(tb testing.TB, name string) *Cert {
 	tb.Helper()
@@ -52,7 +60,42 @@ func (ca *Cert) Issue(tb testing.TB, name string) *Cert {
 	return newCert(tb, name, ca, false)
 }
 
+// IssueFor returns a certificate signed by ca whose subject alternative names are exactly hosts (DNS names
+// and IP addresses; the common name is the first).
+func (ca *Cert) IssueFor(tb testing.TB, hosts ...string) *Cert {
+	tb.Helper()
+	return newCertFor(tb, hosts, ca)
+}
+
+// newCertFor is newCert with the names given: each host is an IP address or a DNS name.
+func newCertFor(tb testing.TB, hosts []string, issuer *Cert) *Cert {
+	tb.Helper()
+	if len(hosts) == 0 {
+		tb.Fatal("testcert: no host names")
+	}
+	return build(tb, hosts[0], issuer, false, func(tmpl *x509.Certificate) {
+		for _, h := range hosts {
+			if ip := net.ParseIP(h); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, h)
+			}
+		}
+	})
+}
+
 func newCert(tb testing.TB, name string, issuer *Cert, isCA bool) *Cert {
+	tb.Helper()
+	return build(tb, name, issuer, isCA, func(tmpl *x509.Certificate) {
+		if !isCA {
+			tmpl.DNSNames = []string{name}
+			tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		}
+	})
+}
+
+// build makes a certificate named name, signed by issuer (nil: by itself); names sets its alternative names.
+func build(tb testing.TB, name string, issuer *Cert, isCA bool, names func(*x509.Certificate)) *Cert {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -74,10 +117,8 @@ func newCert(tb testing.TB, name string, issuer *Cert, isCA bool) *Cert {
 	}
 	if isCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign
-	} else {
-		tmpl.DNSNames = []string{name}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
+	names(tmpl)
 	parent, signer := tmpl, any(key)
 	if issuer != nil {
 		parent, signer = issuer.Leaf, issuer.TLS.PrivateKey

@@ -47,3 +47,33 @@ func TestIssuedVerifiesAndPEMFilesLoad(t *testing.T) {
 		t.Errorf("thumbprint %q", tp)
 	}
 }
+
+// IssueFor and SelfSignedFor name exactly the hosts given: a certificate for a DNS name alone does not verify
+// for 127.0.0.1, one for an IP address alone does not verify for a name.
+func TestCertificatesForExactHosts(t *testing.T) {
+	t.Parallel()
+	ca := testcert.CA(t, "Test CA")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Leaf)
+	for _, tc := range []struct {
+		cert      *testcert.Cert
+		roots     *x509.CertPool
+		good, bad string
+	}{
+		{ca.IssueFor(t, "only.example"), roots, "only.example", "127.0.0.1"},
+		{ca.IssueFor(t, "127.0.0.1"), roots, "127.0.0.1", "localhost"},
+		{testcert.SelfSignedFor(t, "localhost"), nil, "localhost", "127.0.0.1"},
+	} {
+		if err := tc.cert.Leaf.VerifyHostname(tc.good); err != nil {
+			t.Errorf("%v: %s: %v", tc.cert.Leaf.Subject, tc.good, err)
+		}
+		if err := tc.cert.Leaf.VerifyHostname(tc.bad); err == nil {
+			t.Errorf("%v: verified for %s, which it does not name", tc.cert.Leaf.Subject, tc.bad)
+		}
+		if tc.roots != nil {
+			if _, err := tc.cert.Leaf.Verify(x509.VerifyOptions{Roots: tc.roots, DNSName: tc.good}); err != nil {
+				t.Errorf("%v: chain: %v", tc.cert.Leaf.Subject, err)
+			}
+		}
+	}
+}
