@@ -74,8 +74,8 @@ th{background:#f3f3f3}.down{color:#b00}.primary{font-weight:bold}#status{color:#
 <body>
 <h1>fakesf explorer</h1>
 <p id="status">loading…</p>
-<h2>Nodes</h2><table id="nodes"><tr><th>name</th><th>ip</th><th>state</th><th>instance</th></tr></table>
-<h2>Partitions</h2><table id="partitions"><tr><th>service</th><th>partition</th><th>keys</th><th>replica</th><th>role</th><th>node</th><th>endpoints</th></tr></table>
+<h2>Nodes</h2><table id="nodes"><tr><th>name</th><th>ip</th><th>state</th><th>health</th><th>instance</th></tr></table>
+<h2>Partitions</h2><table id="partitions"><tr><th>service</th><th>partition</th><th>keys</th><th>health</th><th>replica</th><th>role</th><th>node</th><th>endpoints</th></tr></table>
 <h2>Recent faults</h2><table id="events"><tr><th>time (UTC)</th><th>what</th></tr></table>
 <script>
 "use strict";
@@ -96,10 +96,10 @@ async function refresh() {
     const s = await r.json();
     const nodes = document.getElementById("nodes"), parts = document.getElementById("partitions"), ev = document.getElementById("events");
     clear(nodes); clear(parts); clear(ev);
-    for (const n of s.nodes) row(nodes, [n.name, n.ip, n.up ? "Up" : "Down", String(n.instanceId)], n.up ? "" : "down");
+    for (const n of s.nodes) row(nodes, [n.name, n.ip, n.up ? "Up" : "Down", n.health, String(n.instanceId)], n.up ? "" : "down");
     for (const svc of s.services || []) for (const p of svc.partitions) for (const rep of p.replicas) {
       const eps = Object.entries(rep.endpoints || {}).map(([k, v]) => (k === "" ? "\"\"" : k) + " " + v).join("\n");
-      row(parts, [svc.name, p.id, keys(p), String(rep.id), rep.role + (rep.up ? "" : " (down)"), rep.node, eps],
+      row(parts, [svc.name, p.id, keys(p), p.health, String(rep.id), rep.role + (rep.up ? "" : " (down)"), rep.node, eps],
         rep.up ? (rep.role === "primary" ? "primary" : "") : "down");
     }
     for (const e of (s.events || []).slice().reverse()) row(ev, [e.time, e.text]);

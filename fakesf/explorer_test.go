@@ -65,8 +65,14 @@ func TestRecentFaultsLog(t *testing.T) {
 	if err := h.c.StopNode("_Node_4"); err != nil {
 		t.Fatal(err)
 	}
-	var state struct{ Events []Event }
+	var state struct {
+		Events []Event
+		Nodes  []NodeState
+	}
 	h.getJSONRaw("/_fake/state", &state)
+	if n := state.Nodes[4]; n.Name != "_Node_4" || n.Health != "Error" || state.Nodes[0].Health != "Ok" {
+		t.Errorf("node health in the state: %+v", state.Nodes)
+	}
 	if len(state.Events) != 2 || !strings.Contains(state.Events[0].Text, "MovePrimaryReplica: partition "+pid) ||
 		state.Events[1].Text != "node _Node_4 stopped" || state.Events[0].Time.IsZero() {
 		t.Fatalf("events %+v", state.Events)

@@ -139,6 +139,7 @@ type PartitionState struct {
 	HighKey  int64          `json:"highKey"`
 	Name     string         `json:"name"`
 	Version  string         `json:"version"` // current Version (what an uncached ResolvePartition returns)
+	Health   string         `json:"health"`  // aggregated health state: Ok, Warning or Error
 	Replicas []ReplicaState `json:"replicas"`
 }
 
@@ -167,6 +168,7 @@ type NodeState struct {
 	IP         string `json:"ip"`
 	Up         bool   `json:"up"`
 	InstanceID int64  `json:"instanceId"`
+	Health     string `json:"health"` // aggregated health state: Ok, Warning or Error
 }
 
 // Partitions returns the current state of a service's partitions in scheme order (ranges ascending, names as
@@ -180,7 +182,9 @@ func (c *Cluster) Partitions(serviceName string) ([]PartitionState, error) {
 	}
 	out := make([]PartitionState, 0, len(s.partitions))
 	for _, p := range s.partitions {
-		out = append(out, p.state())
+		ps := p.state()
+		ps.Health = c.partitionHealth(p, c.now()).state
+		out = append(out, ps)
 	}
 	return out, nil
 }
@@ -204,7 +208,7 @@ func (c *Cluster) Nodes() []NodeState {
 	defer c.mu.Unlock()
 	out := make([]NodeState, 0, len(c.nodes))
 	for _, n := range c.nodes {
-		out = append(out, NodeState{Name: n.Name, IP: n.IP, Up: n.up, InstanceID: n.instanceID})
+		out = append(out, NodeState{Name: n.Name, IP: n.IP, Up: n.up, InstanceID: n.instanceID, Health: c.nodeHealth(n, c.now()).state})
 	}
 	return out
 }
