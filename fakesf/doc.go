@@ -157,7 +157,7 @@
 // # Fake-only control API (/_fake, no credentials needed)
 //
 //	GET    /_fake/state                                   nodes, services, partitions, replicas, URLs, Versions,
-//	                                                      events (recent faults, oldest first)
+//	                                                      health of nodes and partitions, events (recent faults, oldest first)
 //	GET    /_fake/counters                                {"resolveCalls":N,"partitions":{pid:{"plain":..,"withPrevious":..}},"replicaHits":{rid:N}}
 //	POST   /_fake/counters/reset
 //	POST   /_fake/naming/delay?duration=250ms
