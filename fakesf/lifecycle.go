@@ -113,7 +113,7 @@ func (c *Cluster) postDeleteApplication(q *request) result {
 	return empty(http.StatusOK)
 }
 
-// serviceDescriptionJSON is CreateService's body (SF's ServiceDescription, the fields the fake uses).
+// serviceDescriptionInJSON is CreateService's body (SF's ServiceDescription, the fields the fake uses).
 type serviceDescriptionInJSON struct {
 	ServiceKind          string `json:"ServiceKind"`
 	ApplicationName      string `json:"ApplicationName"`
@@ -132,7 +132,7 @@ type serviceDescriptionInJSON struct {
 	InstanceCount        *int  `json:"InstanceCount"`
 }
 
-// serviceFromDescription turns a ServiceDescription body into a Service of application a (type not yet checked).
+// serviceFromDescription turns a ServiceDescription body into a Service (its type is checked by CreateService).
 func serviceFromDescription(d serviceDescriptionInJSON) (Service, *FabricError) {
 	s := Service{Name: d.ServiceName, TypeName: d.ServiceTypeName, Kind: d.ServiceKind}
 	if d.ServiceName == "" || d.ServiceTypeName == "" || d.PartitionDescription == nil {

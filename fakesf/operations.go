@@ -48,7 +48,8 @@ var (
 	opStateBits = map[string]int{opRunning: 1, "RollingBack": 2, opCompleted: 8, "Faulted": 16, opCancelled: 32, "ForceCancelled": 64}
 )
 
-// newOperation validates an OperationId and registers a Running operation under it. Caller holds mu.
+// newOperation validates the OperationId query parameter and makes a Running operation with it (the caller
+// registers it once applied). Caller holds mu.
 func (c *Cluster) newOperation(q *request, typ string) (*operation, *FabricError) {
 	raw, ok := q.query["OperationId"]
 	id := strings.ToLower(strings.Trim(raw, "{}"))
