@@ -162,7 +162,9 @@ func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 
 // GenerateCertificate makes a self-signed server certificate (ECDSA P-256, valid for a year from an hour ago) for
 // the given DNS names or IP addresses, the first one also its common name: what fakesf serves when asked for
-// HTTPS without a certificate of the user's. Print its Thumbprint for clients to pin.
+// HTTPS without a certificate of the user's. Print its Thumbprint for clients to pin; or give it to clients that
+// verify against a CA file (curl --cacert, sfctl --ca): it may sign certificates, so strict verifiers take it as
+// its own trust anchor.
 func GenerateCertificate(names ...string) (tls.Certificate, error) {
 	if len(names) == 0 {
 		return tls.Certificate{}, errors.New("fakesf: GenerateCertificate needs at least one name")
@@ -180,8 +182,11 @@ func GenerateCertificate(names ...string) (tls.Certificate, error) {
 		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// A CA constraint lets verifiers that want one (Python's strict X.509 mode) trust it as an anchor.
+		BasicConstraintsValid: true,
+		IsCA:                  true,
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 type security struct {
 	tls                bool
 	certFile, keyFile  string
+	certOut            string
 	thumbprints, names listFlag
 	bearerKey          string
 	audience, tenant   string
@@ -42,6 +44,7 @@ func securityFlags(fs *flag.FlagSet) *security {
 	fs.BoolVar(&s.tls, "tls", false, "serve the management API over HTTPS with a generated self-signed certificate (its SHA-1 thumbprint is printed)")
 	fs.StringVar(&s.certFile, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	fs.StringVar(&s.keyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&s.certOut, "tls-cert-out", "", "write the server certificate (PEM) to this file, for clients that verify against a CA file (curl --cacert, sfctl --ca)")
 	fs.Var(&s.thumbprints, "client-cert-thumbprint", "accept client certificates with this SHA-1 thumbprint (repeatable or comma-separated; implies HTTPS)")
 	fs.Var(&s.names, "client-cert-common-name", "accept valid client certificates with this subject common name (repeatable or comma-separated; implies HTTPS)")
 	fs.StringVar(&s.bearerKey, "bearer-key", "", "accept bearer tokens signed by this key: PEM public key or certificate file (implies HTTPS)")
@@ -65,6 +68,9 @@ func (s *security) options(listen string, out io.Writer) ([]fakesf.Option, error
 	}
 	secured := len(s.thumbprints) > 0 || len(s.names) > 0 || s.bearerKey != ""
 	if !s.tls && s.certFile == "" && !secured {
+		if s.certOut != "" {
+			return nil, errors.New("--tls-cert-out needs HTTPS (--tls, --tls-cert or a client-credential flag)")
+		}
 		return nil, nil
 	}
 	var cert tls.Certificate
@@ -86,6 +92,11 @@ func (s *security) options(listen string, out io.Writer) ([]fakesf.Option, error
 		}
 	}
 	fmt.Fprintf(out, "server certificate thumbprint: %s\n", fakesf.Thumbprint(cert.Certificate[0]))
+	if s.certOut != "" {
+		if err := os.WriteFile(s.certOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
+			return nil, fmt.Errorf("--tls-cert-out: %w", err)
+		}
+	}
 	opts = append(opts, fakesf.WithTLS(cert))
 	if len(s.thumbprints) > 0 {
 		opts = append(opts, fakesf.WithClientCertThumbprints(s.thumbprints...))

@@ -108,7 +108,8 @@ func TestSecuredFlags(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lines := startRun(t, "--tls", "--client-cert-thumbprint", byThumb.Thumbprint(), "--client-cert-common-name", "other,gateway.example",
+	certOut := filepath.Join(t.TempDir(), "fakesf.pem")
+	lines := startRun(t, "--tls", "--tls-cert-out", certOut, "--client-cert-thumbprint", byThumb.Thumbprint(), "--client-cert-common-name", "other,gateway.example",
 		"--bearer-key", keyFile, "--bearer-audience", "app-id", "--bearer-tenant", "tenant")
 	thumb := lineValue(t, lines, "server certificate thumbprint: ")
 	mgmt := lineValue(t, lines, "management: ")
@@ -135,6 +136,24 @@ func TestSecuredFlags(t *testing.T) {
 		if got := pinnedGet(t, u, thumb, tc.cert, tc.auth); got != tc.status {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.status)
 		}
+	}
+	// The written certificate is the one served, and verifies the server for a client that trusts only it.
+	written, err := os.ReadFile(certOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(written)
+	if block == nil || fakesf.Thumbprint(block.Bytes) != thumb {
+		t.Fatalf("--tls-cert-out wrote %q", written)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(written)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{byName.TLS}}}
+	defer tr.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: tr}).Get(mgmt + "/"); err != nil {
+		t.Errorf("verifying against the written certificate: %v", err)
+	} else {
+		resp.Body.Close()
 	}
 	// sfctl cluster select's GET / works with credentials.
 	if got := pinnedGet(t, mgmt+"/", thumb, &byName.TLS, ""); got != 200 {
@@ -163,6 +182,7 @@ func TestSecuredFlagsGivenCertAndErrors(t *testing.T) {
 		{[]string{"--bearer-tenant", "t"}, "need --bearer-key"},
 		{[]string{"--bearer-key", keyFile, "--bearer-audience", "a"}, "--bearer-key"},
 		{[]string{"--bearer-key", "/nonexistent", "--bearer-audience", "a"}, "--bearer-key"},
+		{[]string{"--tls-cert-out", "x.pem"}, "--tls-cert-out needs HTTPS"},
 	} {
 		err := run(t.Context(), append([]string{"--listen", "127.0.0.1:0"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
