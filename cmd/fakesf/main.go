@@ -6,8 +6,9 @@
 //	fakesf --version    module version, VCS revision and Go version of this binary
 //
 // Secured mode: --tls (generated certificate) or --tls-cert/--tls-key serve HTTPS and print the server
-// certificate's SHA-1 thumbprint (--tls-cert-out writes it); --client-cert-thumbprint and --client-cert-common-name demand a client
-// certificate; --bearer-key (with --bearer-audience, --bearer-tenant) accepts bearer tokens signed by that key.
+// certificate's SHA-1 thumbprint (--tls-cert-out writes the certificate); --client-cert-thumbprint and
+// --client-cert-common-name demand a client certificate; --bearer-key (with --bearer-audience, --bearer-tenant)
+// accepts bearer tokens signed by that key.
 package main
 
 import (
