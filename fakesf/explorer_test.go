@@ -1,9 +1,14 @@
 package fakesf
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -86,4 +91,90 @@ func TestRecentFaultsLog(t *testing.T) {
 	if len(ev) != maxEvents || ev[len(ev)-1].Text != fmt.Sprintf("e%d", maxEvents+9) || ev[0].Text != "e10" {
 		t.Errorf("log not bounded to the newest %d: first %q last %q len %d", maxEvents, ev[0].Text, ev[len(ev)-1].Text, len(ev))
 	}
+}
+
+// explorerHarnessJS stands in for the browser: a DOM of tables whose cells keep their textContent, fetch answering
+// with the state the test passes on stdin, no timer; after the first refresh it prints the rendered tables.
+const explorerHarnessJS = `
+const state = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const els = {};
+function table() {
+  return {rows: [{}], insertRow() {
+      const r = {className: "", cells: [], insertCell() { const c = {textContent: ""}; this.cells.push(c); return c; }};
+      this.rows.push(r); return r; },
+    deleteRow(i) { this.rows.splice(i, 1); }};
+}
+globalThis.document = {getElementById(id) { return els[id] ||= (id === "status" ? {textContent: ""} : table()); }};
+globalThis.fetch = async () => ({json: async () => state});
+globalThis.setInterval = () => 0;
+`
+
+const explorerPrintJS = `
+setTimeout(() => {
+  const rows = id => els[id].rows.slice(1).map(r => ({cls: r.className, cells: r.cells.map(c => c.textContent)}));
+  console.log(JSON.stringify({nodes: rows("nodes"), partitions: rows("partitions"), events: rows("events"), status: els.status.textContent}));
+}, 0); // after the fetch promises settle (microtasks run before any timer)
+`
+
+// TestExplorerScriptRenders runs the page's script under Node.js against the live /_fake/state: every node, every
+// replica and every recent fault becomes a row, a stopped node is marked down. Skipped without node.
+func TestExplorerScriptRenders(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("skipped, because Node.js (node) is not installed to run the page's script")
+	}
+	h := newHarness(t, DefaultTopology())
+	if err := h.c.StopNode("_Node_2"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.client.Get(h.c.URL() + "/_fake/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, script, _ := strings.Cut(explorerPage, "<script>")
+	script, _, _ = strings.Cut(script, "</script>")
+	file := filepath.Join(t.TempDir(), "page.js")
+	if err := os.WriteFile(file, []byte(explorerHarnessJS+script+explorerPrintJS), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), nodeBin, file)
+	cmd.Stdin = bytes.NewReader(state)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	type row struct {
+		Cls   string
+		Cells []string
+	}
+	var page struct {
+		Nodes, Partitions, Events []row
+		Status                    string
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
+		t.Fatalf("page output %q: %v", out, err)
+	}
+	replicas := 0
+	for _, s := range h.c.Services() {
+		for _, p := range h.parts(s) {
+			replicas += len(p.Replicas)
+		}
+	}
+	if len(page.Nodes) != 5 || len(page.Partitions) != replicas || len(page.Events) != 1 || !strings.HasPrefix(page.Status, "updated ") {
+		t.Fatalf("rendered %d nodes, %d replica rows (want %d), %d events, status %q", len(page.Nodes), len(page.Partitions), replicas, len(page.Events), page.Status)
+	}
+	if n := page.Nodes[2]; n.Cls != "down" || n.Cells[0] != "_Node_2" || n.Cells[2] != "Down" || n.Cells[3] != "Error" {
+		t.Errorf("stopped node row %+v", n)
+	}
+	if e := page.Events[0].Cells[1]; e != "node _Node_2 stopped" {
+		t.Errorf("event row %q", e)
+	}
+	for _, p := range page.Partitions {
+		if p.Cells[0] == "fabric:/Shop/Orders" && p.Cells[2] == "0..255" {
+			return
+		}
+	}
+	t.Errorf("no Orders row with keys 0..255 in %+v", page.Partitions)
 }
