@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,10 @@ type Options struct {
 	// newNamer creates a cluster's resolver; nil means resolver.New. Tests in this package set it to
 	// answer from a fixed snapshot or to adjust the resolver options, without touching shared state.
 	newNamer func(resolver.Options) (namer, error)
+	// certPoll is how often the client listener's TLS files are checked for changes (0: certPollInterval);
+	// onCertReload, when set, hears the outcome of each reload a change triggered. For tests.
+	certPoll     time.Duration
+	onCertReload func(error)
 }
 
 // Gateway serves client requests per a compiled configuration and can swap configurations at run time.
@@ -38,6 +43,7 @@ type Gateway struct {
 	mu        sync.Mutex          // guards clusters, reloads and shutdown
 	clusters  map[string]*cluster // by cluster key, shared across reloads
 	server    *fasthttp.Server
+	tls       *listenerTLS // nil: the client listener serves plain HTTP
 	admin     *http.Server
 	health    *http.Server
 	listeners []net.Listener // given to Serve, ServeAdmin and ServeHealth
@@ -54,6 +60,15 @@ type Gateway struct {
 // compiled and every reference checked. The error is config.Errors with file:line positions.
 func Validate(cfg *config.Config) error {
 	_, err := compile(cfg, validationClusters{}, newMetrics())
+	if cfg.TLS != nil {
+		if _, terr := prepareListenerTLS(cfg); terr != nil {
+			var errs config.Errors
+			errors.As(err, &errs)
+			if err == nil || errs != nil {
+				return append(errs, terr.(*config.Error))
+			}
+		}
+	}
 	return err
 }
 
@@ -85,6 +100,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
 	g.log = slog.New(redactingHandler{next: opts.Logger.Handler(), r: &g.secrets})
 	g.secrets.Store(newRedactor(configSecrets(cfg)))
+	lt, err := newListenerTLS(cfg, g.log, opts.certPoll, opts.onCertReload)
+	if err != nil {
+		return nil, config.Errors{err.(*config.Error)}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rt, err := compile(cfg, g, g.metrics)
@@ -95,6 +114,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.use(rt, nil)
 	g.accessLog.Store(cfg.Log.AccessLog())
 	g.server = g.newServer(cfg)
+	if lt != nil {
+		g.tls = lt
+		go lt.watch()
+	}
 	return g, nil
 }
 
@@ -168,6 +191,14 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if g.closed {
 		return errors.New("gateway is shut down")
 	}
+	var nextTLS *loadedTLS
+	if cfg.TLS != nil && g.tls != nil {
+		var err error
+		if nextTLS, err = prepareListenerTLS(cfg); err != nil { // the files are re-read on every reload
+			g.metrics.reloadsFailed.Add(1)
+			return config.Errors{err.(*config.Error)}
+		}
+	}
 	rt, err := compile(cfg, g, g.metrics)
 	if err != nil {
 		g.dropUnusedClusters()
@@ -177,6 +208,11 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	old := g.rt.Load()
 	g.secrets.Store(newRedactor(configSecrets(cfg)))
 	g.use(rt, old)
+	if nextTLS != nil {
+		g.tls.commit(nextTLS)
+	} else if (cfg.TLS != nil) != (g.tls != nil) {
+		g.log.Warn("adding or removing tls: takes effect after a restart; the client listener keeps its protocol")
+	}
 	g.accessLog.Store(cfg.Log.AccessLog())
 	g.metrics.reloadsOK.Add(1)
 	g.log.Info("configuration reloaded", "file", cfg.File, "apis", len(cfg.APIs), "backends", len(cfg.Backends))
@@ -266,7 +302,13 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	if !g.track(ln) {
 		return nil
 	}
-	err := g.server.Serve(lazyDeadlineListener{ln})
+	var served net.Listener = lazyDeadlineListener{ln}
+	if g.tls != nil {
+		// The TLS conn wraps the lazy-deadline conn, so that fasthttp sees a *tls.Conn (IsTLS, hence
+		// X-Forwarded-Proto: https) and the record layer's deadlines still go through lazyDeadlineConn.
+		served = tls.NewListener(served, g.tls.serverConfig())
+	}
+	err := g.server.Serve(served)
 	if err != nil && !g.isClosed() {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
@@ -337,6 +379,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	g.closed = true
+	if g.tls != nil {
+		g.tls.close()
+	}
 	if g.probes != nil {
 		g.probes()
 	}

@@ -99,6 +99,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		s.ipBuf = ip.Unmap().AppendTo(s.ipBuf)
 		c.IPAddress = s.ipBuf
 	}
+	c.Certificate = peerCertificate(ctx)
 	c.RequestID = s.requestID
 	c.Timestamp = start
 	c.Begin(&ctx.Request, ctx.IsTLS())

@@ -15,6 +15,8 @@ type Config struct {
 	// Admin is the address of the admin listener (/healthz /readyz /metrics /debug/resolve /debug/cache
 	// /debug/pprof/). Empty disables it. It is for operators: keep it on loopback or a management network.
 	Admin string `yaml:"admin"`
+	// TLS, when present, makes the client listener serve HTTPS (certificates by SNI, minimum version, mutual TLS).
+	TLS *ListenerTLS `yaml:"tls"`
 	// Health is the address of a listener that serves only /healthz and /readyz, for probes that cannot
 	// reach a loopback admin listener (the kubelet). Empty disables it.
 	Health string `yaml:"health"`
@@ -41,6 +43,23 @@ type Config struct {
 	// Policies is the global-scope policy document: inline XML or a file path relative to this file. Without
 	// it APIM's default global policy applies (its backend section forwards the request).
 	Policies *Policy `yaml:"policies"`
+}
+
+// ListenerTLS configures HTTPS on the client listener. The certificate, key and CA files are read at start,
+// on SIGHUP and whenever they change on disk; new connections get the new files, open ones are kept.
+type ListenerTLS struct {
+	Pos Pos
+	// Certificates are the server certificates (PEM chain and key). The one whose DNS names match the name the
+	// client asks for (SNI) is served; the first is the default. At least one.
+	Certificates []CertificateFiles `yaml:"certificates"`
+	// MinVersion is the lowest TLS version accepted: "1.2" (default) or "1.3".
+	MinVersion string `yaml:"minVersion"`
+	// ClientCertificate asks clients for a certificate: none (default), optional (verified when given) or
+	// required (mutual TLS: a client without a valid one cannot connect).
+	ClientCertificate string `yaml:"clientCertificate"`
+	// ClientCAFile is a PEM bundle of the CAs client certificates must chain to; needed with optional and
+	// required.
+	ClientCAFile string `yaml:"clientCaFile"`
 }
 
 // Log configures log/slog output on stderr. SIGHUP applies changes.

@@ -217,3 +217,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The client listener's tls: section: values as written, and bad values reported at their file:line.
+func TestListenerTLS(t *testing.T) {
+	cfg, err := Parse([]byte(`apis: [{name: a}]
+tls:
+  certificates:
+    - {certFile: a.pem, keyFile: a-key.pem}
+    - {certFile: b.pem, keyFile: b-key.pem}
+  minVersion: "1.3"
+  clientCertificate: required
+  clientCaFile: clients-ca.pem
+`), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := cfg.TLS
+	if tl == nil || len(tl.Certificates) != 2 || tl.Certificates[1].KeyFile != "b-key.pem" || tl.MinVersion != "1.3" ||
+		tl.ClientCertificate != "required" || tl.ClientCAFile != "clients-ca.pem" {
+		t.Fatalf("tls = %+v", tl)
+	}
+	for _, c := range []struct{ name, yaml, want string }{
+		{"no certificates", "tls: {minVersion: \"1.2\"}\n", "x.yaml:2:1: tls.certificates: required"},
+		{"no key", "tls:\n  certificates: [{certFile: a.pem}]\n", "x.yaml:3:18: tls.certificates[0]: needs certFile and keyFile"},
+		{"version", "tls:\n  certificates: [{certFile: a, keyFile: b}]\n  minVersion: \"1.1\"\n", `x.yaml:4:3: tls.minVersion: "1.1" is not "1.2" or "1.3"`},
+		{"unquoted version", "tls:\n  certificates: [{certFile: a, keyFile: b}]\n  minVersion: 1.0\n", `tls.minVersion: "1.0" is not "1.2" or "1.3"`},
+		{"client mode", "tls:\n  certificates: [{certFile: a, keyFile: b}]\n  clientCertificate: always\n", `x.yaml:4:3: tls.clientCertificate: "always" is not one of none, optional, required`},
+		{"no client CA", "tls:\n  certificates: [{certFile: a, keyFile: b}]\n  clientCertificate: optional\n", "x.yaml:2:1: tls.clientCaFile: required with clientCertificate: optional"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte("apis: [{name: a}]\n"+c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}

@@ -7,6 +7,12 @@
 // Reference (defaults in parentheses):
 //
 //	listen: 127.0.0.1:8080            client listener (127.0.0.1:8080)
+//	tls:                              the client listener serves HTTPS (off: plain HTTP)
+//	  certificates:                   PEM chain + key; SNI picks by the certificates' DNS names, the first is the default
+//	    - {certFile: server.pem, keyFile: server-key.pem}
+//	  minVersion: "1.2"               "1.2" | "1.3"
+//	  clientCertificate: none         none | optional | required (mutual TLS), checked against clientCaFile
+//	  clientCaFile: clients-ca.pem    PEM bundle of the CAs client certificates must chain to
 //	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/pprof (off)
 //	health: 0.0.0.0:9902              probe listener: /healthz /readyz only (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)

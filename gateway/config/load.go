@@ -233,6 +233,9 @@ func check(l *errorList, cfg *Config) {
 	if cfg.Health != "" {
 		checkAddr(l, "health", cfg.Health)
 	}
+	if cfg.TLS != nil {
+		checkListenerTLS(l, cfg.TLS)
+	}
 	if cfg.GOMAXPROCS < 0 {
 		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)
 	}
@@ -412,6 +415,29 @@ func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
 		default:
 			l.bad(field+".azureActiveDirectory.credential", "%q is not one of default, secret, managed, workload, cli", aad.Credential)
 		}
+	}
+}
+
+func checkListenerTLS(l *errorList, t *ListenerTLS) {
+	if len(t.Certificates) == 0 {
+		l.bad("tls.certificates", "required: at least one {certFile, keyFile} (PEM); the first is served when no other matches the client's SNI name")
+	}
+	for i := range t.Certificates {
+		checkCertFiles(l, fmt.Sprintf("tls.certificates[%d]", i), &t.Certificates[i])
+	}
+	switch t.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		l.bad("tls.minVersion", `%q is not "1.2" or "1.3"`, t.MinVersion)
+	}
+	switch t.ClientCertificate {
+	case "", "none":
+	case "optional", "required":
+		if t.ClientCAFile == "" {
+			l.bad("tls.clientCaFile", "required with clientCertificate: %s: a PEM bundle of the CAs client certificates must chain to", t.ClientCertificate)
+		}
+	default:
+		l.bad("tls.clientCertificate", "%q is not one of none, optional, required", t.ClientCertificate)
 	}
 }
 

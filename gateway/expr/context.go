@@ -2,6 +2,7 @@ package expr
 
 import (
 	"bytes"
+	"crypto/x509"
 	"strconv"
 	"time"
 	"unsafe"
@@ -44,6 +45,7 @@ type Context struct {
 	Request           *fasthttp.Request // the request as it will be forwarded
 	IsTLS             bool              // the client called over https
 	IPAddress         []byte            // context.Request.IpAddress
+	Certificate       *x509.Certificate // context.Request.Certificate: the client's TLS certificate, nil without one
 	MatchedParameters []Param           // context.Request.MatchedParameters
 	Api               API               // context.Api
 	Operation         Operation         // context.Operation
@@ -78,6 +80,7 @@ func (c *Context) Reset() {
 	c.Request = nil
 	c.IsTLS = false
 	c.IPAddress = nil
+	c.Certificate = nil
 	for i := range c.MatchedParameters {
 		c.MatchedParameters[i] = Param{}
 	}

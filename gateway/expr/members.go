@@ -207,10 +207,19 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 			}, TypeString, nil
 		case "IpAddress":
 			return func(c *Context, _ Value) (Value, error) { return str(c.IPAddress), nil }, TypeString, nil
-		case "Body", "Certificate", "PrivateEndpointConnection":
+		case "Certificate":
+			return func(c *Context, _ Value) (Value, error) {
+				if c.Certificate == nil {
+					return Value{}, nil
+				}
+				return Value{Kind: Object, I: objCertificate}, nil
+			}, TypeCertificate, nil
+		case "Body", "PrivateEndpointConnection":
 			return unsupported("context.Request")
 		}
-		return nil, 0, cp.unknownMember(n, rt, "Url, OriginalUrl, Headers, Method, MatchedParameters, IpAddress")
+		return nil, 0, cp.unknownMember(n, rt, "Url, OriginalUrl, Headers, Method, MatchedParameters, IpAddress, Certificate")
+	case TypeCertificate:
+		return cp.certificateMember(n)
 	case TypeURL:
 		switch name {
 		case "Scheme":

@@ -31,6 +31,7 @@ const (
 	TypeGuid
 	TypeStringComparison
 	TypeStringSplitOptions
+	TypeCertificate // X509Certificate2 (context.Request.Certificate)
 )
 
 var typeNames = [...]string{
@@ -41,6 +42,7 @@ var typeNames = [...]string{
 	TypeVariables: "IReadOnlyDictionary<string, object>", TypeResponse: "IResponse", TypeLastError: "ILastError",
 	TypeAPI: "IApi", TypeOperation: "IOperation", TypeDateTime: "DateTime", TypeGuid: "Guid",
 	TypeStringComparison: "StringComparison", TypeStringSplitOptions: "StringSplitOptions",
+	TypeCertificate: "X509Certificate2",
 }
 
 // String returns the C# name of the type.
@@ -58,7 +60,7 @@ func (t Type) isNumeric() bool { return t == TypeInt || t == TypeLong || t == Ty
 func (t Type) isReference() bool {
 	switch t {
 	case TypeString, TypeStrings, TypeObject, TypeNull, TypeResponse, TypeLastError, TypeURL,
-		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation:
+		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation, TypeCertificate:
 		return true
 	}
 	return false
@@ -125,6 +127,7 @@ const (
 	objLastError
 	objAPI
 	objOperation
+	objCertificate
 )
 
 func objectTypeName(id int64) string {
@@ -145,6 +148,8 @@ func objectTypeName(id int64) string {
 		return "IApi"
 	case objOperation:
 		return "IOperation"
+	case objCertificate:
+		return "X509Certificate2"
 	}
 	return "object"
 }

@@ -1,0 +1,337 @@
+package gateway
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/testcert"
+)
+
+// tlsClientConn is one client connection to the gateway's HTTPS listener, kept alive across requests.
+type tlsClientConn struct {
+	*tls.Conn
+	r *bufio.Reader
+}
+
+// dialTLS connects to addr asking for serverName by SNI. roots nil: any server certificate is accepted (the
+// test looks at which one came). client, when set, is presented for mutual TLS.
+func dialTLS(addr, serverName string, roots *x509.CertPool, client *testcert.Cert, maxVersion uint16) (*tlsClientConn, error) {
+	conf := &tls.Config{ServerName: serverName, RootCAs: roots, InsecureSkipVerify: roots == nil, MaxVersion: maxVersion}
+	if client != nil { // sent whatever CAs the server names, so that the server's own check is tested
+		conf.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &client.TLS, nil }
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, conf)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &tlsClientConn{Conn: c, r: bufio.NewReader(c)}, nil
+}
+
+// get sends GET path on the connection, keeping it alive, and reads the answer.
+func (c *tlsClientConn) get(path string) (rawResponse, error) {
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: gateway.example\r\n\r\n", path); err != nil {
+		return rawResponse{}, err
+	}
+	resp, err := http.ReadResponse(c.r, &http.Request{Method: "GET"})
+	if err != nil {
+		return rawResponse{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: body}, err
+}
+
+// servedCert is the common name of the certificate the gateway serves to a client asking for serverName.
+func servedCert(t *testing.T, addr, serverName string) *x509.Certificate {
+	t.Helper()
+	c, err := dialTLS(addr, serverName, nil, nil, 0)
+	if err != nil {
+		t.Fatalf("TLS handshake asking for %q: %v", serverName, err)
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0]
+}
+
+// copyPEM overwrites the certificate and key files at certFile, keyFile with those of c, in place (not by
+// rename), the way an operator's cp would.
+func copyPEM(t *testing.T, c *testcert.Cert, certFile, keyFile string) {
+	t.Helper()
+	srcCert, srcKey := c.WritePEM(t)
+	for _, p := range [][2]string{{srcKey, keyFile}, {srcCert, certFile}} {
+		data, err := os.ReadFile(p[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p[1], data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pemPair writes c into dir as name.pem and name-key.pem.
+func pemPair(t *testing.T, c *testcert.Cert, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	copyPEM(t, c, certFile, keyFile)
+	return certFile, keyFile
+}
+
+// caFile writes the certificates of cas as one PEM bundle and returns its path.
+func caFile(t *testing.T, cas ...*testcert.Cert) string {
+	t.Helper()
+	var bundle []byte
+	for _, ca := range cas {
+		certFile, _ := ca.WritePEM(t)
+		data, err := os.ReadFile(certFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle = append(bundle, data...)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, bundle, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// certPolicy puts what the gateway saw of the client's certificate into request headers the echo backend shows.
+const certPolicy = `
+    policies: |
+      <policies><inbound><base />
+        <set-header name="X-Client-Subject" exists-action="override"><value>@(context.Request.Certificate?.Subject ?? "none")</value></set-header>
+        <set-header name="X-Client-Thumbprint" exists-action="override"><value>@(context.Request.Certificate?.Thumbprint ?? "none")</value></set-header>
+      </inbound></policies>
+`
+
+// HTTPS on the client listener: SNI picks the certificate by its DNS names and the first is the default; the
+// backend hears X-Forwarded-Proto: https; a certificate replaced on disk is served to new connections without a
+// restart while an open connection keeps working; a broken file leaves the last good certificate in use; Reload
+// (SIGHUP) re-reads the files without waiting for the watcher.
+func TestTLSListenerSNIAndCertificateReload(t *testing.T) {
+	ca := testcert.CA(t, "Server CA")
+	dir := t.TempDir()
+	aCert, aKey := pemPair(t, ca.Issue(t, "a.example"), dir, "a")
+	bCert, bKey := pemPair(t, ca.Issue(t, "b.example"), dir, "b")
+	echo := startEcho(t, nil)
+	reloads := make(chan error, 16)
+	text := fmt.Sprintf(`
+tls:
+  certificates:
+    - {certFile: %s, keyFile: %s}
+    - {certFile: %s, keyFile: %s}
+apis:
+  - name: echo
+    path: ""
+    serviceUrl: http://%s/
+`+certPolicy, aCert, aKey, bCert, bKey, echo)
+	g := startGatewayWith(t, text, nil, Options{certPoll: 10 * time.Millisecond, onCertReload: func(err error) { reloads <- err }})
+
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Leaf)
+	for sni, want := range map[string]string{"b.example": "b.example", "a.example": "a.example", "other.example": "a.example", "": "a.example"} {
+		if got := servedCert(t, g.addr, sni).Subject.CommonName; got != want {
+			t.Errorf("SNI %q: served %s, want %s", sni, got, want)
+		}
+	}
+	kept, err := dialTLS(g.addr, "b.example", roots, nil, 0) // verified against the CA, by name
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	r, err := kept.get("/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := decodeEcho(t, r)
+	if got := e.Header["X-Forwarded-Proto"]; len(got) != 1 || got[0] != "https" {
+		t.Errorf("X-Forwarded-Proto = %v, want https", got)
+	}
+	if got := e.Header["X-Client-Subject"]; len(got) != 1 || got[0] != "none" {
+		t.Errorf("X-Client-Subject without a client certificate = %v, want none", got)
+	}
+
+	// Replace the default certificate on disk; the watcher picks it up.
+	next := ca.Issue(t, "a.example")
+	copyPEM(t, next, aCert, aKey)
+	waitReload(t, reloads)
+	if got := servedCert(t, g.addr, "a.example"); !got.Equal(next.Leaf) {
+		t.Errorf("after the files changed the gateway serves serial %x, want the new one %x", got.SerialNumber, next.Leaf.SerialNumber)
+	}
+	if r, err := kept.get("/again"); err != nil || r.status != 200 {
+		t.Errorf("the connection opened before the reload: status %d, err %v; want it kept", r.status, err)
+	}
+
+	// A broken file is reported and leaves the last good certificates in use.
+	if err := os.WriteFile(aCert, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReloadFailure(t, reloads); !strings.Contains(err.Error(), "tls.certificates[0]") {
+		t.Errorf("a broken certificate file: reload error %v, want one naming tls.certificates[0]", err)
+	}
+	if got := servedCert(t, g.addr, "a.example"); !got.Equal(next.Leaf) {
+		t.Errorf("after a broken file the gateway serves serial %x, want the last good %x", got.SerialNumber, next.Leaf.SerialNumber)
+	}
+
+}
+
+// Reload (SIGHUP) reads the client listener's files again at once, without waiting for the watcher.
+func TestTLSListenerReloadRereadsFiles(t *testing.T) {
+	ca := testcert.CA(t, "Server CA")
+	certFile, keyFile := pemPair(t, ca.Issue(t, "a.example"), t.TempDir(), "a")
+	text := fmt.Sprintf(`
+tls: {certificates: [{certFile: %s, keyFile: %s}]}
+apis: [{name: echo, path: "", serviceUrl: "http://%s/"}]
+`, certFile, keyFile, startEcho(t, nil))
+	g := startGatewayWith(t, text, nil, Options{certPoll: time.Hour})
+	next := ca.Issue(t, "a.example")
+	copyPEM(t, next, certFile, keyFile)
+	if got := servedCert(t, g.addr, "a.example"); got.Equal(next.Leaf) {
+		t.Fatal("the new certificate is served before any reload")
+	}
+	cfg, err := config.Parse([]byte(text), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if got := servedCert(t, g.addr, "a.example"); !got.Equal(next.Leaf) {
+		t.Errorf("after Reload the gateway serves serial %x, want %x", got.SerialNumber, next.Leaf.SerialNumber)
+	}
+}
+
+func waitReloadOutcome(t *testing.T, reloads <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-reloads:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("the certificate watcher did not reload within 20s")
+	}
+	return nil
+}
+
+// waitReloadFailure waits for a reload that failed (the one before may have seen the end of a write).
+func waitReloadFailure(t *testing.T, reloads <-chan error) error {
+	t.Helper()
+	for {
+		if err := waitReloadOutcome(t, reloads); err != nil {
+			return err
+		}
+	}
+}
+
+// waitReload waits for a reload that succeeded (one that saw a half-written pair may fail first).
+func waitReload(t *testing.T, reloads <-chan error) {
+	t.Helper()
+	for {
+		if err := waitReloadOutcome(t, reloads); err == nil {
+			return
+		}
+	}
+}
+
+// Mutual TLS: with clientCertificate: required a client without a certificate, or with one from another CA,
+// cannot get a request through; one from the configured CA can, and policies see its subject and thumbprint.
+// minVersion "1.3" refuses a TLS 1.2 client.
+func TestTLSListenerMutualTLSAndMinVersion(t *testing.T) {
+	serverCA, clientCA, otherCA := testcert.CA(t, "Server CA"), testcert.CA(t, "Client CA"), testcert.CA(t, "Other CA")
+	dir := t.TempDir()
+	cert, key := pemPair(t, serverCA.Issue(t, "gateway.example"), dir, "server")
+	hits := make(chan struct{}, 16)
+	echo := startEcho(t, func(http.ResponseWriter) { hits <- struct{}{} })
+	g := startGateway(t, fmt.Sprintf(`
+tls:
+  certificates: [{certFile: %s, keyFile: %s}]
+  minVersion: "1.3"
+  clientCertificate: required
+  clientCaFile: %s
+apis:
+  - name: echo
+    path: ""
+    serviceUrl: http://%s/
+`+certPolicy, cert, key, caFile(t, clientCA), echo), nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Leaf)
+
+	refused := func(name string, client *testcert.Cert, maxVersion uint16, alert string) {
+		t.Helper()
+		c, err := dialTLS(g.addr, "gateway.example", roots, client, maxVersion)
+		if err == nil {
+			defer c.Close()
+			var r rawResponse
+			r, err = c.get("/x") // TLS 1.3: the server's refusal arrives after the client's handshake ended
+			if err == nil {
+				t.Errorf("%s: got status %d, want the connection refused", name, r.status)
+			}
+		}
+		if err != nil && !strings.Contains(err.Error(), alert) {
+			t.Errorf("%s: %v, want the alert %q", name, err, alert)
+		}
+	}
+	refused("no client certificate", nil, 0, "certificate required")
+	refused("certificate of another CA", otherCA.Issue(t, "client.example"), 0, "unknown certificate authority")
+	refused("TLS 1.2", clientCA.Issue(t, "client.example"), tls.VersionTLS12, "protocol version not supported")
+	select {
+	case <-hits:
+		t.Fatal("a refused client reached the backend")
+	default:
+	}
+
+	client := clientCA.Issue(t, "client.example")
+	c, err := dialTLS(g.addr, "gateway.example", roots, client, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.get("/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := decodeEcho(t, r)
+	if got := e.Header["X-Client-Subject"]; len(got) != 1 || got[0] != "CN=client.example" {
+		t.Errorf("X-Client-Subject = %v, want CN=client.example", got)
+	}
+	if got := e.Header["X-Client-Thumbprint"]; len(got) != 1 || got[0] != client.Thumbprint() {
+		t.Errorf("X-Client-Thumbprint = %v, want %s", got, client.Thumbprint())
+	}
+}
+
+// A tls section whose files do not load is a configuration error at its place in the file, for validate and
+// for New alike.
+func TestTLSListenerBadFilesAreConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	text := fmt.Sprintf(`apis: [{name: a, serviceUrl: "http://127.0.0.1:1/"}]
+tls:
+  certificates:
+    - {certFile: %s, keyFile: %s}
+  clientCertificate: optional
+  clientCaFile: %s
+`, filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing-key.pem"), filepath.Join(dir, "ca.pem"))
+	cfg, err := config.Parse([]byte(text), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{"Validate": Validate(cfg), "New": func() error { _, err := New(cfg, Options{}); return err }()} {
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Pos.Line != 4 || errs[0].Field != "tls.certificates[0]" ||
+			!strings.Contains(errs[0].Msg, "missing.pem") {
+			t.Errorf("%s: %v, want one error at test.yaml:4 naming tls.certificates[0] and the file", name, err)
+		}
+	}
+}
