@@ -224,6 +224,34 @@ func TestLifecycle(t *testing.T) {
 	walkAll(h)
 }
 
+// TestOnlyApplicationTypes: a cluster may start with types and no application; a test creates what it needs.
+func TestOnlyApplicationTypes(t *testing.T) {
+	topo, err := ParseTopology([]byte(`
+nodes: [{name: n0}, {name: n1}]
+applicationTypes:
+  - {name: AType, serviceTypes: [{name: SType, kind: Stateless}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, topo)
+	var apps pagedList[applicationInfoJSON]
+	h.getJSON("/Applications", "/Applications?api-version=6.1", &apps)
+	if len(apps.Items) != 0 {
+		t.Fatalf("applications %+v", apps.Items)
+	}
+	if err := h.c.CreateApplication("fabric:/A", "AType", "1.0.0", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.CreateService("fabric:/A", Service{Name: "fabric:/A/S", TypeName: "SType", Kind: Stateless, Scheme: Singleton, Replicas: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if rsp := h.resolve("A~S", ""); len(rsp.Endpoints) != 2 {
+		t.Errorf("created service resolves to %+v", rsp.Endpoints)
+	}
+	h.health(clusterHealthTmpl, "/$/GetClusterHealth?api-version=6.0")
+}
+
 // TestTopologyApplicationTypes: an application of a declared type takes its services' listeners from the type;
 // mismatches are topology errors naming the field.
 func TestTopologyApplicationTypes(t *testing.T) {

@@ -544,8 +544,8 @@ func (t *Topology) validate(lines map[string]*yaml.Node) error {
 		}
 		nodeIPs[addr.String()] = true
 	}
-	if len(t.Applications) == 0 {
-		return fail("applications", "at least one application is required")
+	if len(t.Applications) == 0 && len(t.ApplicationTypes) == 0 {
+		return fail("applications", "at least one application is required (or application types to create applications from at run time)")
 	}
 	appNames := map[string]bool{}
 	svcNames := map[string]bool{}
