@@ -71,6 +71,7 @@
 //	GET  /Partitions/{partitionId}/$/GetServiceName
 //	GET  /Nodes[/{nodeName}]                              (GET /Nodes >= 6.3)
 //	GET  /$/GetClusterVersion                             (>= 6.4)
+//	GET  /$/GetClusterManifest, /$/GetUpgradeProgress     (generated from the nodes; never upgrading)
 //	GET  /$/GetAadMetadata                                (anonymous)
 //	GET  /ApplicationTypes[/{typeName}]                   (ApplicationTypeVersion, paging, ExcludeApplicationParameters)
 //	GET  /ApplicationTypes/{typeName}/$/GetServiceTypes[/{serviceTypeName}]   (ApplicationTypeVersion)

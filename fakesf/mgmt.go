@@ -106,6 +106,8 @@ var routes = []route{
 	{method: "POST", tmpl: []string{"Applications", "{app*}", "$", "GetServices", "$", "Create"}, min: 6.0, handle: (*Cluster).postCreateService},
 	{method: "POST", tmpl: []string{"Services", "{svc*}", "$", "Update"}, min: 6.0, handle: (*Cluster).postUpdateService},
 	{method: "GET", tmpl: []string{"$", "GetClusterVersion"}, min: 6.4, handle: (*Cluster).getClusterVersion},
+	{method: "GET", tmpl: []string{"$", "GetClusterManifest"}, min: 6.0, handle: (*Cluster).getClusterManifest},
+	{method: "GET", tmpl: []string{"$", "GetUpgradeProgress"}, min: 6.0, handle: (*Cluster).getUpgradeProgress},
 	{method: "GET", tmpl: []string{"$", "GetClusterHealth"}, min: 6.0, handle: (*Cluster).getClusterHealth},
 	{method: "GET", tmpl: []string{"Nodes", "{node}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getNodeHealth},
 	{method: "GET", tmpl: []string{"Applications", "{app*}", "$", "GetHealth"}, min: 6.0, handle: (*Cluster).getApplicationHealth},

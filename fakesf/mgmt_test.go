@@ -2,6 +2,7 @@ package fakesf
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/url"
 	"slices"
@@ -91,6 +92,25 @@ func walkAll(h *harness) int {
 	}
 	var cv map[string]string
 	get("/$/GetClusterVersion", "/$/GetClusterVersion?api-version=6.4", &cv)
+	var manifest struct{ Manifest string }
+	get("/$/GetClusterManifest", "/$/GetClusterManifest?api-version=6.0", &manifest)
+	var cm struct {
+		Nodes []struct {
+			Name string `xml:"NodeName,attr"`
+		} `xml:"Infrastructure>Linux>NodeList>Node"`
+	}
+	if err := xml.Unmarshal([]byte(manifest.Manifest), &cm); err != nil || len(cm.Nodes) != len(nodes.Items) {
+		h.t.Errorf("cluster manifest lists %d nodes (%v), want %d:\n%s", len(cm.Nodes), err, len(nodes.Items), manifest.Manifest)
+	}
+	var upgrade struct {
+		UpgradeState   string
+		CodeVersion    string
+		UpgradeDomains []struct{ Name, State string }
+	}
+	get("/$/GetUpgradeProgress", "/$/GetUpgradeProgress?api-version=6.0", &upgrade)
+	if upgrade.UpgradeState != "RollingForwardCompleted" || upgrade.CodeVersion != cv["Version"] || len(upgrade.UpgradeDomains) != len(nodes.Items) {
+		h.t.Errorf("upgrade progress %+v", upgrade)
+	}
 	var ch map[string]any
 	get("/$/GetClusterHealth", "/$/GetClusterHealth?api-version=6.0&NodesHealthStateFilter=0&ApplicationsHealthStateFilter=0&EventsHealthStateFilter=0&ExcludeHealthStatistics=false&IncludeSystemApplicationHealthStatistics=false&timeout=60", &ch)
 	var aad map[string]any
