@@ -736,8 +736,8 @@ func isoDuration(d time.Duration) string {
 	return b.String()
 }
 
-// report reads a ReportHealth call's body and stores it on the entity that find returns (caller-held mu is
-// taken here). Immediate is accepted and has no effect: reports are applied at once.
+// report reads a ReportHealth call's body and stores the report on the entity that find returns (find runs with
+// mu held). Immediate is accepted and has no effect: reports are applied at once.
 func (c *Cluster) report(q *request, find func() (*healthReports, string, *FabricError)) result {
 	if _, err := q.boolParam("Immediate"); err != nil {
 		return fail(err)
