@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/pprof"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sfgate/sfgate/listener"
@@ -20,6 +22,7 @@ import (
 //	/metrics        Prometheus text format
 //	/debug/resolve  ?service=fabric:/App/Svc[&key=K][&backend=ID][&cluster=URL][&replica=primary|secondary|any][&listener=NAME]
 //	/debug/cache    resolver cache counters per cluster
+//	/debug/breakers circuit breakers per backend: rule, scope, and each breaker's state and trips
 //	/debug/pprof/   Go runtime profiles (net/http/pprof), for `go tool pprof http://ADMIN/debug/pprof/profile`
 //
 // The admin listener is for operators: keep it on loopback or a management network (config "admin").
@@ -27,12 +30,13 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux := g.healthMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		var b bytes.Buffer
-		g.metrics.write(&b, g.currentClusters())
+		g.metrics.write(&b, g.currentClusters(), g.currentBreakers())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Write(b.Bytes())
 	})
 	mux.HandleFunc("GET /debug/resolve", g.debugResolve)
 	mux.HandleFunc("GET /debug/cache", g.debugCache)
+	mux.HandleFunc("GET /debug/breakers", g.debugBreakers)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -52,6 +56,38 @@ func (g *Gateway) healthMux() *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
 	return mux
+}
+
+// currentBreakers lists the circuit breakers of the configuration in use, by backend ID.
+func (g *Gateway) currentBreakers() []*circuitBreaker {
+	rt := g.rt.Load()
+	if rt == nil {
+		return nil
+	}
+	var out []*circuitBreaker
+	for _, b := range rt.backends {
+		if b.breaker != nil {
+			out = append(out, b.breaker)
+		}
+	}
+	slices.SortFunc(out, func(a, b *circuitBreaker) int { return strings.Compare(a.backendID, b.backendID) })
+	return out
+}
+
+type debugBreaker struct {
+	Backend  string        `json:"backend"`
+	Rule     string        `json:"rule"`
+	Scope    string        `json:"scope"`
+	Breakers []breakerView `json:"breakers"`
+}
+
+// debugBreakers shows every circuit breaker: open ones with the seconds until their probe.
+func (g *Gateway) debugBreakers(w http.ResponseWriter, _ *http.Request) {
+	list := []debugBreaker{}
+	for _, cb := range g.currentBreakers() {
+		list = append(list, debugBreaker{Backend: cb.backendID, Rule: cb.rule, Scope: cb.scope, Breakers: cb.views()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"circuitBreakers": list})
 }
 
 func (g *Gateway) currentClusters() []*cluster {

@@ -250,3 +250,50 @@ func TestPoolLookupAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Closed circuit breakers allocate nothing per request: a percentage rule (which counts every request) per
+// replica on a Service Fabric backend, and a count rule on an HTTP backend.
+func TestSteadyStateAllocationsWithCircuitBreakers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates; run without -race")
+	}
+	be := startFastBackend(t)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster: {managementEndpoints: [http://127.0.0.1:1]}
+    circuitBreaker:
+      rules: [{failureCondition: {percentage: 50, interval: PT1M, statusCodeRanges: [{min: 500, max: 599}], errorReasons: [Timeout]}, tripDuration: PT30S}]
+      scope: replica
+  web:
+    url: http://%s/
+    circuitBreaker:
+      rules: [{failureCondition: {count: 5, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 30s}]
+apis:
+  - name: shop
+    path: shop
+    policies: |
+      <policies><inbound><set-backend-service backend-id="orders"
+          sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))" /></inbound></policies>
+  - name: web
+    path: web
+    policies: '<policies><inbound><set-backend-service backend-id="web" /></inbound></policies>'
+`, be)), "alloc.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := staticSFGateway(t, cfg, be)
+	for _, target := range []string{"/shop/orders/7?customer=42", "/web/x"} {
+		ctx := newTestCtx(target)
+		for range 100 {
+			serveOnce(g, ctx, target)
+		}
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("%s: %d %s", target, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if n := testing.AllocsPerRun(500, func() { serveOnce(g, ctx, target) }); n != 0 {
+			t.Errorf("GET %s with a closed circuit breaker: %.1f allocations per request, want 0", target, n)
+		}
+	}
+}

@@ -23,6 +23,7 @@ type backend struct {
 	headers [][2][]byte // credential headers (name, value)
 	query   []byte      // credential query "name=value&...", already encoded, appended to every URL
 	metrics *backendMetrics
+	breaker *circuitBreaker // nil without circuitBreaker
 }
 
 // sfBackend is the Service Fabric part of a backend.
@@ -48,6 +49,7 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 			maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 		}),
 	}
+	b.breaker = compileCircuitBreaker(bc.ID, bc.CircuitBreaker, b.metrics)
 	if c := bc.Credentials; c != nil {
 		names := make([]string, 0, len(c.Header))
 		for n := range c.Header {

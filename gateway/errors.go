@@ -35,6 +35,7 @@ const (
 	CodeBackendBusy           = "BackendBusy"
 	CodeAttemptLimit          = "AttemptLimitReached"
 	CodeBodyBudget            = "ServerBusy"
+	CodeCircuitOpen           = "CircuitBreakerOpen"
 	sourceGateway             = "gateway"
 	sourceForwardRequest      = "forward-request"
 	sourceSetBackendService   = "set-backend-service"
@@ -55,6 +56,7 @@ type requestError struct {
 	Attribute  string // the policy attribute at fault, when there is one
 	Value      string // its value
 	FabricCode string // SF's error code, when SF gave one
+	RetryAfter int    // seconds, sent as Retry-After when above 0
 	Err        error  // cause
 }
 
@@ -104,6 +106,9 @@ func writeError(ctx *fasthttp.RequestCtx, e *requestError, requestID, scratch []
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 	if len(requestID) > 0 {
 		ctx.Response.Header.SetBytesKV(hdrXRequestID, requestID)
+	}
+	if e.RetryAfter > 0 {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
 	b := append(scratch[:0], `{"error":{"status":`...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)

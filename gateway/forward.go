@@ -21,13 +21,16 @@ import (
 // forwardError is one failed attempt to reach a backend endpoint. It becomes context.LastError
 // (Reason BackendConnectionFailure or Timeout) and, when retries run out, a 502, 503 or 504.
 type forwardError struct {
-	reason    string // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
-	notSent   bool   // proven: the request never reached the service (connect failed, stale or no free connection)
-	stale     bool   // a pooled connection was found closed by the backend before the request was written
-	poolFull  bool   // every connection to the endpoint stayed busy for the backend's connectionWaitTimeout
-	tooLarge  bool   // the response exceeded limits.maxResponseBodyBytes
-	overLimit bool   // not sent: the request already made limits.maxAttemptsPerRequest attempts
-	endpoint  []byte // scheme://host:port (aliases a pooled buffer; copied by Error)
+	reason    string        // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
+	notSent   bool          // proven: the request never reached the service (connect failed, stale or no free connection)
+	stale     bool          // a pooled connection was found closed by the backend before the request was written
+	poolFull  bool          // every connection to the endpoint stayed busy for the backend's connectionWaitTimeout
+	tooLarge  bool          // the response exceeded limits.maxResponseBodyBytes
+	overLimit bool          // not sent: the request already made limits.maxAttemptsPerRequest attempts
+	tripped   bool          // not sent: the endpoint's circuit breaker is open
+	lookAgain bool          // tripped replica: naming may be asked whether the partition has moved (once a second)
+	wait      time.Duration // tripped: until the breaker lets a probe through
+	endpoint  []byte        // scheme://host:port (aliases a pooled buffer; copied by Error)
 	err       error
 }
 
@@ -50,6 +53,9 @@ func (e *forwardError) requestError() *requestError {
 	switch {
 	case e.tooLarge:
 		re.Code, re.Message = CodeResponseTooLarge, "the backend's response is larger than limits.maxResponseBodyBytes"
+	case e.tripped:
+		re.Status, re.Code, re.RetryAfter = fasthttp.StatusServiceUnavailable, CodeCircuitOpen, retryAfterSeconds(e.wait)
+		re.Message = "the backend's circuit breaker is open after repeated failures; try again after Retry-After"
 	case e.overLimit:
 		re.Code = CodeAttemptLimit
 		re.Message = "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows"
@@ -226,6 +232,11 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 				if fe.poolFull || fe.overLimit {
 					return s.finishSF(selErr, fe, t, snap, rtype) // a full pool is slow, not gone: no complaint
 				}
+				if fe.tripped && !fe.lookAgain {
+					// Only a replica's breaker can be left behind by a re-resolution (a partition's is the
+					// same after it), and naming is asked about it at most once a second.
+					return s.finishSF(selErr, fe, t, snap, rtype)
+				}
 			}
 		}
 		reresolve, resend, err := resendRule(c, t, selErr, fe, idempotent)
@@ -259,6 +270,9 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 			return s.finishSF(selErr, fe, t, snap, rtype)
 		}
 		if next.Version == snap.Version {
+			if fe != nil && fe.tripped {
+				return s.finishSF(selErr, fe, t, snap, rtype) // the same replica, still refused: no wait helps
+			}
 			// Nothing newer yet: wait a little (jittered, bounded) before asking again.
 			if !backoffStarted {
 				s.bo.Reset()
@@ -283,7 +297,8 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 //     with <retry> around <forward-request>; the re-resolution still happens, so that retry goes to the new
 //     endpoint.
 //
-// A full connection pool and a stale pooled connection never get here (forwardSF handles them first).
+// A full connection pool, a stale pooled connection and a circuit breaker's refusal that may not look for
+// another replica never get here (forwardSF handles them first); a refusal that may is "never left the gateway".
 func resendRule(c *expr.Context, t *policy.Target, selErr error, fe *forwardError, idempotent bool) (reresolve, resend bool, err error) {
 	if selErr != nil || fe != nil && fe.notSent {
 		return true, true, nil
@@ -413,11 +428,28 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	if s.attempts >= s.rt.maxAttempts {
 		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, overLimit: true, err: policy.ErrAttemptLimit}
 	}
-	s.attempts++
 	hc, key, err := p.client(url)
 	if err != nil { // the endpoint (which may carry credential query values) stays out of the error
+		s.attempts++
 		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, err: err}
 	}
+	var br *breaker
+	probe := false
+	if be != nil && be.breaker != nil {
+		partitionID := ""
+		if be.sf != nil {
+			partitionID = s.partition // set by forwardSF for this attempt
+		}
+		br = be.breaker.breakerFor(partitionID, key)
+		ok, isProbe, wait := be.breaker.allow(br)
+		if !ok {
+			be.metrics.breakerRefused.Add(1)
+			return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, tripped: true, wait: wait,
+				lookAgain: be.sf != nil && be.breaker.mayLook(br), endpoint: key, err: errCircuitOpen}
+		}
+		probe = isProbe
+	}
+	s.attempts++
 	out := &s.out
 	s.prepareOutbound(out, url, key, be)
 	resp := s.nextResponse()
@@ -438,7 +470,13 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 		if fe.stale {
 			hc.CloseIdleConnections() // opened before the backend closed one of them: likely closed too
 		}
+		if br != nil {
+			be.breaker.record(br, probe, be.breaker.classify(0, fe), nil)
+		}
 		return fe
+	}
+	if br != nil {
+		be.breaker.record(br, probe, be.breaker.classify(resp.StatusCode(), nil), resp)
 	}
 	s.useResponse(resp)
 	s.lastGood = resp

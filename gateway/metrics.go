@@ -90,11 +90,13 @@ func (m *apiMetrics) histograms() (duration, upstream *histogram) {
 
 // backendMetrics are the counters of one backend.
 type backendMetrics struct {
-	id            string
-	attempts      atomic.Uint64 // requests sent to an endpoint
-	failures      atomic.Uint64 // attempts that got no response (connection failure or timeout)
-	reresolutions atomic.Uint64 // Invalidate calls made because the resolve condition held
-	retries       atomic.Uint64 // resends after a re-resolution
+	id             string
+	attempts       atomic.Uint64 // requests sent to an endpoint
+	failures       atomic.Uint64 // attempts that got no response (connection failure or timeout)
+	reresolutions  atomic.Uint64 // Invalidate calls made because the resolve condition held
+	retries        atomic.Uint64 // resends after a re-resolution
+	breakerTrips   atomic.Uint64 // circuit breaker trips (any scope key)
+	breakerRefused atomic.Uint64 // attempts a tripped circuit breaker did not send
 }
 
 // metrics is the gateway's registry; the admin listener renders it in Prometheus text format.
@@ -136,7 +138,7 @@ func (m *metrics) backend(id string) *backendMetrics {
 }
 
 // write renders every metric in the Prometheus text exposition format (version 0.0.4).
-func (m *metrics) write(w *bytes.Buffer, clusters []*cluster) {
+func (m *metrics) write(w *bytes.Buffer, clusters []*cluster, breakers []*circuitBreaker) {
 	m.mu.Lock()
 	apis := make([]*apiMetrics, 0, len(m.apis)+1)
 	for _, a := range m.apis {
@@ -169,21 +171,36 @@ func (m *metrics) write(w *bytes.Buffer, clusters []*cluster) {
 	for i, a := range apis {
 		writeHistogram(w, "sfgate_upstream_duration_seconds", "api="+quote(a.name), upstreams[i])
 	}
-	header(w, "sfgate_backend_attempts_total", "counter", "Requests sent to a backend endpoint.")
-	for _, b := range backends {
-		fmt.Fprintf(w, "sfgate_backend_attempts_total{backend=%s} %d\n", quote(b.id), b.attempts.Load())
+	backendCounter := func(name, help string, get func(*backendMetrics) uint64) {
+		header(w, name, "counter", help)
+		for _, b := range backends {
+			fmt.Fprintf(w, "%s{backend=%s} %d\n", name, quote(b.id), get(b))
+		}
 	}
-	header(w, "sfgate_backend_failures_total", "counter", "Attempts that got no response (connection failure or timeout).")
-	for _, b := range backends {
-		fmt.Fprintf(w, "sfgate_backend_failures_total{backend=%s} %d\n", quote(b.id), b.failures.Load())
-	}
-	header(w, "sfgate_reresolutions_total", "counter", "Partition re-resolutions triggered by sf-resolve-condition (or a connection failure).")
-	for _, b := range backends {
-		fmt.Fprintf(w, "sfgate_reresolutions_total{backend=%s} %d\n", quote(b.id), b.reresolutions.Load())
-	}
-	header(w, "sfgate_retries_total", "counter", "Requests resent after a re-resolution.")
-	for _, b := range backends {
-		fmt.Fprintf(w, "sfgate_retries_total{backend=%s} %d\n", quote(b.id), b.retries.Load())
+	backendCounter("sfgate_backend_attempts_total", "Requests sent to a backend endpoint.",
+		func(b *backendMetrics) uint64 { return b.attempts.Load() })
+	backendCounter("sfgate_backend_failures_total", "Attempts that got no response (connection failure or timeout).",
+		func(b *backendMetrics) uint64 { return b.failures.Load() })
+	backendCounter("sfgate_reresolutions_total", "Partition re-resolutions triggered by sf-resolve-condition (or a connection failure).",
+		func(b *backendMetrics) uint64 { return b.reresolutions.Load() })
+	backendCounter("sfgate_retries_total", "Requests resent after a re-resolution.",
+		func(b *backendMetrics) uint64 { return b.retries.Load() })
+	backendCounter("sfgate_circuit_breaker_trips_total", "Circuit breaker trips (any partition or replica of the backend).",
+		func(b *backendMetrics) uint64 { return b.breakerTrips.Load() })
+	backendCounter("sfgate_circuit_breaker_refused_total", "Attempts not sent because a circuit breaker was open.",
+		func(b *backendMetrics) uint64 { return b.breakerRefused.Load() })
+	header(w, "sfgate_circuit_breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open (probing); key is the partition or replica (\"\" for the backend).")
+	for _, cb := range breakers {
+		for _, v := range cb.views() {
+			state := 0
+			switch v.State {
+			case "open":
+				state = 1
+			case "half-open":
+				state = 2
+			}
+			fmt.Fprintf(w, "sfgate_circuit_breaker_state{backend=%s,key=%s} %d\n", quote(cb.backendID), quote(v.Key), state)
+		}
 	}
 	header(w, "sfgate_inflight_requests", "gauge", "Requests being served.")
 	fmt.Fprintf(w, "sfgate_inflight_requests %d\n", m.inflight.Load())

@@ -134,7 +134,12 @@ type Backend struct {
 	// maxConnectionsPerEndpoint are busy; then it gets 503. Default 1s.
 	ConnectionWaitTimeout time.Duration `yaml:"connectionWaitTimeout"`
 
-	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|circuitBreaker=circuit breakers are not supported; sf-resolve-condition and maxPartitionResolutionRetries bound retries|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
+	// Resilience (types in resilience.go).
+
+	// CircuitBreaker stops sending requests to a failing backend, partition or replica for a while.
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+
+	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
 }
 
 // ServiceFabricCluster is APIM's BackendServiceFabricClusterProperties plus the PEM and Azure AD settings a

@@ -275,9 +275,9 @@ func (l *errorList) decodeDuration(n *yaml.Node, v reflect.Value, field string) 
 	if !l.scalar(n, field, `a duration such as "30s"`) {
 		return
 	}
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d < 0 {
-		l.at(n, field, `%q is not a duration; write a number with a unit, such as "500ms", "30s" or "2m"`, n.Value)
+	d, ok := parseDuration(n.Value)
+	if !ok {
+		l.at(n, field, `%q is not a duration; write a number with a unit, such as "500ms", "30s" or "2m", or ISO 8601 as APIM does, such as "PT30S"`, n.Value)
 		return
 	}
 	v.SetInt(int64(d))

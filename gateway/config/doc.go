@@ -13,7 +13,7 @@
 //	  minVersion: "1.2"               "1.2" | "1.3"
 //	  clientCertificate: none         none | optional | required (mutual TLS), checked against clientCaFile
 //	  clientCaFile: clients-ca.pem    PEM bundle of the CAs client certificates must chain to
-//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/pprof (off)
+//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/breakers /debug/pprof (off)
 //	health: 0.0.0.0:9902              probe listener: /healthz /readyz only (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)
 //	drainDelay: 5s                    on SIGINT/SIGTERM: /readyz 503 at once, keep accepting this long (0 allowed)
@@ -56,6 +56,18 @@
 //	      caFile: ca.pem
 //	      serverCertificateThumbprints: [SHA-1 or SHA-256 hex]   accept exactly these
 //	      serverName: name            SNI and name check override
+//	    circuitBreaker:               stop sending to a failing backend, partition or replica for a while
+//	      rules:                      exactly one rule, as in APIM
+//	        - name: orders-breaker
+//	          failureCondition:
+//	            count: 5                failures within the interval that trip it
+//	            percentage: 50          or: failures as a share of the interval's requests (with count: both)
+//	            interval: PT1M          ISO 8601 as APIM writes it, or 1m
+//	            statusCodeRanges: [{min: 500, max: 599}]               responses that are failures
+//	            errorReasons: [BackendConnectionFailure, Timeout]      attempt errors that are failures
+//	          tripDuration: PT30S       refused (503 CircuitBreakerOpen, Retry-After) this long, then one probe
+//	          acceptRetryAfter: false   a failing response's Retry-After (≤ 1h) replaces tripDuration
+//	      scope: backend              backend (APIM's) | partition | replica: one breaker per SF partition or replica
 //	    serviceFabricCluster:         makes the backend a Service Fabric service
 //	      managementEndpoints: [https://cluster:19080, ...]      required
 //	      maxPartitionResolutionRetries: 5                       0..10

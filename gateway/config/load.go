@@ -195,6 +195,7 @@ func applyDefaults(cfg *Config) {
 		setInt(&b.MaxConnectionsPerEndpoint, DefaultMaxConnectionsPerEndpoint)
 		setDur(&b.IdleConnectionTimeout, DefaultIdleConnectionTimeout)
 		setDur(&b.ConnectionWaitTimeout, DefaultConnectionWaitTimeout)
+		applyCircuitBreakerDefaults(b.CircuitBreaker)
 		if sf := b.ServiceFabricCluster; sf != nil {
 			if sf.MaxPartitionResolutionRetries == nil {
 				n := DefaultMaxPartitionResolutionRetries
@@ -369,6 +370,7 @@ func checkBackend(l *errorList, id string, b *Backend) {
 	if t := b.TLS; t != nil {
 		checkThumbprints(l, field+".tls.serverCertificateThumbprints", t.ServerCertificateThumbprints)
 	}
+	checkCircuitBreaker(l, field+".circuitBreaker", b.CircuitBreaker)
 }
 
 func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {

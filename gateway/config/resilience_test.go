@@ -1,0 +1,104 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The circuit breaker loads as APIM writes it (ISO 8601 durations), with sfgate's scope.
+func TestCircuitBreakerLoads(t *testing.T) {
+	cfg, err := Parse([]byte(`
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster: {managementEndpoints: [http://127.0.0.1:19080]}
+    circuitBreaker:
+      rules:
+        - name: orders-breaker
+          failureCondition:
+            count: 5
+            interval: PT1M
+            statusCodeRanges: [{min: 500, max: 599}]
+            errorReasons: [BackendConnectionFailure, Timeout]
+          tripDuration: PT30S
+          acceptRetryAfter: true
+      scope: partition
+  plain:
+    url: http://127.0.0.1:1/
+    circuitBreaker:
+      rules: [{failureCondition: {percentage: 50, interval: 1m, statusCodeRanges: [{min: 503, max: 503}]}, tripDuration: 10s}]
+apis: [{name: a}]
+`), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := cfg.Backends["orders"].CircuitBreaker
+	r := cb.Rule()
+	if cb.Scope != ScopePartition || r.Name != "orders-breaker" || r.TripDuration != 30*time.Second || !r.AcceptRetryAfter {
+		t.Errorf("orders breaker: scope %q rule %+v", cb.Scope, r)
+	}
+	fc := r.FailureCondition
+	if fc.Count != 5 || fc.Interval != time.Minute || len(fc.StatusCodeRanges) != 1 || fc.StatusCodeRanges[0].Max != 599 ||
+		strings.Join(fc.ErrorReasons, ",") != "BackendConnectionFailure,Timeout" {
+		t.Errorf("orders failure condition: %+v", fc)
+	}
+	plain := cfg.Backends["plain"].CircuitBreaker
+	if plain.Scope != ScopeBackend || plain.Rule().FailureCondition.Percentage != 50 || plain.Rule().FailureCondition.Interval != time.Minute {
+		t.Errorf("plain breaker: %+v %+v", plain, plain.Rule().FailureCondition)
+	}
+}
+
+func TestCircuitBreakerErrors(t *testing.T) {
+	const head = "apis: [{name: a}]\nbackends:\n  b:\n    url: http://h/\n    circuitBreaker:\n"
+	for _, c := range []struct{ name, yaml, want string }{
+		{"two rules", "      rules: [{tripDuration: 1s}, {tripDuration: 1s}]\n", "x.yaml:6:7: backends.b.circuitBreaker.rules: give exactly one rule (as APIM does), found 2"},
+		{"no rules", "      scope: backend\n", "backends.b.circuitBreaker.rules: give exactly one rule"},
+		{"scope", "      scope: node\n      rules: [{tripDuration: 1s, failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}}]\n", `x.yaml:6:7: backends.b.circuitBreaker.scope: "node" is not one of backend, partition, replica`},
+		{"trip", "      rules: [{failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}}]\n", "rules[0].tripDuration: required"},
+		{"condition", "      rules: [{tripDuration: 1s}]\n", "rules[0].failureCondition: required"},
+		{"count or percentage", "      rules: [{tripDuration: 1s, failureCondition: {interval: 1s, errorReasons: [Timeout]}}]\n", "give count (failures within the interval) or percentage"},
+		{"percentage", "      rules: [{tripDuration: 1s, failureCondition: {percentage: 101, interval: 1s, errorReasons: [Timeout]}}]\n", "percentage: 101 is outside 1..100"},
+		{"interval", "      rules: [{tripDuration: 1s, failureCondition: {count: 1, errorReasons: [Timeout]}}]\n", "failureCondition.interval: required"},
+		{"what fails", "      rules: [{tripDuration: 1s, failureCondition: {count: 1, interval: 1s}}]\n", "give statusCodeRanges or errorReasons"},
+		{"range", "      rules: [{tripDuration: 1s, failureCondition: {count: 1, interval: 1s, statusCodeRanges: [{min: 599, max: 500}]}}]\n", "statusCodeRanges[0]: {min: 599, max: 500} is not a range"},
+		{"reason", "      rules: [{tripDuration: 1s, failureCondition: {count: 1, interval: 1s, errorReasons: [Boom]}}]\n", `errorReasons[0]: "Boom" is not BackendConnectionFailure or Timeout`},
+		{"iso months", "      rules: [{tripDuration: P1M, failureCondition: {count: 1, interval: 1s, errorReasons: [Timeout]}}]\n", `tripDuration: "P1M" is not a duration`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(head+c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+// Durations are Go's form or ISO 8601's (as APIM writes them), anywhere in the file.
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"PT1M": time.Minute, "PT30S": 30 * time.Second, "pt0.5s": 500 * time.Millisecond, "P1DT2H": 26 * time.Hour,
+		"PT1H30M": 90 * time.Minute, "P1W": 7 * 24 * time.Hour, "PT0,25S": 250 * time.Millisecond,
+		"1m": time.Minute, "1m30s": 90 * time.Second, "0": 0,
+	} {
+		if got, ok := parseDuration(in); !ok || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "P", "PT", "P1M", "P1Y", "PT1D", "P1H", "PTS", "PT1", "P1DT", "PT1MT1S", "-1s", "PT1.2.3S", "30"} {
+		if got, ok := parseDuration(in); ok {
+			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"PT1M", "P1DT2H", "PT0.5S", "1m30s", "P", "PT9999999999999999999H"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, ok := parseDuration(s); ok && d < 0 {
+			t.Fatalf("parseDuration(%q) = %v, a negative duration", s, d)
+		}
+	})
+}
