@@ -6,3 +6,6 @@ import "net"
 
 // acceptQueued cannot accept without waiting on this platform: queued connections are reset at close.
 func acceptQueued(*net.TCPListener) (net.Conn, bool) { return nil, false }
+
+// pendingInput cannot peek at a socket on this platform: no connection is taken as having input waiting.
+func pendingInput(net.Conn) bool { return false }

@@ -26,3 +26,22 @@ func acceptQueued(ln *net.TCPListener) (net.Conn, bool) {
 	c, err := net.FileConn(f)
 	return c, err == nil
 }
+
+// pendingInput reports whether bytes wait unread on c (a request the server has not read yet), without blocking.
+func pendingInput(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	pending := false
+	_ = raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		pending = err == nil && n > 0
+	})
+	return pending
+}

@@ -104,7 +104,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 //     (drainingListener), so no request is lost on a connection the replica never saw;
 //   - requests in progress, and any that arrive on the connections the replica still has, are served and answered
 //     with "Connection: close";
-//   - connections with no request in progress get a FIN (the write side is shut): a client that looks before it writes sees
+//   - connections with no request in progress and none waiting to be read get a FIN (the write side is shut): a client that looks before it writes sees
 //     the close; a request written before the FIN arrived is still read and run, but its answer cannot be sent,
 //     as with any server that closes an idle connection;
 //   - connections still open after replicaDrainTimeout, or when the cluster closes, are closed.
@@ -116,7 +116,8 @@ func (s *replicaServer) close() {
 	<-s.done
 	s.mu.Lock()
 	for c, handlers := range s.conns {
-		if tc, ok := c.(interface{ CloseWrite() error }); ok && handlers == 0 {
+		// A connection whose next request has arrived but not been read yet is busy too: it is served.
+		if tc, ok := c.(interface{ CloseWrite() error }); ok && handlers == 0 && !pendingInput(c) {
 			_ = tc.CloseWrite()
 		}
 	}
