@@ -4,13 +4,14 @@ import (
 	"crypto/sha1"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"math/big"
 	"strings"
 )
 
 // certificateMember compiles a member of context.Request.Certificate, the client's TLS certificate as .NET's
 // X509Certificate2 shows it: Subject and Issuer as distinguished names, most specific part first
 // ("CN=client, O=Contoso"), Thumbprint as the upper-case hex SHA-1 of the certificate, SerialNumber as upper-case
-// hex, NotBefore and NotAfter as DateTime.
+// hex of its bytes, NotBefore and NotAfter as DateTime.
 func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 	switch n.name {
 	case "Subject":
@@ -28,7 +29,7 @@ func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 		}, TypeString, nil
 	case "SerialNumber":
 		return func(c *Context, _ Value) (Value, error) {
-			return c.arenaString(strings.ToUpper(hex.EncodeToString(c.Certificate.SerialNumber.Bytes()))), nil
+			return c.arenaString(serialNumber(c.Certificate.SerialNumber)), nil
 		}, TypeString, nil
 	case "NotBefore":
 		return func(c *Context, _ Value) (Value, error) {
@@ -40,6 +41,16 @@ func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 		}, TypeDateTime, nil
 	}
 	return nil, 0, cp.unknownMember(n, TypeCertificate, "Subject, Issuer, Thumbprint, SerialNumber, NotBefore, NotAfter")
+}
+
+// serialNumber is the serial as .NET shows it: upper-case hex of its DER content octets (whole bytes, with the
+// leading zero byte DER adds when the high bit is set).
+func serialNumber(n *big.Int) string {
+	b := n.Bytes()
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...)
+	}
+	return strings.ToUpper(hex.EncodeToString(b))
 }
 
 // distinguishedName formats a name as .NET does: its relative names most specific first, joined by ", ".

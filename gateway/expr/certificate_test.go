@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"encoding/asn1"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,7 +31,7 @@ func TestRequestCertificate(t *testing.T) {
 		`@(context.Request.Certificate.Subject)`:         "CN=client.example",
 		`@(context.Request.Certificate.Issuer)`:          "CN=Test CA",
 		`@(context.Request.Certificate.Thumbprint)`:      client.Thumbprint(),
-		`@(context.Request.Certificate.SerialNumber)`:    strings.ToUpper(client.Leaf.SerialNumber.Text(16)),
+		`@(context.Request.Certificate.SerialNumber)`:    serialHex(client.Leaf.Raw),
 		`@(context.Request.Certificate.NotBefore.Ticks)`: ticks(client.Leaf.NotBefore.UnixNano()),
 		`@(context.Request.Certificate.NotAfter.Ticks)`:  ticks(client.Leaf.NotAfter.UnixNano()),
 		`@(context.Request.Certificate != null)`:         "True",
@@ -57,4 +59,23 @@ func TestRequestCertificate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Subject, Issuer, Thumbprint") {
 		t.Errorf("unknown member: %v", err)
 	}
+}
+
+// serialHex reads the serial number's content octets out of the certificate's DER encoding (TBSCertificate:
+// optional [0] version, then the serial INTEGER), independently of the code under test.
+func serialHex(der []byte) string {
+	var cert struct {
+		TBS asn1.RawValue
+	}
+	if _, err := asn1.Unmarshal(der, &cert); err != nil {
+		panic(err)
+	}
+	var tbs struct {
+		Version asn1.RawValue `asn1:"optional,explicit,tag:0"`
+		Serial  asn1.RawValue
+	}
+	if _, err := asn1.Unmarshal(cert.TBS.FullBytes, &tbs); err != nil {
+		panic(err)
+	}
+	return strings.ToUpper(hex.EncodeToString(tbs.Serial.Bytes))
 }
