@@ -28,6 +28,7 @@ type compiled struct {
 	maxBody        int       // limits.maxBodyBytes
 	maxBuffered    int64     // limits.maxBufferedBodyBytes
 	states         sync.Pool // *reqState
+	proxies        trustedProxies
 }
 
 // api is one configured API, compiled.
@@ -62,6 +63,7 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		maxAttempts:    cfg.Limits.MaxAttemptsPerRequest,
 		maxBody:        cfg.Limits.MaxBodyBytes,
 		maxBuffered:    cfg.Limits.MaxBufferedBodyBytes,
+		proxies:        trustedProxiesOf(cfg.TrustedProxies),
 	}
 	if rt.maxAttempts <= 0 { // a Config built in code rather than loaded
 		rt.maxAttempts = config.DefaultMaxAttemptsPerRequest

@@ -521,24 +521,7 @@ func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, 
 	if !s.api.preserveHost {
 		out.Header.SetHostBytes(authority(endpoint))
 	}
-	var prior [][]byte
-	if hasXFF {
-		prior = in.Header.PeekAll(fasthttp.HeaderXForwardedFor)
-	}
-	s.xff = appendForwardedFor(s.xff, prior, s.ipBuf)
-	if len(prior) > 1 {
-		out.Header.Del(fasthttp.HeaderXForwardedFor) // Set replaces only the first of several lines
-	}
-	out.Header.SetCanonical(hdrXForwardedFor, s.xff)
-	if s.fctx.IsTLS() {
-		out.Header.SetCanonical(hdrXForwardedProto, protoHTTPS)
-	} else {
-		out.Header.SetCanonical(hdrXForwardedProto, protoHTTP)
-	}
-	out.Header.SetCanonical(hdrXForwardedHost, in.Header.Host())
-	if len(s.api.prefix) > 0 {
-		out.Header.SetCanonical(hdrXForwardedPref, s.api.prefix) // the API path the gateway stripped
-	}
+	s.setForwardedHeaders(out, in, hasXFF)
 	if be != nil {
 		be.setCredentialHeaders(&out.Header)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -50,6 +49,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		ctx.Request.Header.SetCanonical(hdrXRequestID, s.requestID) // forwarded with the request
 	}
 
+	s.setClientAddress(ctx)
 	if re := g.readBody(s); re != nil {
 		ctx.SetConnectionClose() // the rest of the body is not read
 		s.scratch = writeError(ctx, re, s.requestID, s.scratch)
@@ -93,11 +93,6 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	c.Operation = op.info
 	for _, p := range m.Params {
 		c.MatchedParameters = append(c.MatchedParameters, expr.Param{Name: p.Name, Value: p.Value})
-	}
-	s.ipBuf = s.ipBuf[:0] // also the client address forwarded in X-Forwarded-For
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		s.ipBuf = ip.Unmap().AppendTo(s.ipBuf)
-		c.IPAddress = s.ipBuf
 	}
 	c.Certificate = peerCertificate(ctx)
 	c.RequestID = s.requestID
@@ -202,13 +197,12 @@ func (g *Gateway) requestLogLevel(status int) slog.Level {
 // logRequest writes the request's line: the access log fields, and for a failure its code and detail.
 // The path is logged without the query string, which may carry credentials.
 func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.Level, status int, elapsed time.Duration) {
-	client := ""
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		client = ip.Unmap().String()
+	attrs := make([]slog.Attr, 0, 17)
+	attrs = append(attrs, slog.String("client", string(s.clientIP)))
+	if s.trustedPeer && !bytes.Equal(s.clientIP, s.ipBuf) {
+		attrs = append(attrs, slog.String("proxy", string(s.ipBuf)))
 	}
-	attrs := make([]slog.Attr, 0, 16)
 	attrs = append(attrs,
-		slog.String("client", client),
 		slog.String("method", string(ctx.Method())),
 		slog.String("path", string(forwardurl.RequestPath(ctx.Request.Header.RequestURI()))),
 		slog.Int("status", status),

@@ -95,8 +95,8 @@ apis:
 	if got := e.Header["X-End-To-End"]; len(got) != 1 || got[0] != "kept" {
 		t.Errorf("X-End-To-End = %v", got)
 	}
-	if got := strings.Join(e.Header["X-Forwarded-For"], ","); got != "203.0.113.7, 127.0.0.1" {
-		t.Errorf("X-Forwarded-For = %q", got)
+	if got := strings.Join(e.Header["X-Forwarded-For"], ","); got != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q, want the client's X-Forwarded-For replaced (no trustedProxies)", got)
 	}
 	if got := strings.Join(e.Header["X-Forwarded-Proto"], ","); got != "http" {
 		t.Errorf("X-Forwarded-Proto = %q", got)
@@ -300,10 +300,10 @@ apis:
 	}
 }
 
-// Several X-Forwarded-For lines from the client are kept, in order, before the client's address.
+// Several X-Forwarded-For lines from a trusted proxy are kept, in order, before the proxy's address.
 func TestForwardedForSeveralLines(t *testing.T) {
 	be := startEcho(t, nil)
-	g := startGateway(t, fmt.Sprintf("apis:\n  - {name: a, path: a, serviceUrl: \"http://%s/\"}\n", be), nil)
+	g := startGateway(t, fmt.Sprintf("trustedProxies: [127.0.0.1]\napis:\n  - {name: a, path: a, serviceUrl: \"http://%s/\"}\n", be), nil)
 	conn, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ type reqState struct {
 	params    []route.Param
 	paramBuf  []byte
 	requestID []byte
-	ipBuf     []byte
+	ipBuf     []byte // the peer's address, appended to X-Forwarded-For
+	clientIP  []byte // the client's address (context.Request.IpAddress): the peer, or what a trusted proxy says
 	urlBuf    []byte
 	endpoint  []byte
 	xff       []byte
@@ -43,6 +44,7 @@ type reqState struct {
 	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
 	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
 
+	trustedPeer  bool // the peer is one of trustedProxies (setClientAddress)
 	backend      *backend
 	partition    string        // ID of the Service Fabric partition the request went to, for the log
 	failure      *requestError // the error answered, for the log

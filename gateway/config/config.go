@@ -17,6 +17,11 @@ type Config struct {
 	Admin string `yaml:"admin"`
 	// TLS, when present, makes the client listener serve HTTPS (certificates by SNI, minimum version, mutual TLS).
 	TLS *ListenerTLS `yaml:"tls"`
+	// TrustedProxies are the networks (CIDR, or single addresses) of proxies in front of the gateway: their
+	// X-Forwarded-For, -Proto and -Host are kept (the peer appended to X-Forwarded-For) and
+	// context.Request.IpAddress is the client they name. From any other peer those headers are replaced by what
+	// the gateway saw. Empty: no peer is trusted.
+	TrustedProxies []string `yaml:"trustedProxies"`
 	// Health is the address of a listener that serves only /healthz and /readyz, for probes that cannot
 	// reach a loopback admin listener (the kubelet). Empty disables it.
 	Health string `yaml:"health"`

@@ -253,3 +253,28 @@ tls:
 		})
 	}
 }
+
+// trustedProxies takes networks and single addresses; anything else is an error at its place.
+func TestTrustedProxies(t *testing.T) {
+	cfg, err := Parse([]byte("apis: [{name: a}]\ntrustedProxies: [10.0.0.0/8, 127.0.0.1, 'fd00::/8', '::ffff:192.168.0.0/112']\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range cfg.TrustedProxies {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 127.0.0.1/32 fd00::/8 192.168.0.0/16"; strings.Join(got, " ") != want {
+		t.Errorf("prefixes %v, want %s", got, want)
+	}
+	_, err = Parse([]byte("apis: [{name: a}]\ntrustedProxies:\n  - 10.0.0.0/33\n  - proxy.example\n"), "x.yaml")
+	for _, want := range []string{`x.yaml:3:5: trustedProxies[0]: "10.0.0.0/33" is not a network`, `x.yaml:4:5: trustedProxies[1]: "proxy.example"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error containing %q, got %v", want, err)
+		}
+	}
+}

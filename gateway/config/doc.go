@@ -13,6 +13,7 @@
 //	  minVersion: "1.2"               "1.2" | "1.3"
 //	  clientCertificate: none         none | optional | required (mutual TLS), checked against clientCaFile
 //	  clientCaFile: clients-ca.pem    PEM bundle of the CAs client certificates must chain to
+//	trustedProxies: [10.0.0.0/8]      proxies whose X-Forwarded-For/-Proto/-Host are kept (CIDR or address; none)
 //	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/breakers /debug/pprof (off)
 //	health: 0.0.0.0:9902              probe listener: /healthz /readyz only (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)

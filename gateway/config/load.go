@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -237,6 +238,11 @@ func check(l *errorList, cfg *Config) {
 	if cfg.TLS != nil {
 		checkListenerTLS(l, cfg.TLS)
 	}
+	for i, p := range cfg.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			l.bad(fmt.Sprintf("trustedProxies[%d]", i), "%q is not a network (CIDR such as 10.0.0.0/8 or fd00::/8) or an IP address", p)
+		}
+	}
 	if cfg.GOMAXPROCS < 0 {
 		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)
 	}
@@ -418,6 +424,30 @@ func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
 			l.bad(field+".azureActiveDirectory.credential", "%q is not one of default, secret, managed, workload, cli", aad.Credential)
 		}
 	}
+}
+
+// ParsePrefix parses one trustedProxies entry: a CIDR network, or a single IPv4 or IPv6 address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, errors.New("an address with a zone")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func checkListenerTLS(l *errorList, t *ListenerTLS) {
