@@ -30,7 +30,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux := g.healthMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		var b bytes.Buffer
-		g.metrics.write(&b, g.currentClusters(), g.currentBreakers())
+		g.metrics.write(&b, g.currentClusters(), g.currentBackends())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Write(b.Bytes())
 	})
@@ -58,19 +58,17 @@ func (g *Gateway) healthMux() *http.ServeMux {
 	return mux
 }
 
-// currentBreakers lists the circuit breakers of the configuration in use, by backend ID.
-func (g *Gateway) currentBreakers() []*circuitBreaker {
+// currentBackends lists the backends of the configuration in use, by ID.
+func (g *Gateway) currentBackends() []*backend {
 	rt := g.rt.Load()
 	if rt == nil {
 		return nil
 	}
-	var out []*circuitBreaker
+	out := make([]*backend, 0, len(rt.backends))
 	for _, b := range rt.backends {
-		if b.breaker != nil {
-			out = append(out, b.breaker)
-		}
+		out = append(out, b)
 	}
-	slices.SortFunc(out, func(a, b *circuitBreaker) int { return strings.Compare(a.backendID, b.backendID) })
+	slices.SortFunc(out, func(a, b *backend) int { return strings.Compare(a.id, b.id) })
 	return out
 }
 
@@ -84,8 +82,10 @@ type debugBreaker struct {
 // debugBreakers shows every circuit breaker: open ones with the seconds until their probe.
 func (g *Gateway) debugBreakers(w http.ResponseWriter, _ *http.Request) {
 	list := []debugBreaker{}
-	for _, cb := range g.currentBreakers() {
-		list = append(list, debugBreaker{Backend: cb.backendID, Rule: cb.rule, Scope: cb.scope, Breakers: cb.views()})
+	for _, b := range g.currentBackends() {
+		if cb := b.breaker; cb != nil {
+			list = append(list, debugBreaker{Backend: cb.backendID, Rule: cb.rule, Scope: cb.scope, Breakers: cb.views()})
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"circuitBreakers": list})
 }

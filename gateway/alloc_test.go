@@ -251,9 +251,9 @@ func TestPoolLookupAllocatesNothing(t *testing.T) {
 	}
 }
 
-// Closed circuit breakers allocate nothing per request: a percentage rule (which counts every request) per
-// replica on a Service Fabric backend, and a count rule on an HTTP backend.
-func TestSteadyStateAllocationsWithCircuitBreakers(t *testing.T) {
+// Closed circuit breakers and retry budgets allocate nothing per request: a percentage rule (which counts every
+// request) per replica and a retry budget on a Service Fabric backend, and a count rule on an HTTP backend.
+func TestSteadyStateAllocationsWithCircuitBreakersAndRetryBudgets(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates; run without -race")
 	}
@@ -266,6 +266,7 @@ backends:
     circuitBreaker:
       rules: [{failureCondition: {percentage: 50, interval: PT1M, statusCodeRanges: [{min: 500, max: 599}], errorReasons: [Timeout]}, tripDuration: PT30S}]
       scope: replica
+    retryBudget: {ratio: 0.2, minPerSecond: 10}
   web:
     url: http://%s/
     circuitBreaker:

@@ -24,6 +24,7 @@ type backend struct {
 	query   []byte      // credential query "name=value&...", already encoded, appended to every URL
 	metrics *backendMetrics
 	breaker *circuitBreaker // nil without circuitBreaker
+	budget  *retryBudget    // nil without retryBudget
 }
 
 // sfBackend is the Service Fabric part of a backend.
@@ -50,6 +51,7 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 		}),
 	}
 	b.breaker = compileCircuitBreaker(bc.ID, bc.CircuitBreaker, b.metrics)
+	b.budget = compileRetryBudget(bc.RetryBudget, b.metrics)
 	if c := bc.Credentials; c != nil {
 		names := make([]string, 0, len(c.Header))
 		for n := range c.Header {

@@ -142,6 +142,9 @@ func (s *reqState) Forward(ctx context.Context, c *expr.Context, r *policy.Resul
 			Message: "no backend with this backend-id is configured (see backends: in the configuration)"}
 	}
 	s.backend = be
+	if be.budget != nil {
+		be.budget.deposit()
+	}
 	if be.sf == nil {
 		c.SetBaseURL(be.url) // context.Request.Url is the URL sent to the backend
 		return s.forwardOnce(be.pool, be.url, be, s.attemptTimeout(timeout, be))
@@ -179,7 +182,7 @@ func (s *reqState) forwardOnce(p *pool, base []byte, be *backend, timeout time.D
 			return nil
 		}
 		s.setAttemptError(fe)
-		if !fe.stale || stale >= maxStaleResends {
+		if !fe.stale || stale >= maxStaleResends || be != nil && be.budget != nil && !be.budget.withdraw() {
 			return fe
 		}
 	}
@@ -225,7 +228,7 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 			fe = s.attempt(be.pool, s.urlBuf, be, timeout)
 			if fe != nil {
 				s.setAttemptError(fe)
-				if fe.stale && stale < maxStaleResends {
+				if fe.stale && stale < maxStaleResends && (be.budget == nil || be.budget.withdraw()) {
 					stale++ // the replica closed an idle connection: same endpoint, fresh connection, no complaint
 					continue
 				}
@@ -250,6 +253,9 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 		}
 		if !reresolve || reresolves >= maxRetries {
 			return s.finishSF(selErr, fe, t, snap, rtype)
+		}
+		if be.budget != nil && !be.budget.withdraw() {
+			return s.finishSF(selErr, fe, t, snap, rtype) // over the retry budget: the last answer or error
 		}
 		reresolves++
 		s.reresolves++

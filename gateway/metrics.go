@@ -97,6 +97,8 @@ type backendMetrics struct {
 	retries        atomic.Uint64 // resends after a re-resolution
 	breakerTrips   atomic.Uint64 // circuit breaker trips (any scope key)
 	breakerRefused atomic.Uint64 // attempts a tripped circuit breaker did not send
+	budgetRetries  atomic.Uint64 // retries the retry budget allowed
+	budgetRefused  atomic.Uint64 // retries the retry budget refused
 }
 
 // metrics is the gateway's registry; the admin listener renders it in Prometheus text format.
@@ -138,7 +140,7 @@ func (m *metrics) backend(id string) *backendMetrics {
 }
 
 // write renders every metric in the Prometheus text exposition format (version 0.0.4).
-func (m *metrics) write(w *bytes.Buffer, clusters []*cluster, breakers []*circuitBreaker) {
+func (m *metrics) write(w *bytes.Buffer, clusters []*cluster, current []*backend) {
 	m.mu.Lock()
 	apis := make([]*apiMetrics, 0, len(m.apis)+1)
 	for _, a := range m.apis {
@@ -189,8 +191,22 @@ func (m *metrics) write(w *bytes.Buffer, clusters []*cluster, breakers []*circui
 		func(b *backendMetrics) uint64 { return b.breakerTrips.Load() })
 	backendCounter("sfgate_circuit_breaker_refused_total", "Attempts not sent because a circuit breaker was open.",
 		func(b *backendMetrics) uint64 { return b.breakerRefused.Load() })
+	backendCounter("sfgate_retry_budget_retries_total", "Retries (re-resolutions, resends) the backend's retry budget allowed.",
+		func(b *backendMetrics) uint64 { return b.budgetRetries.Load() })
+	backendCounter("sfgate_retry_budget_refused_total", "Retries the backend's retry budget refused (the request got its last answer or error).",
+		func(b *backendMetrics) uint64 { return b.budgetRefused.Load() })
+	header(w, "sfgate_retry_budget_available", "gauge", "Retries the backend's retry budget allows now.")
+	for _, b := range current {
+		if b.budget != nil {
+			fmt.Fprintf(w, "sfgate_retry_budget_available{backend=%s} %s\n", quote(b.id), formatFloat(b.budget.available()))
+		}
+	}
 	header(w, "sfgate_circuit_breaker_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open (probing); key is the partition or replica (\"\" for the backend).")
-	for _, cb := range breakers {
+	for _, b := range current {
+		cb := b.breaker
+		if cb == nil {
+			continue
+		}
 		for _, v := range cb.views() {
 			state := 0
 			switch v.State {

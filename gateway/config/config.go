@@ -143,6 +143,8 @@ type Backend struct {
 
 	// CircuitBreaker stops sending requests to a failing backend, partition or replica for a while.
 	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+	// RetryBudget bounds re-resolutions and resends across all requests to this backend.
+	RetryBudget *RetryBudget `yaml:"retryBudget"`
 
 	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -229,6 +230,16 @@ func (l *errorList) decode(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		if !l.scalar(n, field, "a number") {
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || n.Tag == "!!str" && n.Style != 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+			l.at(n, field, "%q is not a number", n.Value)
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		if !l.scalar(n, field, "true or false") {
 			return

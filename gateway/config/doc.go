@@ -69,6 +69,7 @@
 //	          tripDuration: PT30S       refused (503 CircuitBreakerOpen, Retry-After) this long, then one probe
 //	          acceptRetryAfter: false   a failing response's Retry-After (≤ 1h) replaces tripDuration
 //	      scope: backend              backend (APIM's) | partition | replica: one breaker per SF partition or replica
+//	    retryBudget: {ratio: 0.2, minPerSecond: 10}   retries of all requests ≤ ratio × requests + minPerSecond (10s window)
 //	    serviceFabricCluster:         makes the backend a Service Fabric service
 //	      managementEndpoints: [https://cluster:19080, ...]      required
 //	      maxPartitionResolutionRetries: 5                       0..10

@@ -377,6 +377,7 @@ func checkBackend(l *errorList, id string, b *Backend) {
 		checkThumbprints(l, field+".tls.serverCertificateThumbprints", t.ServerCertificateThumbprints)
 	}
 	checkCircuitBreaker(l, field+".circuitBreaker", b.CircuitBreaker)
+	checkRetryBudget(l, field+".retryBudget", b.RetryBudget)
 }
 
 func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {

@@ -131,6 +131,39 @@ func checkCircuitBreaker(l *errorList, field string, cb *CircuitBreaker) {
 	}
 }
 
+// RetryBudget bounds the retries (re-resolutions and resends) of all requests to one backend: within the last
+// RetryBudgetWindow, at most Ratio × the requests plus MinPerSecond × the window's seconds. Past it a request
+// gets its last answer or error instead of another try.
+type RetryBudget struct {
+	Pos Pos
+	// Ratio is the retries allowed per request (0.2: one retry for five requests).
+	Ratio float64 `yaml:"ratio"`
+	// MinPerSecond are retries allowed per second whatever the traffic, so that a quiet backend can still
+	// retry.
+	MinPerSecond int `yaml:"minPerSecond"`
+}
+
+// RetryBudgetWindow is the sliding window a retry budget counts requests and retries in.
+const RetryBudgetWindow = 10 * time.Second
+
+// MaxRetryBudgetRatio bounds retryBudget.ratio: more retries than ten per request is no budget.
+const MaxRetryBudgetRatio = 10
+
+func checkRetryBudget(l *errorList, field string, rb *RetryBudget) {
+	if rb == nil {
+		return
+	}
+	if rb.Ratio < 0 || rb.Ratio > MaxRetryBudgetRatio {
+		l.bad(field+".ratio", "%g is outside 0..%d (retries allowed per request, such as 0.2)", rb.Ratio, MaxRetryBudgetRatio)
+	}
+	if rb.MinPerSecond < 0 {
+		l.bad(field+".minPerSecond", "must be 0 or more (retries allowed per second whatever the traffic)")
+	}
+	if rb.Ratio == 0 && rb.MinPerSecond == 0 {
+		l.bad(field, "ratio and minPerSecond are both 0: no request could be retried; give ratio (such as 0.2), minPerSecond, or both")
+	}
+}
+
 // parseDuration reads a duration in Go's form ("1m30s", "500ms") or in ISO 8601's ("PT1M30S", "P1DT2H",
 // "PT0.5S"), which APIM writes. ISO years and months are refused: their length varies.
 func parseDuration(s string) (time.Duration, bool) {

@@ -102,3 +102,25 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+func TestRetryBudget(t *testing.T) {
+	cfg, err := Parse([]byte("apis: [{name: a}]\nbackends: {b: {url: 'http://h/', retryBudget: {ratio: 0.2, minPerSecond: 10}}}\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb := cfg.Backends["b"].RetryBudget; rb.Ratio != 0.2 || rb.MinPerSecond != 10 {
+		t.Errorf("retry budget %+v", rb)
+	}
+	for _, c := range []struct{ budget, want string }{
+		{"{ratio: -1}", "x.yaml:2:48: backends.b.retryBudget.ratio: -1 is outside 0..10"},
+		{"{ratio: lots}", `backends.b.retryBudget.ratio: "lots" is not a number`},
+		{"{ratio: .nan}", `backends.b.retryBudget.ratio: ".nan" is not a number`},
+		{"{minPerSecond: -2}", "retryBudget.minPerSecond: must be 0 or more"},
+		{"{ratio: 0}", "retryBudget: ratio and minPerSecond are both 0"},
+	} {
+		_, err := Parse([]byte("apis: [{name: a}]\nbackends: {b: {url: 'http://h/', retryBudget: "+c.budget+"}}\n"), "x.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("retryBudget %s: %v, want %q", c.budget, err, c.want)
+		}
+	}
+}
