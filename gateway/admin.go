@@ -28,15 +28,15 @@ import (
 // The admin listener is for operators: keep it on loopback or a management network (config "admin").
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := g.healthMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /metrics", g.masked(func(w http.ResponseWriter, _ *http.Request) {
 		var b bytes.Buffer
 		g.metrics.write(&b, g.currentClusters(), g.currentBackends())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Write(b.Bytes())
-	})
-	mux.HandleFunc("GET /debug/resolve", g.debugResolve)
-	mux.HandleFunc("GET /debug/cache", g.debugCache)
-	mux.HandleFunc("GET /debug/breakers", g.debugBreakers)
+	}))
+	mux.HandleFunc("GET /debug/resolve", g.masked(g.debugResolve))
+	mux.HandleFunc("GET /debug/cache", g.masked(g.debugCache))
+	mux.HandleFunc("GET /debug/breakers", g.masked(g.debugBreakers))
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -54,7 +54,7 @@ func (g *Gateway) healthMux() *http.ServeMux {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", g.readyz)
+	mux.HandleFunc("GET /readyz", g.masked(g.readyz))
 	return mux
 }
 

@@ -60,11 +60,11 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 		sort.Strings(names)
 		for _, n := range names {
 			for _, v := range c.Header[n] {
-				b.headers = append(b.headers, [2][]byte{[]byte(n), []byte(substituteNamed(v, cfg.NamedValues))})
+				b.headers = append(b.headers, [2][]byte{[]byte(n), []byte(substituteNamed(v, cfg.Values()))})
 			}
 		}
 		if a := c.Authorization; a != nil {
-			b.headers = append(b.headers, [2][]byte{hdrAuthorization, []byte(a.Scheme + " " + substituteNamed(a.Parameter, cfg.NamedValues))})
+			b.headers = append(b.headers, [2][]byte{hdrAuthorization, []byte(a.Scheme + " " + substituteNamed(a.Parameter, cfg.Values()))})
 		}
 		names = names[:0]
 		for n := range c.Query {
@@ -74,7 +74,7 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 		var q []string
 		for _, n := range names {
 			for _, v := range c.Query[n] {
-				q = append(q, url.QueryEscape(n)+"="+url.QueryEscape(substituteNamed(v, cfg.NamedValues)))
+				q = append(q, url.QueryEscape(n)+"="+url.QueryEscape(substituteNamed(v, cfg.Values())))
 			}
 		}
 		b.query = []byte(strings.Join(q, "&"))

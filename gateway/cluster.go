@@ -132,7 +132,7 @@ func resolverOptions(cfg *config.Config, sc *config.ServiceFabricCluster) (resol
 	if aad := sc.AzureActiveDirectory; aad != nil {
 		cred, err := resolver.NewCredential(resolver.CredentialOptions{
 			Kind: aad.CredentialKind(), TenantID: aad.TenantID, ClientID: aad.ClientID,
-			ClientSecret: substituteNamed(aad.ClientSecret, cfg.NamedValues),
+			ClientSecret: substituteNamed(aad.ClientSecret, cfg.Values()),
 		})
 		if err != nil {
 			return opts, "", fmt.Errorf("azureActiveDirectory: %w", err)

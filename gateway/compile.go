@@ -80,7 +80,7 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		idleTimeout: config.DefaultIdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
 		maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 	})
-	named := policy.NamedValues(cfg.NamedValues)
+	named := policy.NamedValues(cfg.Values())
 
 	// Backends and clusters.
 	ids := make([]string, 0, len(cfg.Backends))

@@ -18,16 +18,23 @@ const redacted = "[redacted]"
 // protects nothing).
 const minSecretLen = 4
 
-// configSecrets lists the values a log line must never show: every backend credential (header and query values,
-// the Authorization parameter) and the Azure AD client secret of a cluster, each as written after {{named value}}
-// substitution and as it travels query-escaped, plus every named value those reference.
+// configSecrets lists the values a log line, an admin answer or an error body must never show: every named value
+// marked secret, every backend credential (header and query values, the Authorization parameter) and the Azure
+// AD client secret of a cluster, each as written after {{named value}} substitution and as it travels
+// query-escaped, plus every named value those reference.
 func configSecrets(cfg *config.Config) []string {
 	var out []string
+	named := cfg.Values()
+	for _, nv := range cfg.NamedValues {
+		if nv != nil && nv.Secret {
+			out = append(out, nv.Value, url.QueryEscape(nv.Value))
+		}
+	}
 	add := func(raw string) {
-		v := substituteNamed(raw, cfg.NamedValues)
+		v := substituteNamed(raw, named)
 		out = append(out, v, url.QueryEscape(v))
 		for _, m := range namedRef.FindAllStringSubmatch(raw, -1) {
-			if nv, ok := cfg.NamedValues[m[1]]; ok {
+			if nv, ok := named[m[1]]; ok {
 				out = append(out, nv, url.QueryEscape(nv))
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,15 +29,25 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// Credential values, and the named values they use, never reach a client's error body, a log line (at debug, the
-// most verbose level) or an admin answer, down every failure path: a backend's 5xx with query credentials, a
-// backend that refuses connections, an expression that fails on a secret, a naming failure, the debug endpoints.
+// Credential values, the named values they use, and named values marked secret (given as a value, from the
+// environment or from a file) never reach a client's error body, a log line (at debug, the most verbose level) or
+// an admin answer, down every failure path: a backend's 5xx with query credentials, a backend that refuses
+// connections, an expression that fails on a secret, a naming failure for a service named by a secret, the debug
+// endpoints asked about it.
 func TestSecretsStayOutOfLogsBodiesAndDebug(t *testing.T) {
 	const (
 		queryMarker  = "MARKER-QUERY-7f3a9"
 		headerMarker = "MARKER-HEADER-c41d"
 		authMarker   = "MARKER-AUTH-99e2"
+		valueMarker  = "MARKER-VALUE-5b0e"
+		envMarker    = "MARKER-ENV-a7d3"
+		fileMarker   = "MARKER-FILE-e29c"
 	)
+	t.Setenv("SFGATE_TEST_SECRET", envMarker)
+	secretFile := filepath.Join(t.TempDir(), "orders-key")
+	if err := os.WriteFile(secretFile, []byte(fileMarker+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	failing, _ := scriptedBackend(t, "500 broken", "500 broken", "500 broken")
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -44,6 +56,9 @@ namedValues:
   api-key: %s
   hdr-key: %s
   auth: %s
+  svc: {value: %s, secret: true}
+  env-key: {env: SFGATE_TEST_SECRET, secret: true}
+  file-key: {file: %s, secret: true}
 backends:
   failing:
     url: http://%s/base/
@@ -78,10 +93,31 @@ apis:
       <policies><inbound><base />
         <set-backend-service backend-id="no-naming" sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("k",""))" />
       </inbound></policies>
-`, queryMarker, headerMarker, authMarker, failing, failing), nil, Options{Logger: logger})
+  - name: secret-naming
+    path: secret-naming
+    policies: |
+      <policies><inbound><base />
+        <set-backend-service backend-id="no-naming" sf-service-instance-name="fabric:/Shop/{{svc}}" sf-partition-key="7" />
+      </inbound></policies>
+  - name: secret-expression
+    path: secret-expression
+    serviceUrl: http://%s/
+    policies: |
+      <policies><inbound><base />
+        <set-header name="X-E" exists-action="override"><value>@(int.Parse("{{env-key}}").ToString())</value></set-header>
+      </inbound></policies>
+  - name: secret-file
+    path: secret-file
+    serviceUrl: http://%s/
+    policies: |
+      <policies><inbound><base />
+        <set-header name="X-F" exists-action="override"><value>@(int.Parse("{{file-key}}").ToString())</value></set-header>
+      </inbound></policies>
+`, queryMarker, headerMarker, authMarker, valueMarker, secretFile, failing, failing, failing, failing), nil, Options{Logger: logger})
 
 	var seen []string
-	for _, target := range []string{"/failing/x?a=1", "/refusing/x", "/expression/x", "/naming/x?k=42", "/failing/x"} {
+	targets := []string{"/failing/x?a=1", "/refusing/x", "/expression/x", "/naming/x?k=42", "/failing/x", "/secret-naming/x", "/secret-expression/x", "/secret-file/x"}
+	for _, target := range targets {
 		r := do(t, g.addr, "GET", target, nil, "")
 		if r.status < 500 {
 			t.Errorf("GET %s: %d, want a failure", target, r.status)
@@ -93,23 +129,26 @@ apis:
 		}
 		seen = append(seen, fmt.Sprintf("client body of %s: %s %v", target, r.body, r.header))
 	}
-	for _, path := range []string{"/debug/resolve?backend=no-naming&key=42", "/debug/cache", "/metrics"} {
+	for _, path := range []string{"/debug/resolve?backend=no-naming&key=42", "/debug/cache", "/metrics",
+		"/debug/resolve?backend=no-naming&key=7&service=fabric:/Shop/" + valueMarker, "/debug/breakers", "/readyz"} {
 		_, body := adminGet(t, g, path)
-		seen = append(seen, "admin "+path+": "+body)
+		endpoint, _, _ := strings.Cut(path, "?") // the query names the secret: the answer must not
+		seen = append(seen, "admin "+endpoint+": "+body)
 	}
 	seen = append(seen, "logs: "+logs.String())
-	if !strings.Contains(logs.String(), "refusing") || !strings.Contains(logs.String(), "expression") {
+	if !strings.Contains(logs.String(), "refusing") || !strings.Contains(logs.String(), "secret-expression") ||
+		!strings.Contains(logs.String(), "fabric:/Shop/"+redacted) {
 		t.Fatalf("the log lacks the failures it must describe:\n%s", logs.String())
 	}
 	for _, text := range seen {
-		for _, m := range []string{queryMarker, headerMarker, authMarker} {
+		for _, m := range []string{queryMarker, headerMarker, authMarker, valueMarker, envMarker, fileMarker} {
 			if strings.Contains(text, m) {
 				t.Errorf("secret %s leaked in %.2000s", m, text)
 			}
 		}
 	}
 	for _, internal := range []string{"127.0.0.1:1", "test.yaml:"} {
-		for _, text := range seen[:5] {
+		for _, text := range seen[:len(targets)] {
 			if strings.Contains(text, internal) {
 				t.Errorf("client body names the internal %q: %s", internal, text)
 			}

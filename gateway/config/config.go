@@ -38,9 +38,11 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Limits bounds sizes, times and concurrency of client requests.
 	Limits Limits `yaml:"limits"`
-	// NamedValues are substituted for {{name}} in every policy document before it is compiled (APIM named
-	// values). Names: letters, digits, '.', '-', '_'.
-	NamedValues map[string]string `yaml:"namedValues"`
+	// NamedValues are substituted for {{name}} in every policy document and backend credential before it is
+	// compiled (APIM named values). Names: letters, digits, '.', '-', '_'. A value is a plain string, or a
+	// mapping that takes it from the file (value), an environment variable (env) or a file (file), optionally
+	// marked secret. Values() gives the resolved strings.
+	NamedValues map[string]*NamedValue `yaml:"namedValues"`
 	// Backends are APIM Backend entities by backend-id.
 	Backends map[string]*Backend `yaml:"backends"`
 	// APIs are matched by the longest path prefix.
@@ -65,6 +67,33 @@ type ListenerTLS struct {
 	// ClientCAFile is a PEM bundle of the CAs client certificates must chain to; needed with optional and
 	// required.
 	ClientCAFile string `yaml:"clientCaFile"`
+}
+
+// NamedValue is one APIM named value. Load resolves it: Value holds the text whatever the source.
+type NamedValue struct {
+	Pos Pos
+	// Value is the text: written in the file, or read from Env or File when Load ran.
+	Value string `yaml:"value"`
+	// Env names an environment variable to read the value from (at start and on SIGHUP).
+	Env string `yaml:"env"`
+	// File is a file to read the value from (relative to the configuration file; one trailing line break is
+	// dropped), such as a mounted Kubernetes secret; read at start and on SIGHUP.
+	File string `yaml:"file"`
+	// Secret keeps the value out of log lines, /debug answers, error bodies and metric labels.
+	Secret bool `yaml:"secret"`
+
+	_ Unsupported `unsupported:"keyVault=Key Vault references are not supported yet; give the secret through env: or file: (a CSI-mounted secret file, say)"`
+}
+
+// Values returns the named values' resolved text by name, for {{name}} substitution.
+func (c *Config) Values() map[string]string {
+	out := make(map[string]string, len(c.NamedValues))
+	for name, nv := range c.NamedValues {
+		if nv != nil {
+			out[name] = nv.Value
+		}
+	}
+	return out
 }
 
 // Log configures log/slog output on stderr. SIGHUP applies changes.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ func TestLoadShopExample(t *testing.T) {
 	if cfg.Listen != "127.0.0.1:8080" || cfg.Admin != "127.0.0.1:9901" {
 		t.Errorf("listen/admin = %q/%q", cfg.Listen, cfg.Admin)
 	}
-	if cfg.NamedValues["orders-replica"] != "primary" {
+	if cfg.Values()["orders-replica"] != "primary" {
 		t.Errorf("namedValues = %v", cfg.NamedValues)
 	}
 	b := cfg.Backends["orders"]
@@ -276,5 +277,50 @@ func TestTrustedProxies(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error containing %q, got %v", want, err)
 		}
+	}
+}
+
+// Named values: a plain string stays plain; {value}, {env} and {file} give the text, marked secret or not; a
+// missing variable or file, two sources or a Key Vault reference are errors at their place that never show a value.
+func TestNamedValueForms(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "orders-key"), []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SFGATE_TEST_NV", "from-env")
+	cfg, err := Parse([]byte(`apis: [{name: a}]
+namedValues:
+  plain: value
+  api-key: {value: "s3cret", secret: true}
+  admin-token: {env: SFGATE_TEST_NV, secret: true}
+  orders-key: {file: orders-key, secret: true}
+  open: {env: SFGATE_TEST_NV}
+`), filepath.Join(dir, "x.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"plain": "value", "api-key": "s3cret", "admin-token": "from-env", "orders-key": "from-file", "open": "from-env"}
+	if got := cfg.Values(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Values() = %v, want %v", got, want)
+	}
+	for name, secret := range map[string]bool{"plain": false, "api-key": true, "admin-token": true, "orders-key": true, "open": false} {
+		if cfg.NamedValues[name].Secret != secret {
+			t.Errorf("%s: secret = %v, want %v", name, cfg.NamedValues[name].Secret, secret)
+		}
+	}
+	for _, c := range []struct{ name, yaml, want string }{
+		{"unset variable", "  k: {env: SFGATE_TEST_UNSET_NV}\n", "x.yaml:3:3: namedValues.k: the environment variable SFGATE_TEST_UNSET_NV is not set"},
+		{"missing file", "  k: {file: nowhere, secret: true}\n", "namedValues.k: cannot read nowhere: no such file or directory"},
+		{"two sources", "  k: {value: a, env: SFGATE_TEST_NV}\n", "x.yaml:3:3: namedValues.k: give one of value, env and file"},
+		{"key vault", "  k: {keyVault: {secretIdentifier: 'https://v.vault.azure.net/secrets/k'}, secret: true}\n", `"keyVault" is an APIM field sfgate does not support: Key Vault references are not supported yet`},
+		{"empty", "  k: {value: '', secret: true}\n", "x.yaml:3:3: namedValues.k: a named value may not be empty"},
+		{"list", "  k: [a]\n", "x.yaml:3:6: namedValues.k: expected a string, or a mapping"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte("apis: [{name: a}]\nnamedValues:\n"+c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
 	}
 }

@@ -34,7 +34,11 @@
 //	  readTimeout: 30s                reading a request (slow clients are cut off)
 //	  writeTimeout: 30s               writing a response
 //	  idleTimeout: 90s                idle client keep-alive connections
-//	namedValues: {name: value}        substituted for {{name}} in policies and backend credentials
+//	namedValues:                      substituted for {{name}} in policies and backend credentials
+//	  plain: value                    a plain string
+//	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics
+//	  admin-token: {env: SFGATE_ADMIN_TOKEN, secret: true}      read at start and on SIGHUP
+//	  orders-key: {file: /run/secrets/orders-key, secret: true} relative to this file; one trailing line break dropped
 //	policies: XML or path             global scope (APIM's default global policy when absent)
 //	backends:
 //	  <backend-id>:

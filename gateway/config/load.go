@@ -83,6 +83,7 @@ func Parse(data []byte, file string) (cfg *Config, err error) {
 	}
 	l.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	loadPolicyFiles(l, cfg)
+	resolveNamedValues(l, cfg)
 	applyDefaults(cfg)
 	check(l, cfg)
 	if len(l.errs) > 0 {
@@ -104,6 +105,59 @@ func syntaxError(file string, err error) *Error {
 		}
 	}
 	return &Error{Pos: Pos{File: file, Line: line}, Msg: "YAML syntax: " + msg}
+}
+
+// decodeNode reads a named value: a plain string, or a mapping {value|env|file, secret}.
+func (nv *NamedValue) decodeNode(l *errorList, n *yaml.Node, field string) {
+	if n.Kind == yaml.MappingNode {
+		l.decodeStruct(n, reflect.ValueOf(nv).Elem(), field)
+		return
+	}
+	if !l.scalar(n, field, "a string, or a mapping such as {env: NAME, secret: true}") {
+		return
+	}
+	nv.Pos, nv.Value = l.pos(n), n.Value
+}
+
+// resolveNamedValues reads the values given by env: and file:. Errors name the variable or file, never a value.
+func resolveNamedValues(l *errorList, cfg *Config) {
+	for name, nv := range cfg.NamedValues {
+		field := "namedValues." + name
+		if nv == nil {
+			continue
+		}
+		sources := 0
+		for _, s := range []string{nv.Value, nv.Env, nv.File} {
+			if s != "" {
+				sources++
+			}
+		}
+		if sources > 1 {
+			l.bad(field, "give one of value, env and file")
+			continue
+		}
+		switch {
+		case nv.Env != "":
+			v, ok := os.LookupEnv(nv.Env)
+			if !ok {
+				l.bad(field, "the environment variable %s is not set", nv.Env)
+				continue
+			}
+			nv.Value = v
+		case nv.File != "":
+			data, err := os.ReadFile(cfg.Path(nv.File))
+			if err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				l.bad(field, "cannot read %s: %v", cfg.Path(nv.File), err)
+				continue
+			}
+			v := strings.TrimSuffix(string(data), "\n")
+			nv.Value = strings.TrimSuffix(v, "\r")
+		}
+	}
 }
 
 // decodeNode reads a `policies` value: inline XML (starts with '<') or a file path.
@@ -262,12 +316,18 @@ func check(l *errorList, cfg *Config) {
 	if cfg.Limits.MaxAttemptsPerRequest < 0 {
 		l.bad("limits.maxAttemptsPerRequest", "must be positive (sends to backends per client request)")
 	}
-	for name, v := range cfg.NamedValues {
+	for name, nv := range cfg.NamedValues {
 		if !validNamedValueName(name) {
 			l.bad("namedValues."+name, "a named value's name may hold only letters, digits, '.', '-' and '_' (1-256 characters)")
 		}
-		if strings.TrimSpace(v) == "" {
-			l.bad("namedValues."+name, "a named value may not be empty")
+		if nv == nil || strings.TrimSpace(nv.Value) == "" {
+			what := "a named value may not be empty"
+			if nv != nil && nv.Env != "" {
+				what += " (the environment variable " + nv.Env + " is empty)"
+			} else if nv != nil && nv.File != "" {
+				what += " (the file " + cfg.Path(nv.File) + " is empty)"
+			}
+			l.bad("namedValues."+name, "%s", what)
 		}
 	}
 	ids := make([]string, 0, len(cfg.Backends))
