@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"github.com/sfgate/sfgate/partition"
 	"net/url"
 	"sort"
 	"strings"
@@ -31,6 +32,7 @@ type backend struct {
 type sfBackend struct {
 	cluster    *cluster
 	maxRetries int
+	keyHash    partition.KeyHash // partitionKeyHash
 }
 
 func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSource, m *metrics) (*backend, error) {
@@ -89,6 +91,7 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 			return nil, fmt.Errorf("serviceFabricCluster: %w", err)
 		}
 		b.sf = &sfBackend{cluster: cl, maxRetries: *sc.MaxPartitionResolutionRetries}
+		b.sf.keyHash, _ = partition.ParseKeyHash(bc.PartitionKeyHash) // checked when the configuration loaded
 	}
 	return b, nil
 }

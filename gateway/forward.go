@@ -201,6 +201,10 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 	var key []byte
 	if t.HasPartitionKey {
 		key = t.PartitionKey
+		if h := be.sf.keyHash; h != partition.NoKeyHash {
+			s.keyBuf = h.AppendKey(s.keyBuf[:0], key) // the backend's partitionKeyHash
+			key = s.keyBuf
+		}
 	}
 	rtype, err := parseReplicaType(t.ReplicaType)
 	if err != nil {

@@ -35,6 +35,7 @@ type reqState struct {
 	urlBuf    []byte
 	endpoint  []byte
 	xff       []byte
+	keyBuf    []byte // a partition key hashed by the backend's partitionKeyHash
 	scratch   []byte
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)

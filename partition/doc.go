@@ -19,6 +19,9 @@
 //   - [Named]: partitions have unique non-empty names; the key bytes are the name (compared
 //     byte for byte, case-sensitive, as SF does).
 //
+// A backend may hash string keys into Int64Range keys first ([KeyHash]: md5-int64 or fnv1a-64, each the
+// same number as stated .NET code, docs/policies.md "String partition keys").
+//
 // Errors are *[KeyError] values wrapping one of [ErrNotInteger], [ErrOutOfRange],
 // [ErrUnknownName] or [ErrKindMismatch]; their messages name the value and what would have fit.
 // This package imports only the standard library.

@@ -151,6 +151,10 @@ type Backend struct {
 	Description string `yaml:"description"`
 	// ServiceFabricCluster makes this a Service Fabric backend.
 	ServiceFabricCluster *ServiceFabricCluster `yaml:"serviceFabricCluster"`
+	// PartitionKeyHash maps a string sf-partition-key to the int64 key of an Int64Range service:
+	// md5-int64 or fnv1a-64, each equal to stated .NET code (docs/policies.md, "String partition keys").
+	// Only with serviceFabricCluster. Default: the key is used as it is.
+	PartitionKeyHash string `yaml:"partitionKeyHash"`
 	// Credentials are added to every request sent to this backend.
 	Credentials *Credentials `yaml:"credentials"`
 	// TLS configures https connections to this backend (or to the replicas of a Service Fabric backend).

@@ -74,6 +74,7 @@
 //	          acceptRetryAfter: false   a failing response's Retry-After (≤ 1h) replaces tripDuration
 //	      scope: backend              backend (APIM's) | partition | replica: one breaker per SF partition or replica
 //	    retryBudget: {ratio: 0.2, minPerSecond: 10}   retries of all requests ≤ ratio × requests + minPerSecond (10s window)
+//	    partitionKeyHash: md5-int64   SF only: hash a string sf-partition-key to an Int64Range key: md5-int64 | fnv1a-64 (docs/policies.md)
 //	    serviceFabricCluster:         makes the backend a Service Fabric service
 //	      managementEndpoints: [https://cluster:19080, ...]      required
 //	      maxPartitionResolutionRetries: 5                       0..10

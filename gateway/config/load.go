@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/sfgate/sfgate/partition"
 	"net"
 	"net/netip"
 	"net/url"
@@ -425,6 +426,13 @@ func checkBackend(l *errorList, id string, b *Backend) {
 			l.bad(field+".url", "required: the backend's base URL (or, with serviceFabricCluster, a fabric:/ service name)")
 		} else {
 			checkHTTPURL(l, field+".url", b.URL)
+		}
+	}
+	if b.PartitionKeyHash != "" {
+		if _, err := partition.ParseKeyHash(b.PartitionKeyHash); err != nil {
+			l.bad(field+".partitionKeyHash", "%v", err)
+		} else if b.ServiceFabricCluster == nil {
+			l.bad(field+".partitionKeyHash", "only a Service Fabric backend (with serviceFabricCluster) has partition keys to hash")
 		}
 	}
 	if c := b.Credentials; c != nil {

@@ -37,6 +37,8 @@ var routingCases = []struct {
 	{`@($"{context.Request.MatchedParameters["id"]}-{context.Response.StatusCode}")`, "15-503"},
 	{`@(context.Request.Url.Query.GetValueOrDefault("userId", "0").Split(',')[0].Substring(0, 1))`, "4"},
 	{`@{ var id = context.Request.MatchedParameters["id"]; if (id.Length > 1) { return "long:" + id; } return id; }`, "long:15"},
+	{`@(BitConverter.ToInt64(System.Security.Cryptography.MD5.Create().ComputeHash(System.Text.Encoding.UTF8.GetBytes(context.Request.MatchedParameters["id"])), 0))`, "7679590574661104539"},
+	{`@{ using (var sha = SHA256.Create()) { byte[] h = sha.ComputeHash(Encoding.UTF8.GetBytes(context.Request.Headers.GetValueOrDefault("X-Tenant", ""))); return Math.Abs(BitConverter.ToInt64(h, 8) % 16); } }`, "11"},
 	{`@(context.LastError?.Reason == "BackendConnectionFailure" || context.Response.StatusCode == 503 || context.Response.StatusCode == 410 || (context.Response.StatusCode == 404 && context.Response.Headers.GetValueOrDefault("X-ServiceFabric", "") != "ResourceNotFound"))`, "True"},
 }
 

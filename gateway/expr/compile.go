@@ -318,8 +318,8 @@ var unsupportedTypes = map[string]bool{
 	"Array": true, "Enumerable": true, "Guid": true, "Random": true, "Regex": true, "TimeSpan": true,
 	"StringBuilder": true, "StringComparer": true, "Encoding": true, "Uri": true, "WebUtility": true,
 	"HttpUtility": true, "JObject": true, "JArray": true, "JToken": true, "JsonConvert": true,
-	"XDocument": true, "XElement": true, "XNode": true, "BitConverter": true, "DateTimeOffset": true,
-	"Double": true, "Decimal": true, "SHA256": true, "SHA1": true, "MD5": true, "HMACSHA256": true,
+	"XDocument": true, "XElement": true, "XNode": true, "DateTimeOffset": true,
+	"Double": true, "Decimal": true, "SHA1": true, "SHA512": true, "HMACSHA256": true,
 	"Text": true, "Linq": true, "Collections": true, "Security": true, "Net": true, "Newtonsoft": true,
 	"Jwt": true, "IResponse": true, "CultureInfo": true, "Environment": true,
 }
@@ -330,7 +330,11 @@ func constObj(id int64) evalFn {
 }
 
 func isStaticClass(name string) bool {
-	switch strings.TrimPrefix(name, "System.") {
+	name = canonicalClass(name)
+	if hashingClasses[name] {
+		return true
+	}
+	switch name {
 	case "Convert", "Math", "StringComparison", "StringSplitOptions", "DateTime", "System", "Int32", "Int64", "Boolean", "String":
 		return true
 	}
@@ -851,7 +855,7 @@ func valuesEqual(a, b Value) bool {
 	switch {
 	case a.Kind == Null || b.Kind == Null:
 		return a.Kind == b.Kind
-	case a.Kind == String && b.Kind == String:
+	case a.Kind == String && b.Kind == String, a.Kind == Bytes && b.Kind == Bytes:
 		return bytes.Equal(a.B, b.B)
 	case isNum(a.Kind) && isNum(b.Kind):
 		return a.I == b.I

@@ -172,7 +172,7 @@ func (c *Context) SetVariable(name string, v Value) {
 // Keep returns v with its bytes copied into the context's arena (valid until Reset).
 func (c *Context) Keep(v Value) Value {
 	switch v.Kind {
-	case String:
+	case String, Bytes:
 		v.B = c.KeepBytes(v.B)
 	case Strings:
 		l := c.allocList(len(v.List))

@@ -15,8 +15,8 @@
 // variable, a null receiver) is an [*EvalError] whose reason is APIM's
 // ExpressionValueEvaluationFailure; evaluation never panics.
 //
-// Deliberate differences from C#: comparing an object (a variable) with a string compares the
-// values, not references; `+` on int wraps at 32 bits (unchecked, like C#'s default); strings are
+// Deliberate differences from C#: comparing an object (a variable) with a string, or two byte[]
+// (digests), compares the values, not references; `+` on int wraps at 32 bits (unchecked, like C#'s default); strings are
 // UTF-8 bytes, with Length, Substring and IndexOf counted in UTF-16 units as in .NET; the text the
 // expressions of one request build (concatenation, Replace, string.Format, ...) is capped at
 // 16 MiB, past which evaluation fails instead of exhausting memory. C# constructs outside the

@@ -210,9 +210,21 @@ func (g *exprGen) long(depth int) {
 		return
 	}
 	d := depth - 1
-	switch g.pick(5) {
+	switch g.pick(7) {
 	case 0:
 		g.w(genLongs[g.pick(len(genLongs))])
+	case 5:
+		g.w("BitConverter.ToInt64(")
+		g.bytes(d)
+		g.w(", ")
+		g.int(d)
+		g.w(")")
+	case 6:
+		g.w("Math.Abs(unchecked(BitConverter.ToInt64(")
+		g.bytes(d)
+		g.w(", 0) % ")
+		g.long(d)
+		g.w("))")
 	case 1:
 		g.w("long.Parse(")
 		g.str(d)
@@ -231,6 +243,39 @@ func (g *exprGen) long(depth int) {
 		g.w("Convert.ToInt64(")
 		g.str(d)
 		g.w(")")
+	}
+}
+
+// bytes writes a byte[] expression: the encodings and digests string keys are hashed with.
+func (g *exprGen) bytes(depth int) {
+	if depth <= 0 {
+		g.w("Encoding.UTF8.GetBytes(")
+		g.w(genStrings[g.pick(len(genStrings))])
+		g.w(")")
+		return
+	}
+	d := depth - 1
+	switch g.pick(5) {
+	case 0:
+		g.w("System.Text.Encoding.UTF8.GetBytes(")
+		g.str(d)
+		g.w(")")
+	case 1:
+		g.w("System.Security.Cryptography.MD5.Create().ComputeHash(")
+		g.bytes(d)
+		g.w(")")
+	case 2:
+		g.w("SHA256.Create().ComputeHash(")
+		g.bytes(d)
+		g.w(")")
+	case 3:
+		g.w("MD5.HashData(Encoding.UTF8.GetBytes(")
+		g.str(d)
+		g.w("))")
+	default:
+		g.w("Encoding.UTF8.GetBytes(BitConverter.ToString(")
+		g.bytes(d)
+		g.w("))")
 	}
 }
 

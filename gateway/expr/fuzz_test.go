@@ -26,6 +26,11 @@ func FuzzCompile(f *testing.F) {
 		`@{ if (true) if (false) return 1; else return 2; return 3; }`,
 		`@{ var s = "ab"; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; s = s + s; return s.Length; }`,
 		`@(int.MinValue / -1)`, `@(long.MinValue % -1L)`, `@("a"[context.LastError?.Message.Length])`,
+		`@(BitConverter.ToInt64(System.Security.Cryptography.MD5.Create().ComputeHash(System.Text.Encoding.UTF8.GetBytes("abc")), 0))`,
+		`@{ using (var h = SHA256.Create()) { byte[] b = h.ComputeHash(Encoding.UTF8.GetBytes("k")); return Math.Abs(unchecked(BitConverter.ToInt64(b, 8) % 7L)); } }`,
+		`@(BitConverter.ToString(MD5.HashData(Encoding.UTF8.GetBytes(""))).Length + Encoding.UTF8.GetBytes("x")[0])`,
+		`@(Convert.ToBase64String(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(MD5.Create().ComputeHash(null)))))`,
+		`@{ unchecked { return 1; } }`, `@(unchecked(`, `@{ using (var x = ) return 1; }`, `@{ byte[] = 1; return 1; }`,
 		`@(x => x)`, `@(new [] {"a"})`, `@(1.5)`, `@("\u00e9\z")`, `@(/* c */ 1 // x` + "\n)",
 	} {
 		f.Add(s)

@@ -110,7 +110,7 @@ func (cp *compiler) staticPath(n *node) (string, bool) {
 					b.WriteByte('.')
 				}
 			}
-			path := strings.TrimPrefix(b.String(), "System.")
+			path := canonicalClass(b.String())
 			if _, ok := parseTypeName(path); ok || isStaticClass(path) {
 				return path, true
 			}
@@ -305,6 +305,11 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 	case TypeStrings:
 		if name == "Length" {
 			return func(_ *Context, r Value) (Value, error) { return IntValue(int64(len(r.List))), nil }, TypeInt, nil
+		}
+		return nil, 0, cp.unknownMember(n, rt, "Length")
+	case TypeBytes:
+		if name == "Length" {
+			return func(_ *Context, r Value) (Value, error) { return IntValue(int64(len(r.B))), nil }, TypeInt, nil
 		}
 		return nil, 0, cp.unknownMember(n, rt, "Length")
 	case TypeQuery, TypeHeaders, TypeParams, TypeVariables:
@@ -536,6 +541,21 @@ func (cp *compiler) index(n *node) (evalFn, Type, error) {
 			}
 			return Value{Kind: Char, I: int64(ch)}, nil
 		}
+	case TypeBytes:
+		if at != TypeInt && at != TypeChar {
+			return nil, 0, cp.errAt(n.args[0].pos, "an index must be an int, found "+at.String(), "int")
+		}
+		t = TypeInt // a byte, promoted to int as C# arithmetic does
+		get = func(c *Context, r Value) (Value, error) {
+			i, err := af(c)
+			if err != nil {
+				return i, err
+			}
+			if i.Kind == Null || i.I < 0 || i.I >= int64(len(r.B)) {
+				return Value{}, failf("index %d is outside the array of length %d (IndexOutOfRangeException)", i.I, len(r.B))
+			}
+			return IntValue(int64(r.B[i.I])), nil
+		}
 	default:
 		return nil, 0, cp.errAt(n.pos, rt.String()+" cannot be indexed", "a dictionary, an array or a string")
 	}
@@ -636,6 +656,8 @@ func (cp *compiler) method(n *node, rt Type, args []evalFn, types []Type) (membe
 		return cp.varsMethod(n, args, types)
 	case TypeString:
 		return cp.stringMethod(n, args, types)
+	case TypeHash:
+		return cp.hashMethod(n, args, types)
 	case TypeStrings:
 		if name == "Contains" && len(args) == 1 && (types[0] == TypeString || types[0] == TypeNull) {
 			a := args[0]

@@ -395,6 +395,8 @@ func (cp *compiler) staticCall(n *node, path string, args []evalFn, types []Type
 		return cp.convertCall(n, full, name, args[0], types[0])
 	case "Math":
 		return cp.mathCall(n, full, name, args, types)
+	case "Encoding.UTF8", "MD5", "SHA256", "BitConverter":
+		return cp.hashingCall(n, path, args, types)
 	}
 	return nil, 0, cp.errAt(n.x.pos, "unknown method \""+full+"\"", "string.IsNullOrEmpty, string.IsNullOrWhiteSpace, string.Format, string.Concat, string.Join, string.Equals, int.Parse, long.Parse, bool.Parse, Convert.ToInt32, Convert.ToInt64, Convert.ToString, Convert.ToBoolean, Math.Abs, Math.Min, Math.Max")
 }
@@ -475,6 +477,11 @@ func (cp *compiler) convertCall(n *node, full, name string, a evalFn, t Type) (e
 			}
 			return c.toString(t, v), nil
 		}, TypeString, nil
+	case "ToBase64String":
+		if t != TypeBytes && t != TypeNull {
+			return nil, 0, cp.badArgs(n.x, full, "Convert.ToBase64String(byte[] inArray)")
+		}
+		return func(c *Context) (Value, error) { return toBase64(c, a) }, TypeString, nil
 	case "ToBoolean":
 		return func(c *Context) (Value, error) {
 			v, err := a(c)
@@ -498,7 +505,7 @@ func (cp *compiler) convertCall(n *node, full, name string, a evalFn, t Type) (e
 			return Value{}, failf("%s: cannot convert %s (InvalidCastException)", full, describeValue(v))
 		}, TypeBool, nil
 	}
-	return nil, 0, cp.errAt(n.x.pos, "unknown method \""+full+"\"", "Convert.ToInt32, Convert.ToInt64, Convert.ToString or Convert.ToBoolean")
+	return nil, 0, cp.errAt(n.x.pos, "unknown method \""+full+"\"", "Convert.ToInt32, Convert.ToInt64, Convert.ToString, Convert.ToBoolean or Convert.ToBase64String")
 }
 
 func (cp *compiler) mathCall(n *node, full, name string, args []evalFn, types []Type) (evalFn, Type, error) {

@@ -431,7 +431,13 @@ func (p *parser) atom() (*node, error) {
 			return &node{kind: nLit, pos: t.pos, lit: Value{}, litType: TypeNull}, nil
 		case "new":
 			return nil, &parseError{pos: t.pos, msg: p.newDescription() + " is not supported by sfgate"}
-		case "typeof", "default", "checked", "unchecked", "nameof", "sizeof", "await", "is", "as", "switch", "throw":
+		case "unchecked":
+			// unchecked(x) is x: int and long arithmetic wraps already (C#'s default context).
+			if !p.isOp("(") {
+				return nil, &parseError{pos: t.pos, msg: "\"unchecked\" blocks are not supported by sfgate; int and long arithmetic wraps already, write unchecked(expression) where .NET needs it"}
+			}
+			return p.parenthesized()
+		case "typeof", "default", "checked", "nameof", "sizeof", "await", "is", "as", "switch", "throw":
 			return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" is not supported by sfgate"}
 		}
 		return &node{kind: nIdent, pos: t.pos, name: t.text}, nil
@@ -440,18 +446,23 @@ func (p *parser) atom() (*node, error) {
 			if arrow, ok := p.lambdaAhead(); ok {
 				return nil, lambdaError(arrow)
 			}
-			p.i++
-			x, err := p.expr()
-			if err != nil {
-				return nil, err
-			}
-			if err := p.expect(")"); err != nil {
-				return nil, err
-			}
-			return x, nil
+			return p.parenthesized()
 		}
 	}
 	return nil, &parseError{pos: t.pos, msg: "expected an expression, found " + p.describe(t), expected: "an expression"}
+}
+
+// parenthesized parses "( expression )" at p.i, which is the "(".
+func (p *parser) parenthesized() (*node, error) {
+	p.i++
+	x, err := p.expr()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect(")"); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
 
 // lambdaAhead recognises a parenthesised lambda parameter list "(a, b) =>" or "() =>" at p.i
@@ -599,18 +610,37 @@ func (p *parser) stmt() (*stmtNode, error) {
 	case t.kind == tIdent && p.peek(1).kind == tOp && strings.Contains("+-*/%", p.peek(1).text) && len(p.peek(1).text) == 1 &&
 		p.peek(2).kind == tOp && p.peek(2).text == "=" && p.peek(2).pos == p.peek(1).end:
 		return nil, &parseError{pos: p.peek(1).pos, msg: "compound assignment (" + p.peek(1).text + "=) is not supported by sfgate (write " + t.text + " = " + t.text + " " + p.peek(1).text + " ...;)"}
-	case t.kind == tIdent && p.peek(1).kind == tIdent && p.peek(2).kind == tOp && p.peek(2).text == "=":
-		// declaration: Type name = expr;
-		nameTok := p.peek(1)
-		p.i += 3
-		x, err := p.expr()
+	case t.kind == tIdent && (t.text == "unchecked" || t.text == "checked") && p.peek(1).kind == tOp && p.peek(1).text == "{":
+		return nil, &parseError{pos: t.pos, msg: "\"" + t.text + "\" blocks are not supported by sfgate; int and long arithmetic wraps already, write unchecked(expression) where .NET needs it"}
+	case t.kind == tIdent && t.text == "using" && p.peek(1).kind == tOp && p.peek(1).text == "(":
+		// using (var x = e) statement: the declaration is scoped to the statement; nothing needs disposing.
+		p.i += 2
+		decl, ok, err := p.declaration()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &parseError{pos: p.tok().pos, msg: "using needs a declaration, such as using (var md5 = MD5.Create())", expected: "a declaration"}
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		body, err := p.stmt()
+		if err != nil {
+			return nil, err
+		}
+		return &stmtNode{kind: sBlock, pos: t.pos, list: []*stmtNode{decl, body}}, nil
+	}
+	if decl, ok, err := p.declaration(); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
 		if err := p.expect(";"); err != nil {
 			return nil, err
 		}
-		return &stmtNode{kind: sVar, pos: nameTok.pos, name: nameTok.text, typeName: t.text, x: x}, nil
+		return decl, nil
+	}
+	switch {
 	case t.kind == tIdent && p.peek(1).kind == tOp && p.peek(1).text == "=":
 		p.i += 2
 		x, err := p.expr()
@@ -623,4 +653,32 @@ func (p *parser) stmt() (*stmtNode, error) {
 		return &stmtNode{kind: sAssign, pos: t.pos, name: t.text, x: x}, nil
 	}
 	return nil, &parseError{pos: t.pos, msg: "expected a statement (var, if, return or an assignment), found " + p.describe(t), expected: "a statement"}
+}
+
+// declaration parses "Type name = expr" (Type may be an array type such as byte[]) at p.i, without the
+// ";"; false when the tokens there are not a declaration.
+func (p *parser) declaration() (*stmtNode, bool, error) {
+	t := p.tok()
+	if t.kind != tIdent {
+		return nil, false, nil
+	}
+	typeName, j := t.text, 1
+	for p.peek(j).kind == tOp && p.peek(j).text == "." && p.peek(j+1).kind == tIdent {
+		typeName += "." + p.peek(j+1).text
+		j += 2
+	}
+	if p.peek(j).kind == tOp && p.peek(j).text == "[" && p.peek(j+1).kind == tOp && p.peek(j+1).text == "]" {
+		typeName += "[]"
+		j += 2
+	}
+	nameTok := p.peek(j)
+	if nameTok.kind != tIdent || p.peek(j+1).kind != tOp || p.peek(j+1).text != "=" {
+		return nil, false, nil
+	}
+	p.i += j + 2
+	x, err := p.expr()
+	if err != nil {
+		return nil, true, err
+	}
+	return &stmtNode{kind: sVar, pos: nameTok.pos, name: nameTok.text, typeName: typeName, x: x}, true, nil
 }

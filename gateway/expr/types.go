@@ -1,7 +1,5 @@
 package expr
 
-import "strings"
-
 // Type is the static (load-time) type of an expression.
 type Type uint8
 
@@ -32,6 +30,8 @@ const (
 	TypeStringComparison
 	TypeStringSplitOptions
 	TypeCertificate // X509Certificate2 (context.Request.Certificate)
+	TypeBytes       // byte[] (Encoding.UTF8.GetBytes, ComputeHash)
+	TypeHash        // HashAlgorithm (MD5.Create(), SHA256.Create())
 )
 
 var typeNames = [...]string{
@@ -42,7 +42,7 @@ var typeNames = [...]string{
 	TypeVariables: "IReadOnlyDictionary<string, object>", TypeResponse: "IResponse", TypeLastError: "ILastError",
 	TypeAPI: "IApi", TypeOperation: "IOperation", TypeDateTime: "DateTime", TypeGuid: "Guid",
 	TypeStringComparison: "StringComparison", TypeStringSplitOptions: "StringSplitOptions",
-	TypeCertificate: "X509Certificate2",
+	TypeCertificate: "X509Certificate2", TypeBytes: "byte[]", TypeHash: "HashAlgorithm",
 }
 
 // String returns the C# name of the type.
@@ -60,7 +60,8 @@ func (t Type) isNumeric() bool { return t == TypeInt || t == TypeLong || t == Ty
 func (t Type) isReference() bool {
 	switch t {
 	case TypeString, TypeStrings, TypeObject, TypeNull, TypeResponse, TypeLastError, TypeURL,
-		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation, TypeCertificate:
+		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation, TypeCertificate,
+		TypeBytes, TypeHash:
 		return true
 	}
 	return false
@@ -68,8 +69,7 @@ func (t Type) isReference() bool {
 
 // parseTypeName maps a C# type name (keyword, CLR name, System.-qualified) to a Type.
 func parseTypeName(name string) (Type, bool) {
-	name = strings.TrimPrefix(name, "System.")
-	switch name {
+	switch canonicalClass(name) {
 	case "string", "String":
 		return TypeString, true
 	case "int", "Int32":
@@ -84,6 +84,10 @@ func parseTypeName(name string) (Type, bool) {
 		return TypeObject, true
 	case "string[]", "String[]":
 		return TypeStrings, true
+	case "byte[]", "Byte[]":
+		return TypeBytes, true
+	case "MD5", "SHA256", "HashAlgorithm":
+		return TypeHash, true
 	}
 	return 0, false
 }
@@ -103,6 +107,8 @@ func kindOf(t Type) Kind {
 		return String
 	case TypeStrings:
 		return Strings
+	case TypeBytes:
+		return Bytes
 	case TypeDateTime:
 		return Long
 	}
@@ -128,6 +134,8 @@ const (
 	objAPI
 	objOperation
 	objCertificate
+	objMD5
+	objSHA256
 )
 
 func objectTypeName(id int64) string {
@@ -150,6 +158,10 @@ func objectTypeName(id int64) string {
 		return "IOperation"
 	case objCertificate:
 		return "X509Certificate2"
+	case objMD5:
+		return "System.Security.Cryptography.MD5+Implementation"
+	case objSHA256:
+		return "System.Security.Cryptography.SHA256+Implementation"
 	}
 	return "object"
 }

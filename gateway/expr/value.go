@@ -18,6 +18,7 @@ const (
 	String              // C# string, the UTF-8 bytes in B
 	Strings             // C# string[], in List
 	Object              // a context object; I identifies it
+	Bytes               // C# byte[], in B
 )
 
 // String names the kind as C# would name the type.
@@ -39,6 +40,8 @@ func (k Kind) String() string {
 		return "string[]"
 	case Object:
 		return "object"
+	case Bytes:
+		return "byte[]"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -104,6 +107,8 @@ func appendString(dst []byte, v Value) []byte {
 		return append(dst, "System.String[]"...)
 	case Object:
 		return append(dst, objectTypeName(v.I)...)
+	case Bytes:
+		return append(dst, "System.Byte[]"...)
 	}
 	return dst
 }
