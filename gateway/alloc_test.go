@@ -251,9 +251,10 @@ func TestPoolLookupAllocatesNothing(t *testing.T) {
 	}
 }
 
-// Closed circuit breakers and retry budgets allocate nothing per request: a percentage rule (which counts every
-// request) per replica and a retry budget on a Service Fabric backend, and a count rule on an HTTP backend.
-func TestSteadyStateAllocationsWithCircuitBreakersAndRetryBudgets(t *testing.T) {
+// Closed circuit breakers, retry budgets and pools allocate nothing per request: a percentage rule (which counts
+// every request) per replica and a retry budget on a Service Fabric backend, a count rule on an HTTP backend,
+// and a pool of both.
+func TestSteadyStateAllocationsWithBreakersBudgetsAndPools(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates; run without -race")
 	}
@@ -271,6 +272,9 @@ backends:
     url: http://%s/
     circuitBreaker:
       rules: [{failureCondition: {count: 5, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 30s}]
+  both:
+    type: Pool
+    pool: {services: [{id: orders, weight: 2}, {id: web}]}
 apis:
   - name: shop
     path: shop
@@ -280,12 +284,17 @@ apis:
   - name: web
     path: web
     policies: '<policies><inbound><set-backend-service backend-id="web" /></inbound></policies>'
+  - name: pool
+    path: pool
+    policies: |
+      <policies><inbound><set-backend-service backend-id="both"
+          sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))" /></inbound></policies>
 `, be)), "alloc.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := staticSFGateway(t, cfg, be)
-	for _, target := range []string{"/shop/orders/7?customer=42", "/web/x"} {
+	for _, target := range []string{"/shop/orders/7?customer=42", "/web/x", "/pool/orders/7?customer=42"} {
 		ctx := newTestCtx(target)
 		for range 100 {
 			serveOnce(g, ctx, target)
@@ -294,7 +303,7 @@ apis:
 			t.Fatalf("%s: %d %s", target, ctx.Response.StatusCode(), ctx.Response.Body())
 		}
 		if n := testing.AllocsPerRun(500, func() { serveOnce(g, ctx, target) }); n != 0 {
-			t.Errorf("GET %s with a closed circuit breaker: %.1f allocations per request, want 0", target, n)
+			t.Errorf("GET %s: %.1f allocations per request, want 0", target, n)
 		}
 	}
 }

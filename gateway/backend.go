@@ -26,6 +26,7 @@ type backend struct {
 	metrics *backendMetrics
 	breaker *circuitBreaker // nil without circuitBreaker
 	budget  *retryBudget    // nil without retryBudget
+	members *backendPool    // a Pool backend's members (linked once every backend is compiled); nil otherwise
 }
 
 // sfBackend is the Service Fabric part of a backend.

@@ -101,6 +101,11 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 			rt.clusters = append(rt.clusters, b.sf.cluster)
 		}
 	}
+	for _, id := range ids {
+		if bc, b := cfg.Backends[id], rt.backends[id]; b != nil && bc.IsPool() {
+			b.members = compilePool(bc, rt.backends)
+		}
+	}
 
 	// Policies.
 	parse := func(p *config.Policy, field string) *policy.Document {

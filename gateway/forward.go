@@ -141,6 +141,15 @@ func (s *reqState) Forward(ctx context.Context, c *expr.Context, r *policy.Resul
 			Attribute: attrBackendID, Value: string(t.BackendID),
 			Message: "no backend with this backend-id is configured (see backends: in the configuration)"}
 	}
+	if be.members != nil {
+		return s.forwardPool(ctx, c, t, be.members, timeout)
+	}
+	return s.forwardBackend(ctx, c, t, be, timeout)
+}
+
+// forwardBackend sends the request to a single backend (named by the policy, or chosen from a pool): one
+// attempt to an HTTP backend, the resolve-and-retry loop for a Service Fabric one.
+func (s *reqState) forwardBackend(ctx context.Context, c *expr.Context, t *policy.Target, be *backend, timeout time.Duration) error {
 	s.backend = be
 	if be.budget != nil {
 		be.budget.deposit()

@@ -178,8 +178,12 @@ type Backend struct {
 	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
 	// RetryBudget bounds re-resolutions and resends across all requests to this backend.
 	RetryBudget *RetryBudget `yaml:"retryBudget"`
+	// Type is Single (the default: url, or serviceFabricCluster) or Pool (Pool's members take the requests).
+	Type string `yaml:"type"`
+	// Pool lists the members of a Pool backend.
+	Pool *Pool `yaml:"pool"`
 
-	_ Unsupported `unsupported:"type=pools are not supported; give each backend its own entry|pool=pools are not supported; give each backend its own entry|proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
+	_ Unsupported `unsupported:"proxy=outbound HTTP proxies are not supported|resourceId=not needed: serviceFabricCluster.managementEndpoints names the cluster|properties=write serviceFabricCluster directly under the backend, without properties:"`
 }
 
 // ServiceFabricCluster is APIM's BackendServiceFabricClusterProperties plus the PEM and Azure AD settings a

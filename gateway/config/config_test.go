@@ -99,7 +99,7 @@ func TestParseShapes(t *testing.T) {
 		{"aad", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], azureActiveDirectory: {clientSecret: s}}}}\n", "clusterApplication: required"},
 		{"aad secret", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], azureActiveDirectory: {clusterApplication: x, clientSecret: s}}}}\n", "needs tenantId, clientId and clientSecret"},
 		{"apim thumbprint", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], clientCertificatethumbprint: AB}}}\n", `"clientCertificatethumbprint" is an APIM field sfgate does not support: a certificate store is not read; give clientCertificate: {certFile, keyFile} (PEM)`},
-		{"apim pool", "apis: [{name: a}]\nbackends: {b: {type: Pool, pool: {services: []}}}\n", `x.yaml:2:16: backends.b: "type" is an APIM field sfgate does not support: pools are not supported`},
+		{"apim proxy", "apis: [{name: a}]\nbackends: {b: {url: 'http://h/', proxy: {url: 'http://p/'}}}\n", `x.yaml:2:34: backends.b: "proxy" is an APIM field sfgate does not support: outbound HTTP proxies are not supported`},
 		{"thumbprint", "apis: [{name: a}]\nbackends: {b: {url: 'fabric:/A/B', serviceFabricCluster: {managementEndpoints: [https://h:19080], serverCertificateThumbprints: [abc]}}}\n", `"abc" is not a SHA-1`},
 	}
 	for _, c := range cases {

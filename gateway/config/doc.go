@@ -90,6 +90,13 @@
 //	        credential: default|secret|managed|workload|cli      (inferred from the fields)
 //	        tenantId, clientId, clientSecret, managedIdentity: false
 //	        allowBearerOverHttp: false                           only for a local fake cluster
+//	  <pool-id>:
+//	    type: Pool                    Single (default) | Pool; a pool has no url, cluster, credentials, tls, breaker, budget
+//	    pool:
+//	      services:                   1..64 single backends (pools of pools are errors, as in APIM)
+//	        - {id: orders-west, priority: 1, weight: 3}               priority 0 (default, best)..100, weight 1 (default)..100
+//	        - {id: /backends/orders-east, priority: 1, weight: 1}     APIM's id form too
+//	        - {id: orders-dr, priority: 2}                            used only while every priority-1 member is tripped
 //	apis:
 //	  - name: shop                    unique
 //	    path: shop                    URL suffix, segment-aware prefix ("" matches everything)

@@ -336,9 +336,7 @@ func check(l *errorList, cfg *Config) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
-		checkBackend(l, id, cfg.Backends[id])
-	}
+	checkBackends(l, cfg, ids)
 	if len(cfg.APIs) == 0 {
 		l.bad("apis", "no APIs: add at least one under apis: (name, path, serviceUrl or a policy that sets the backend)")
 	}
@@ -416,7 +414,9 @@ func checkBackend(l *errorList, id string, b *Backend) {
 	if b.ConnectionWaitTimeout < 0 {
 		l.bad(field+".connectionWaitTimeout", "must be positive (how long a request waits for a free pooled connection)")
 	}
-	if sf := b.ServiceFabricCluster; sf != nil {
+	if b.IsPool() {
+		// A pool has no url of its own: checkPools checks its members.
+	} else if sf := b.ServiceFabricCluster; sf != nil {
 		if !strings.HasPrefix(b.URL, "fabric:/") || len(b.URL) <= len("fabric:/") {
 			l.bad(field+".url", "a Service Fabric backend's url is the default service name, such as fabric:/App/Service (found %q)", b.URL)
 		}
@@ -446,6 +446,14 @@ func checkBackend(l *errorList, id string, b *Backend) {
 	}
 	checkCircuitBreaker(l, field+".circuitBreaker", b.CircuitBreaker)
 	checkRetryBudget(l, field+".retryBudget", b.RetryBudget)
+}
+
+// checkBackends checks each backend and, once all are known, the members of pools.
+func checkBackends(l *errorList, cfg *Config, ids []string) {
+	for _, id := range ids {
+		checkBackend(l, id, cfg.Backends[id])
+	}
+	checkPools(l, cfg, ids)
 }
 
 func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,63 @@ func TestRetryBudget(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("retryBudget %s: %v, want %q", c.budget, err, c.want)
 		}
+	}
+}
+
+// A pool loads as the APIM documentation writes it: member ids in both forms, priorities and weights.
+func TestPoolLoads(t *testing.T) {
+	cfg, err := Parse([]byte(`
+backends:
+  orders-west: {url: http://10.0.0.4:8080/}
+  orders-east: {url: http://10.0.1.4:8080/}
+  orders-dr:   {url: http://10.1.0.4:8080/}
+  orders-pool:
+    type: Pool
+    pool:
+      services:
+        - {id: orders-west, priority: 1, weight: 3}
+        - {id: /backends/orders-east, priority: 1, weight: 1}
+        - {id: orders-dr, priority: 2}
+apis: [{name: a}]
+`), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Backends["orders-pool"]
+	if !p.IsPool() || len(p.Pool.Services) != 3 {
+		t.Fatalf("pool: %+v", p)
+	}
+	got := ""
+	for _, m := range p.Pool.Services {
+		got += fmt.Sprintf("%s/%d/%d ", m.BackendID(), m.Priority, m.MemberWeight())
+	}
+	if got != "orders-west/1/3 orders-east/1/1 orders-dr/2/1 " {
+		t.Errorf("members: %s", got)
+	}
+	if cfg.Backends["orders-west"].IsPool() {
+		t.Error("a backend without type is a pool")
+	}
+}
+
+func TestPoolErrors(t *testing.T) {
+	const singles = "apis: [{name: a}]\nbackends:\n  one: {url: 'http://h/'}\n  two: {url: 'http://h/'}\n"
+	for _, c := range []struct{ name, yaml, want string }{
+		{"pool of pools", "  inner: {type: Pool, pool: {services: [{id: one}]}}\n  outer: {type: Pool, pool: {services: [{id: /backends/inner}]}}\n",
+			`x.yaml:6:42: backends.outer.pool.services[0].id: "inner" is a pool: a pool's members are single backends (pools of pools are not allowed, as in APIM)`},
+		{"unknown member", "  p: {type: Pool, pool: {services: [{id: three}]}}\n", `backends.p.pool.services[0].id: no backend "three" is configured`},
+		{"twice", "  p: {type: Pool, pool: {services: [{id: one}, {id: /backends/one}]}}\n", `services[1].id: backend "one" is already a member`},
+		{"no members", "  p: {type: Pool, pool: {services: []}}\n", "backends.p.pool.services: required"},
+		{"type", "  p: {type: Round, pool: {services: [{id: one}]}}\n", `backends.p.type: "Round" is not Single or Pool`},
+		{"url", "  p: {type: Pool, url: 'http://h/', pool: {services: [{id: one}]}}\n", "backends.p.url: a pool has no url of its own"},
+		{"weight", "  p: {type: Pool, pool: {services: [{id: one, weight: 0}]}}\n", "services[0].weight: 0 is outside 1..100"},
+		{"priority", "  p: {type: Pool, pool: {services: [{id: one, priority: 101}]}}\n", "services[0].priority: 101 is outside 0..100"},
+		{"pool on single", "  p: {url: 'http://h/', pool: {services: [{id: one}]}}\n", "backends.p.pool: only a backend with type: Pool"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(singles+c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
 	}
 }
