@@ -23,25 +23,27 @@ import (
 //	/debug/resolve  ?service=fabric:/App/Svc[&key=K][&backend=ID][&cluster=URL][&replica=primary|secondary|any][&listener=NAME]
 //	/debug/cache    resolver cache counters per cluster
 //	/debug/breakers circuit breakers per backend: rule, scope, and each breaker's state and trips
-//	/debug/pprof/   Go runtime profiles (net/http/pprof), for `go tool pprof http://ADMIN/debug/pprof/profile`
+//	/debug/pprof/   Go runtime profiles (net/http/pprof), for `go tool pprof http://ADMIN/debug/pprof/profile`;
+//	                only with adminPprof: true
 //
-// The admin listener is for operators: keep it on loopback or a management network (config "admin").
+// The admin listener is for operators: keep it on loopback or a management network (config "admin"). With
+// adminAuth, /metrics and /debug/* need "Authorization: Bearer <token>"; /healthz and /readyz stay open.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := g.healthMux()
-	mux.HandleFunc("GET /metrics", g.masked(func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /metrics", g.guarded(func(w http.ResponseWriter, _ *http.Request) {
 		var b bytes.Buffer
 		g.metrics.write(&b, g.currentClusters(), g.currentBackends())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Write(b.Bytes())
 	}))
-	mux.HandleFunc("GET /debug/resolve", g.masked(g.debugResolve))
-	mux.HandleFunc("GET /debug/cache", g.masked(g.debugCache))
-	mux.HandleFunc("GET /debug/breakers", g.masked(g.debugBreakers))
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/resolve", g.guarded(g.debugResolve))
+	mux.HandleFunc("GET /debug/cache", g.guarded(g.debugCache))
+	mux.HandleFunc("GET /debug/breakers", g.guarded(g.debugBreakers))
+	mux.HandleFunc("GET /debug/pprof/", g.profiles(pprof.Index))
+	mux.HandleFunc("GET /debug/pprof/cmdline", g.profiles(pprof.Cmdline))
+	mux.HandleFunc("GET /debug/pprof/profile", g.profiles(pprof.Profile))
+	mux.HandleFunc("GET /debug/pprof/symbol", g.profiles(pprof.Symbol))
+	mux.HandleFunc("GET /debug/pprof/trace", g.profiles(pprof.Trace))
 	return mux
 }
 

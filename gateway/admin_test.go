@@ -30,7 +30,7 @@ func adminGet(t *testing.T, g *testGateway, path string) (int, string) {
 
 func TestAdminEndpoints(t *testing.T) {
 	c := fakesftest.Start(t)
-	g := startGateway(t, sfConfig, c)
+	g := startGateway(t, "adminPprof: true\n"+sfConfig, c)
 	if code, body := adminGet(t, g, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}

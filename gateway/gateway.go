@@ -50,10 +50,11 @@ type Gateway struct {
 	probes    context.CancelFunc
 	closed    bool
 
-	bodies    bodyBudget                       // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
-	accessLog atomic.Bool                      // log.access of the current configuration
-	secrets   atomic.Pointer[strings.Replacer] // masks the configuration's credentials in log lines (redact.go)
-	draining  atomic.Bool                      // Drain was called: /readyz answers 503
+	bodies     bodyBudget                       // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
+	accessLog  atomic.Bool                      // log.access of the current configuration
+	secrets    atomic.Pointer[strings.Replacer] // masks the configuration's credentials in log lines (redact.go)
+	adminGuard atomic.Pointer[adminGuard]       // adminAuth and adminPprof of the current configuration
+	draining   atomic.Bool                      // Drain was called: /readyz answers 503
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -100,6 +101,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
 	g.log = slog.New(redactingHandler{next: opts.Logger.Handler(), r: &g.secrets})
 	g.secrets.Store(newRedactor(configSecrets(cfg)))
+	g.adminGuard.Store(newAdminGuard(cfg))
 	lt, err := newListenerTLS(cfg, g.log, opts.certPoll, opts.onCertReload)
 	if err != nil {
 		return nil, config.Errors{err.(*config.Error)}
@@ -207,6 +209,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	}
 	old := g.rt.Load()
 	g.secrets.Store(newRedactor(configSecrets(cfg)))
+	g.adminGuard.Store(newAdminGuard(cfg))
 	g.use(rt, old)
 	if nextTLS != nil {
 		g.tls.commit(nextTLS)

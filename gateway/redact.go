@@ -19,7 +19,7 @@ const redacted = "[redacted]"
 const minSecretLen = 4
 
 // configSecrets lists the values a log line, an admin answer or an error body must never show: every named value
-// marked secret, every backend credential (header and query values, the Authorization parameter) and the Azure
+// marked secret, the admin bearer token, every backend credential (header and query values, the Authorization parameter) and the Azure
 // AD client secret of a cluster, each as written after {{named value}} substitution and as it travels
 // query-escaped, plus every named value those reference.
 func configSecrets(cfg *config.Config) []string {
@@ -38,6 +38,9 @@ func configSecrets(cfg *config.Config) []string {
 				out = append(out, nv, url.QueryEscape(nv))
 			}
 		}
+	}
+	if a := cfg.AdminAuth; a != nil {
+		add(a.BearerToken)
 	}
 	for _, b := range cfg.Backends {
 		if b == nil {

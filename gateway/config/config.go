@@ -22,6 +22,11 @@ type Config struct {
 	// context.Request.IpAddress is the client they name. From any other peer those headers are replaced by what
 	// the gateway saw. Empty: no peer is trusted.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// AdminAuth, when set, guards the admin listener's /metrics and /debug/* with a bearer token; /healthz and
+	// /readyz stay open for probes.
+	AdminAuth *AdminAuth `yaml:"adminAuth"`
+	// AdminPprof serves Go's runtime profiles under /debug/pprof/ on the admin listener. Default false.
+	AdminPprof bool `yaml:"adminPprof"`
 	// Health is the address of a listener that serves only /healthz and /readyz, for probes that cannot
 	// reach a loopback admin listener (the kubelet). Empty disables it.
 	Health string `yaml:"health"`
@@ -67,6 +72,14 @@ type ListenerTLS struct {
 	// ClientCAFile is a PEM bundle of the CAs client certificates must chain to; needed with optional and
 	// required.
 	ClientCAFile string `yaml:"clientCaFile"`
+}
+
+// AdminAuth guards the admin endpoints that show the gateway's insides.
+type AdminAuth struct {
+	Pos Pos
+	// BearerToken is the token a caller sends as "Authorization: Bearer <token>"; usually a secret named value
+	// ("{{admin-token}}"). It is masked in logs like a credential.
+	BearerToken string `yaml:"bearerToken"`
 }
 
 // NamedValue is one APIM named value. Load resolves it: Value holds the text whatever the source.

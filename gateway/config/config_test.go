@@ -324,3 +324,22 @@ namedValues:
 		})
 	}
 }
+
+// adminAuth needs a token, and the named values it references must exist.
+func TestAdminAuth(t *testing.T) {
+	cfg, err := Parse([]byte("apis: [{name: a}]\nnamedValues: {admin-token: {value: t0ken, secret: true}}\nadminAuth: {bearerToken: '{{admin-token}}'}\nadminPprof: true\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdminAuth.BearerToken != "{{admin-token}}" || !cfg.AdminPprof {
+		t.Errorf("adminAuth %+v, adminPprof %v", cfg.AdminAuth, cfg.AdminPprof)
+	}
+	for yaml, want := range map[string]string{
+		"adminAuth: {}\n": "x.yaml:2:1: adminAuth.bearerToken: required",
+		"adminAuth: {bearerToken: '{{missing}}'}\n": "x.yaml:2:13: adminAuth.bearerToken: unknown named value {{missing}}",
+	} {
+		if _, err := Parse([]byte("apis: [{name: a}]\n"+yaml), "x.yaml"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", yaml, err, want)
+		}
+	}
+}

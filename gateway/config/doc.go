@@ -15,6 +15,9 @@
 //	  clientCaFile: clients-ca.pem    PEM bundle of the CAs client certificates must chain to
 //	trustedProxies: [10.0.0.0/8]      proxies whose X-Forwarded-For/-Proto/-Host are kept (CIDR or address; none)
 //	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/breakers /debug/pprof (off)
+//	adminAuth:                        when set, /metrics and /debug/* need Authorization: Bearer <token>; /healthz /readyz stay open
+//	  bearerToken: "{{admin-token}}"  usually a secret named value
+//	adminPprof: false                 serve Go profiles under /debug/pprof/ on the admin listener
 //	health: 0.0.0.0:9902              probe listener: /healthz /readyz only (off)
 //	gomaxprocs: 0                     runtime.GOMAXPROCS when > 0 (Go's default)
 //	drainDelay: 5s                    on SIGINT/SIGTERM: /readyz 503 at once, keep accepting this long (0 allowed)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -293,6 +294,16 @@ func check(l *errorList, cfg *Config) {
 	if cfg.TLS != nil {
 		checkListenerTLS(l, cfg.TLS)
 	}
+	if a := cfg.AdminAuth; a != nil {
+		if a.BearerToken == "" {
+			l.bad("adminAuth.bearerToken", "required: the token callers of /metrics and /debug/* send as Authorization: Bearer <token>, such as \"{{admin-token}}\" with admin-token a secret named value")
+		}
+		for _, m := range namedRefs.FindAllStringSubmatch(a.BearerToken, -1) {
+			if _, ok := cfg.NamedValues[m[1]]; !ok {
+				l.bad("adminAuth.bearerToken", "unknown named value {{%s}}; define it under namedValues:", m[1])
+			}
+		}
+	}
 	for i, p := range cfg.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
 			l.bad(fmt.Sprintf("trustedProxies[%d]", i), "%q is not a network (CIDR such as 10.0.0.0/8 or fd00::/8) or an IP address", p)
@@ -502,6 +513,9 @@ func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
 		}
 	}
 }
+
+// namedRefs finds {{name}} references to named values.
+var namedRefs = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
 
 // ParsePrefix parses one trustedProxies entry: a CIDR network, or a single IPv4 or IPv6 address.
 func ParsePrefix(s string) (netip.Prefix, error) {
