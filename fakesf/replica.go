@@ -1,7 +1,6 @@
 package fakesf
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,30 +25,19 @@ type replicaServer struct {
 	handler  *replicaHandler
 	done     chan struct{}
 
-	mu    sync.Mutex
-	conns map[net.Conn]int // open connections → handlers running on each
+	mu   sync.Mutex
+	idle map[net.Conn]bool // keep-alive connections that served a request and wait for the next
 }
 
-type connKey struct{}
-
-// connState is the server's ConnState hook: it keeps the set of open connections for close.
+// connState is the server's ConnState hook: it keeps the set of idle keep-alive connections for close. A new
+// connection is not idle: its client connected to send a request, which is served even if the replica closes.
 func (s *replicaServer) connState(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch state {
-	case http.StateNew:
-		s.conns[c] = 0
-	case http.StateClosed, http.StateHijacked:
-		delete(s.conns, c)
-	}
-}
-
-// busy counts a handler running on c (+1 at the start, -1 at the end).
-func (s *replicaServer) busy(c net.Conn, delta int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; ok {
-		s.conns[c] += delta
+	if state == http.StateIdle {
+		s.idle[c] = true
+	} else {
+		delete(s.idle, c)
 	}
 }
 
@@ -79,7 +67,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			url:      fmt.Sprintf("http://%s/%s/%d", ln.Addr().String(), r.p.id, r.id),
 			ln:       ln,
 			done:     make(chan struct{}),
-			conns:    map[net.Conn]int{},
+			idle:     map[net.Conn]bool{},
 		}
 		s.handler = &replicaHandler{c: c, r: r, listener: name, server: s}
 		s.srv = &http.Server{
@@ -87,7 +75,6 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          discardLog,
 			ConnState:         s.connState,
-			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		}
 		go func() {
 			defer close(s.done)
@@ -104,7 +91,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 //     (drainingListener), so no request is lost on a connection the replica never saw;
 //   - requests in progress, and any that arrive on the connections the replica still has, are served and answered
 //     with "Connection: close";
-//   - connections with no request in progress and none waiting to be read get a FIN (the write side is shut): a client that looks before it writes sees
+//   - idle keep-alive connections (a request served, the next not arrived) get a FIN (the write side is shut): a client that looks before it writes sees
 //     the close; a request written before the FIN arrived is still read and run, but its answer cannot be sent,
 //     as with any server that closes an idle connection;
 //   - connections still open after replicaDrainTimeout, or when the cluster closes, are closed.
@@ -115,9 +102,9 @@ func (s *replicaServer) close() {
 	s.ln.drain()
 	<-s.done
 	s.mu.Lock()
-	for c, handlers := range s.conns {
-		// A connection whose next request has arrived but not been read yet is busy too: it is served.
-		if tc, ok := c.(interface{ CloseWrite() error }); ok && handlers == 0 && !pendingInput(c) {
+	for c := range s.idle {
+		// One whose next request has arrived but not been read yet is not idle: that request is served.
+		if tc, ok := c.(interface{ CloseWrite() error }); ok && !pendingInput(c) {
 			_ = tc.CloseWrite()
 		}
 	}
@@ -165,10 +152,6 @@ type replicaHandler struct {
 }
 
 func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if conn, ok := req.Context().Value(connKey{}).(net.Conn); ok {
-		h.server.busy(conn, 1)
-		defer h.server.busy(conn, -1)
-	}
 	c, r := h.c, h.r
 	c.mu.Lock()
 	fault := r.fault

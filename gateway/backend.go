@@ -19,6 +19,7 @@ type backend struct {
 	url     []byte // base URL, or the default SF service name
 	urlStr  string
 	pool    *pool
+	writes  *pool // writeConnections: fresh: a connection per non-idempotent request; nil: they use pool
 	timeout time.Duration
 	sf      *sfBackend  // nil for a plain HTTP backend
 	headers [][2][]byte // credential headers (name, value)
@@ -47,11 +48,15 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 		urlStr:  bc.URL,
 		timeout: bc.Timeout,
 		metrics: m.backend(bc.ID),
-		pool: newPool(poolSettings{
-			tls: tlsCfg, connectTimeout: bc.ConnectTimeout, maxConns: bc.MaxConnectionsPerEndpoint, connWait: bc.ConnectionWaitTimeout,
-			idleTimeout: bc.IdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
-			maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
-		}),
+	}
+	settings := poolSettings{
+		tls: tlsCfg, connectTimeout: bc.ConnectTimeout, maxConns: bc.MaxConnectionsPerEndpoint, connWait: bc.ConnectionWaitTimeout,
+		idleTimeout: bc.IdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
+		maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+	}
+	b.pool = newPool(settings)
+	if bc.WriteConnections == "fresh" {
+		b.writes = newPool(settings) // its requests carry Connection: close, so it never holds an idle connection
 	}
 	b.breaker = compileCircuitBreaker(bc.ID, bc.CircuitBreaker, b.metrics)
 	b.budget = compileRetryBudget(bc.RetryBudget, b.metrics)

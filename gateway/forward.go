@@ -447,6 +447,10 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	if s.attempts >= s.rt.maxAttempts {
 		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, overLimit: true, err: policy.ErrAttemptLimit}
 	}
+	fresh := be != nil && be.writes != nil && !isIdempotent(s.fctx.Request.Header.Method())
+	if fresh {
+		p = be.writes // writeConnections: fresh
+	}
 	hc, key, err := p.client(url)
 	if err != nil { // the endpoint (which may carry credential query values) stays out of the error
 		s.attempts++
@@ -471,6 +475,9 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	s.attempts++
 	out := &s.out
 	s.prepareOutbound(out, url, key, be)
+	if fresh {
+		out.SetConnectionClose()
+	}
 	resp := s.nextResponse()
 	start := time.Now()
 	if left := s.deadline.Sub(start); left < timeout {

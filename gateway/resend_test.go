@@ -167,12 +167,12 @@ func TestNestedRetriesStopAtTheAttemptLimit(t *testing.T) {
 func TestAttemptLimitConfiguration(t *testing.T) {
 	if err := validateYAML(t, `
 limits: {maxAttemptsPerRequest: -1, maxBufferedBodyBytes: -5}
-backends: {b: {url: "http://127.0.0.1:1/", connectionWaitTimeout: -1s}}
+backends: {b: {url: "http://127.0.0.1:1/", connectionWaitTimeout: -1s, writeConnections: sometimes}}
 apis: [{name: a, path: a, serviceUrl: "http://127.0.0.1:1/"}]
 `); err == nil {
 		t.Fatal("negative limits loaded")
 	} else {
-		for _, field := range []string{"limits.maxAttemptsPerRequest", "limits.maxBufferedBodyBytes", "backends.b.connectionWaitTimeout"} {
+		for _, field := range []string{"limits.maxAttemptsPerRequest", "limits.maxBufferedBodyBytes", "backends.b.connectionWaitTimeout", "backends.b.writeConnections"} {
 			if !strings.Contains(err.Error(), field) {
 				t.Errorf("error does not name %s: %v", field, err)
 			}

@@ -184,6 +184,11 @@ type Backend struct {
 	// ConnectionWaitTimeout is how long a request waits for a pooled connection when all
 	// maxConnectionsPerEndpoint are busy; then it gets 503. Default 1s.
 	ConnectionWaitTimeout time.Duration `yaml:"connectionWaitTimeout"`
+	// WriteConnections is where non-idempotent requests (POST, PATCH) go: "pooled" (default) reuses keep-alive
+	// connections like every other request; "fresh" opens a new connection for each and closes it after the
+	// answer, so a write is never lost or left in doubt because the replica closed an idle connection just as
+	// the gateway wrote into it (docs/policies.md, "Retries and re-resolution"). It costs one connect per write.
+	WriteConnections string `yaml:"writeConnections"`
 
 	// Resilience (types in resilience.go).
 

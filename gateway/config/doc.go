@@ -52,6 +52,7 @@
 //	    connectTimeout: 5s            dialling one endpoint
 //	    maxConnectionsPerEndpoint: 512
 //	    connectionWaitTimeout: 1s     wait for a free pooled connection; then 503 BackendBusy
+//	    writeConnections: pooled      pooled | fresh: a new connection for each POST/PATCH (see docs/policies.md)
 //	    idleConnectionTimeout: 10s    pooled backend connections idle that long are closed
 //	    credentials:                  added to every request to this backend
 //	      header: {Name: [value, ...]}

@@ -422,6 +422,11 @@ func checkBackend(l *errorList, id string, b *Backend) {
 	if b.MaxConnectionsPerEndpoint < 0 {
 		l.bad(field+".maxConnectionsPerEndpoint", "must be positive")
 	}
+	switch b.WriteConnections {
+	case "", "pooled", "fresh":
+	default:
+		l.bad(field+".writeConnections", "%q is not pooled or fresh", b.WriteConnections)
+	}
 	if b.ConnectionWaitTimeout < 0 {
 		l.bad(field+".connectionWaitTimeout", "must be positive (how long a request waits for a free pooled connection)")
 	}
