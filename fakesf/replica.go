@@ -1,6 +1,7 @@
 package fakesf
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -25,19 +26,43 @@ type replicaServer struct {
 	handler  *replicaHandler
 	done     chan struct{}
 
-	mu   sync.Mutex
-	idle map[net.Conn]bool // keep-alive connections that served a request and wait for the next
+	mu    sync.Mutex
+	conns map[net.Conn]*connUse // open connections
 }
 
-// connState is the server's ConnState hook: it keeps the set of idle keep-alive connections for close. A new
-// connection is not idle: its client connected to send a request, which is served even if the replica closes.
+// connUse is what close needs to know of a connection: whether a request is being served on it, and whether one
+// was (a connection that has served none was opened to send a request, which is served even if the replica
+// closes meanwhile).
+type connUse struct {
+	handlers int
+	served   bool
+}
+
+type connKey struct{}
+
+// connState is the server's ConnState hook: it keeps the set of open connections for close.
 func (s *replicaServer) connState(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if state == http.StateIdle {
-		s.idle[c] = true
-	} else {
-		delete(s.idle, c)
+	switch state {
+	case http.StateNew:
+		s.conns[c] = &connUse{}
+	case http.StateClosed, http.StateHijacked:
+		delete(s.conns, c)
+	}
+}
+
+// serving marks a handler running on c (start true) or done (start false).
+func (s *replicaServer) serving(c net.Conn, start bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.conns[c]; u != nil {
+		if start {
+			u.handlers++
+		} else {
+			u.handlers--
+			u.served = true
+		}
 	}
 }
 
@@ -67,7 +92,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			url:      fmt.Sprintf("http://%s/%s/%d", ln.Addr().String(), r.p.id, r.id),
 			ln:       ln,
 			done:     make(chan struct{}),
-			idle:     map[net.Conn]bool{},
+			conns:    map[net.Conn]*connUse{},
 		}
 		s.handler = &replicaHandler{c: c, r: r, listener: name, server: s}
 		s.srv = &http.Server{
@@ -75,6 +100,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          discardLog,
 			ConnState:         s.connState,
+			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
 		}
 		go func() {
 			defer close(s.done)
@@ -91,7 +117,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 //     (drainingListener), so no request is lost on a connection the replica never saw;
 //   - requests in progress, and any that arrive on the connections the replica still has, are served and answered
 //     with "Connection: close";
-//   - idle keep-alive connections (a request served, the next not arrived) get a FIN (the write side is shut): a client that looks before it writes sees
+//   - idle keep-alive connections (a request served, none in progress, the next not arrived) get a FIN (the write side is shut): a client that looks before it writes sees
 //     the close; a request written before the FIN arrived is still read and run, but its answer cannot be sent,
 //     as with any server that closes an idle connection;
 //   - connections still open after replicaDrainTimeout, or when the cluster closes, are closed.
@@ -102,9 +128,9 @@ func (s *replicaServer) close() {
 	s.ln.drain()
 	<-s.done
 	s.mu.Lock()
-	for c := range s.idle {
-		// One whose next request has arrived but not been read yet is not idle: that request is served.
-		if tc, ok := c.(interface{ CloseWrite() error }); ok && !pendingInput(c) {
+	for c, u := range s.conns {
+		// Idle: it served a request, serves none now, and no next request waits unread on it.
+		if tc, ok := c.(interface{ CloseWrite() error }); ok && u.served && u.handlers == 0 && !pendingInput(c) {
 			_ = tc.CloseWrite()
 		}
 	}
@@ -152,6 +178,10 @@ type replicaHandler struct {
 }
 
 func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if conn, ok := req.Context().Value(connKey{}).(net.Conn); ok {
+		h.server.serving(conn, true)
+		defer h.server.serving(conn, false)
+	}
 	c, r := h.c, h.r
 	c.mu.Lock()
 	fault := r.fault
