@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/sfgate/sfgate/gateway/policy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -58,6 +59,8 @@ type requestError struct {
 	FabricCode string // SF's error code, when SF gave one
 	RetryAfter int    // seconds, sent as Retry-After when above 0
 	Err        error  // cause
+
+	limit *policy.LimitError // a rate, quota or concurrency limit: APIM's body and headers (writeError)
 }
 
 func (e *requestError) Error() string {
@@ -89,6 +92,10 @@ func asRequestError(err error) *requestError {
 	if errors.As(err, &fe) {
 		return fe.requestError()
 	}
+	var le *policy.LimitError
+	if errors.As(err, &le) {
+		return &requestError{Status: le.Status, Code: le.Reason, Source: le.Source, Message: le.Message, RetryAfter: le.RetryAfter, limit: le}
+	}
 	var ee *expr.EvalError
 	if errors.As(err, &ee) { // its text names the policy file and position, and may quote values: the log only
 		return &requestError{Status: fasthttp.StatusInternalServerError, Code: CodeExpressionFailure, Source: "expression",
@@ -109,6 +116,9 @@ func writeError(ctx *fasthttp.RequestCtx, e *requestError, requestID, scratch []
 	}
 	if e.RetryAfter > 0 {
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
+	}
+	if e.limit != nil {
+		return writeLimitError(ctx, e, requestID, scratch)
 	}
 	b := append(scratch[:0], `{"error":{"status":`...)
 	b = strconv.AppendInt(b, int64(e.Status), 10)
@@ -131,6 +141,28 @@ func writeError(ctx *fasthttp.RequestCtx, e *requestError, requestID, scratch []
 		b = appendJSONString(b, string(requestID))
 	}
 	b = append(b, "}}\n"...)
+	ctx.Response.SetBody(b)
+	return b
+}
+
+// writeLimitError answers a request a rate, quota or concurrency limit refused with APIM's body
+// ({"statusCode":429,"message":"Rate limit is exceeded. Try again in 5 seconds."}), the gateway's code and request
+// ID added, and the headers the policy names.
+func writeLimitError(ctx *fasthttp.RequestCtx, e *requestError, requestID, scratch []byte) []byte {
+	for _, h := range e.limit.Headers {
+		ctx.Response.Header.SetBytesKV(h.Name, h.Value)
+	}
+	b := append(scratch[:0], `{"statusCode":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.Message)
+	b = append(b, `,"code":`...)
+	b = appendJSONString(b, e.Code)
+	if len(requestID) > 0 {
+		b = append(b, `,"requestId":`...)
+		b = appendJSONString(b, string(requestID))
+	}
+	b = append(b, "}\n"...)
 	ctx.Response.SetBody(b)
 	return b
 }

@@ -27,6 +27,7 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.begin(rt, ctx, start)
 
 	status, am := g.serve(ctx, s, start)
+	s.res.FinishLimits(&s.ec, &ctx.Response.Header) // increments that wait for the answer; remaining-calls headers
 	elapsed := time.Since(start)
 	am.count(status, elapsed, s.upstreamTime, s.attempts > 0)
 	if level := g.requestLogLevel(status); g.log.Enabled(context.Background(), level) {

@@ -167,7 +167,7 @@ func TestLoadErrors(t *testing.T) {
 		name, text, want string
 	}{
 		{"unknown element", doc("<inbound>\n  <set-bakend-service base-url=\"http://x/\" />\n</inbound>"), `x.xml:3:3: unknown policy <set-bakend-service>`},
-		{"unsupported APIM policy", doc("<inbound>\n<rate-limit calls=\"5\" renewal-period=\"60\" />\n</inbound>"), `x.xml:3:1: policy <rate-limit> is not supported by sfgate`},
+		{"unsupported APIM policy", doc("<inbound>\n<cache-lookup vary-by-developer=\"false\" vary-by-developer-groups=\"false\" />\n</inbound>"), `x.xml:3:1: policy <cache-lookup> is not supported by sfgate`},
 		{"unknown section", doc("<inbond/>"), `x.xml:2:1: unknown section <inbond>`},
 		{"duplicate section", doc("<inbound/>\n<inbound/>"), `x.xml:3:1: duplicate section <inbound>`},
 		{"wrong root", "<policy/>", `x.xml:1:1: the root element must be <policies>`},

@@ -153,6 +153,8 @@ type Forwarder interface {
 type Result struct {
 	Target Target         // the last set-backend-service executed
 	Return ReturnResponse // set when return-response ran: send it, run nothing else
+
+	limits []limitUse // counters the request passed (FinishLimits)
 }
 
 // Reset clears r for reuse, keeping capacity.
@@ -163,6 +165,8 @@ func (r *Result) Reset() {
 		r.Return.Headers[i] = Header{}
 	}
 	r.Return = ReturnResponse{Headers: h}
+	clear(r.limits)
+	r.limits = r.limits[:0]
 }
 
 // Target is the backend chosen by set-backend-service.
@@ -266,4 +270,4 @@ func (p *Program) String() string {
 
 var stmtNames = [...]string{kBase: "base", kSetBackend: "set-backend-service", kChoose: "choose", kSetVariable: "set-variable",
 	kSetQuery: "set-query-parameter", kSetHeader: "set-header", kRewriteURI: "rewrite-uri", kReturnResponse: "return-response",
-	kForward: "forward-request", kRetry: "retry"}
+	kForward: "forward-request", kRetry: "retry", kLimit: "rate-limit", kConcurrency: "limit-concurrency"}

@@ -49,6 +49,10 @@ func (rn *runner) exec(list []stmt) error {
 			err = rn.forward(s.forward)
 		case kRetry:
 			err = rn.retry(s.retry)
+		case kLimit:
+			err = rn.limit(s.limit)
+		case kConcurrency:
+			err = rn.concurrency(s.conc)
 		}
 		if err != nil {
 			return err

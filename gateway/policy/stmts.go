@@ -20,6 +20,8 @@ const (
 	kReturnResponse
 	kForward
 	kRetry
+	kLimit       // rate-limit, rate-limit-by-key, quota-by-key (limits.go)
+	kConcurrency // limit-concurrency (limits.go)
 )
 
 // stmt is one compiled policy statement.
@@ -34,6 +36,8 @@ type stmt struct {
 	ret     *returnStmt
 	forward *forwardStmt
 	retry   *retryStmt
+	limit   *limitStmt
+	conc    *concurrencyStmt
 }
 
 type backendStmt struct {
@@ -121,20 +125,25 @@ var policySections = map[string][]sectionKind{
 	"set-query-parameter": {inbound, backend},
 	// retry waits between attempts; only Backend has a context to cancel the wait with
 	"retry": {backend},
+	// rate and quota limits (limits.go)
+	"rate-limit":        {inbound},
+	"rate-limit-by-key": {inbound},
+	"quota-by-key":      {inbound},
 }
 
-var supportedPolicies = []string{"base", "choose", "forward-request", "retry", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable"}
+var supportedPolicies = []string{"base", "choose", "forward-request", "retry", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
+	"rate-limit", "rate-limit-by-key", "quota-by-key", "limit-concurrency"}
 
 // knownAPIMPolicies are APIM policies sfgate does not implement; they get a clearer error.
 var knownAPIMPolicies = map[string]bool{
-	"rate-limit": true, "rate-limit-by-key": true, "quota": true, "quota-by-key": true, "validate-jwt": true,
+	"quota": true, "validate-jwt": true,
 	"authentication-basic": true, "authentication-certificate": true, "authentication-managed-identity": true,
 	"cors": true, "cross-domain": true, "check-header": true, "ip-filter": true, "send-request": true,
 	"send-one-way-request": true, "cache-lookup": true, "cache-store": true, "cache-lookup-value": true,
 	"cache-store-value": true, "cache-remove-value": true, "include-fragment": true, "mock-response": true,
 	"set-body": true, "set-status": true, "set-method": true, "find-and-replace": true, "json-to-xml": true,
 	"xml-to-json": true, "log-to-eventhub": true, "trace": true, "emit-metric": true, "wait": true,
-	"limit-concurrency": true, "redirect-content-urls": true, "set-backend-pool": true, "validate-content": true,
+	"redirect-content-urls": true, "set-backend-pool": true, "validate-content": true,
 	"validate-parameters": true, "validate-headers": true, "validate-status-code": true, "proxy": true,
 	"llm-token-limit": true, "azure-openai-token-limit": true, "publish-to-dapr": true, "invoke-dapr-binding": true,
 }
@@ -206,6 +215,12 @@ func (b *builder) stmt(el *element, top bool) (stmt, error) {
 	case "retry":
 		s.kind = kRetry
 		s.retry, err = b.retryStmt(el)
+	case "rate-limit", "rate-limit-by-key", "quota-by-key":
+		s.kind = kLimit
+		s.limit, err = b.limitStmt(el, map[string]limitKind{"rate-limit": limitRate, "rate-limit-by-key": limitRateByKey, "quota-by-key": limitQuotaByKey}[el.name])
+	case "limit-concurrency":
+		s.kind = kConcurrency
+		s.conc, err = b.concurrencyStmt(el)
 	default:
 		if knownAPIMPolicies[el.name] {
 			return stmt{}, errorAt(pos, "policy <"+el.name+"> is not supported by sfgate (supported: "+strings.Join(supportedPolicies, ", ")+")")
@@ -593,6 +608,8 @@ func walk(list []stmt, f func(*stmt)) {
 			walk(s.choose.otherwise, f)
 		case kRetry:
 			walk(s.retry.body, f)
+		case kConcurrency:
+			walk(s.conc.body, f)
 		}
 	}
 }
