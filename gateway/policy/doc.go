@@ -19,8 +19,9 @@
 // set-header, set-query-parameter, rewrite-uri, return-response (set-status, set-header,
 // set-body), forward-request and retry (backend section only: its waits are cancelled through
 // the context Backend receives), rate-limit, rate-limit-by-key, quota-by-key and limit-concurrency
-// (limits.go; the gateway calls Result.FinishLimits once the answer is known). Any other element
-// is a load error naming it and its line.
+// (limits.go; the gateway calls Result.FinishLimits once the answer is known), and the access-control
+// policies check-header and ip-filter (access.go). A refusal by any of them is a [LimitError]. Any other
+// element is a load error naming it and its line.
 //
 // Differences from APIM worth knowing: a missing section inherits its parent's (at global scope,
 // APIM's default section: a global document without <backend> still forwards); `object ==

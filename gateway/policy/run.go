@@ -53,6 +53,10 @@ func (rn *runner) exec(list []stmt) error {
 			err = rn.limit(s.limit)
 		case kConcurrency:
 			err = rn.concurrency(s.conc)
+		case kCheckHeader:
+			err = rn.checkHeader(s.check)
+		case kIPFilter:
+			err = rn.ipFilter(s.filter)
 		}
 		if err != nil {
 			return err

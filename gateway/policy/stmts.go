@@ -22,6 +22,8 @@ const (
 	kRetry
 	kLimit       // rate-limit, rate-limit-by-key, quota-by-key (limits.go)
 	kConcurrency // limit-concurrency (limits.go)
+	kCheckHeader
+	kIPFilter
 )
 
 // stmt is one compiled policy statement.
@@ -38,6 +40,8 @@ type stmt struct {
 	retry   *retryStmt
 	limit   *limitStmt
 	conc    *concurrencyStmt
+	check   *checkHeaderStmt
+	filter  *ipFilterStmt
 }
 
 type backendStmt struct {
@@ -122,6 +126,8 @@ var policySections = map[string][]sectionKind{
 	"set-backend-service": {inbound, backend},
 	"forward-request":     {backend},
 	"rewrite-uri":         {inbound},
+	"check-header":        {inbound},
+	"ip-filter":           {inbound},
 	"set-query-parameter": {inbound, backend},
 	// retry waits between attempts; only Backend has a context to cancel the wait with
 	"retry": {backend},
@@ -131,14 +137,14 @@ var policySections = map[string][]sectionKind{
 	"quota-by-key":      {inbound},
 }
 
-var supportedPolicies = []string{"base", "choose", "forward-request", "retry", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
+var supportedPolicies = []string{"base", "check-header", "choose", "forward-request", "ip-filter", "retry", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
 	"rate-limit", "rate-limit-by-key", "quota-by-key", "limit-concurrency"}
 
 // knownAPIMPolicies are APIM policies sfgate does not implement; they get a clearer error.
 var knownAPIMPolicies = map[string]bool{
 	"quota": true, "validate-jwt": true,
 	"authentication-basic": true, "authentication-certificate": true, "authentication-managed-identity": true,
-	"cors": true, "cross-domain": true, "check-header": true, "ip-filter": true, "send-request": true,
+	"cors": true, "cross-domain": true, "send-request": true,
 	"send-one-way-request": true, "cache-lookup": true, "cache-store": true, "cache-lookup-value": true,
 	"cache-store-value": true, "cache-remove-value": true, "include-fragment": true, "mock-response": true,
 	"set-body": true, "set-status": true, "set-method": true, "find-and-replace": true, "json-to-xml": true,
@@ -221,6 +227,12 @@ func (b *builder) stmt(el *element, top bool) (stmt, error) {
 	case "limit-concurrency":
 		s.kind = kConcurrency
 		s.conc, err = b.concurrencyStmt(el)
+	case "check-header":
+		s.kind = kCheckHeader
+		s.check, err = b.checkHeader(el)
+	case "ip-filter":
+		s.kind = kIPFilter
+		s.filter, err = b.ipFilter(el)
 	default:
 		if knownAPIMPolicies[el.name] {
 			return stmt{}, errorAt(pos, "policy <"+el.name+"> is not supported by sfgate (supported: "+strings.Join(supportedPolicies, ", ")+")")

@@ -1,0 +1,265 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+)
+
+// checkHeaderStmt is APIM's check-header: the request must carry the header and, when values are listed, every
+// line of it must be one of them.
+type checkHeaderStmt struct {
+	name       value
+	nameStr    string // the literal name, "" when an expression gives it
+	status     intValue
+	message    value
+	ignoreCase boolValue
+	values     []value
+}
+
+func (b *builder) checkHeader(el *element) (*checkHeaderStmt, error) {
+	if err := b.checkAttrs(el, "name", "failed-check-httpcode", "failed-check-error-message", "ignore-case"); err != nil {
+		return nil, err
+	}
+	if err := b.require(el, "name", "failed-check-httpcode", "failed-check-error-message", "ignore-case"); err != nil {
+		return nil, err
+	}
+	if err := b.noText(el); err != nil {
+		return nil, err
+	}
+	s := &checkHeaderStmt{}
+	var err error
+	if s.name, err = b.attrValue(el, "name", expr.TypeAny); err != nil {
+		return nil, err
+	}
+	if s.name.e == nil {
+		s.nameStr = strings.TrimSpace(string(s.name.lit))
+		if s.nameStr == "" {
+			return nil, b.errorf(attr(el, "name").valOff, "<check-header> name is empty")
+		}
+	}
+	if s.status, err = b.intAttr(el, "failed-check-httpcode", 100, 599); err != nil {
+		return nil, err
+	}
+	if s.message, err = b.attrValue(el, "failed-check-error-message", expr.TypeAny); err != nil {
+		return nil, err
+	}
+	if s.ignoreCase, err = b.boolAttr(el, "ignore-case"); err != nil {
+		return nil, err
+	}
+	for _, ch := range el.children {
+		if ch.name != "value" {
+			return nil, b.errorf(ch.off, "<check-header> may contain only <value> elements, found <"+ch.name+">")
+		}
+		if err := b.checkAttrs(ch); err != nil {
+			return nil, err
+		}
+		v, err := b.textContent(ch, "check-header value")
+		if err != nil {
+			return nil, err
+		}
+		s.values = append(s.values, v)
+	}
+	return s, nil
+}
+
+func (rn *runner) checkHeader(s *checkHeaderStmt) error {
+	name := s.nameStr
+	if name == "" {
+		n, err := s.name.bytes(rn.c)
+		if err != nil {
+			return err
+		}
+		name = string(n)
+	}
+	lines := rn.c.Request.Header.PeekAll(name)
+	reason := ""
+	if len(lines) == 0 {
+		reason = "HeaderNotFound"
+	} else if len(s.values) > 0 {
+		ignoreCase, err := s.ignoreCase.eval(rn.c, false)
+		if err != nil {
+			return err
+		}
+		for _, line := range lines {
+			ok, err := rn.headerValueAllowed(s, bytes.TrimSpace(line), ignoreCase)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				reason = "HeaderValueNotAllowed"
+				break
+			}
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	status, err := s.status.eval(rn.c, 0)
+	if err != nil {
+		return err
+	}
+	msg, err := s.message.bytes(rn.c)
+	if err != nil {
+		return err
+	}
+	return &LimitError{Status: int(status), Message: string(msg), Source: "check-header", Reason: reason}
+}
+
+func (rn *runner) headerValueAllowed(s *checkHeaderStmt, line []byte, ignoreCase bool) (bool, error) {
+	for i := range s.values {
+		want, err := s.values[i].bytes(rn.c)
+		if err != nil {
+			return false, err
+		}
+		if bytes.Equal(line, want) || ignoreCase && bytes.EqualFold(line, want) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// ipFilterStmt is APIM's ip-filter: allow only, or forbid, the listed addresses and ranges. The caller is
+// context.Request.IpAddress (the client a trusted proxy names, or the peer).
+type ipFilterStmt struct {
+	allow  bool
+	ranges []AddressRange
+}
+
+// AddressRange is an inclusive range of IP addresses of one family; a single address has From == To.
+type AddressRange struct {
+	From, To netip.Addr
+}
+
+// Contains reports whether a is in the range (an IPv4 address never matches an IPv6 range).
+func (r AddressRange) Contains(a netip.Addr) bool {
+	return a.BitLen() == r.From.BitLen() && r.From.Compare(a) <= 0 && a.Compare(r.To) <= 0
+}
+
+// ParseAddress parses an ip-filter address: IPv4 or IPv6, without a zone; an IPv4-mapped IPv6 address is
+// taken as the IPv4 address.
+func ParseAddress(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, errors.New(strconv.Quote(s) + " is not an IPv4 or IPv6 address")
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, errors.New(strconv.Quote(s) + " has a zone; give the address alone")
+	}
+	return a.Unmap(), nil
+}
+
+// ParseAddressRange parses an ip-filter address-range: two addresses of one family, from no greater than to.
+func ParseAddressRange(from, to string) (AddressRange, error) {
+	f, err := ParseAddress(from)
+	if err != nil {
+		return AddressRange{}, errors.New("from: " + err.Error())
+	}
+	t, err := ParseAddress(to)
+	if err != nil {
+		return AddressRange{}, errors.New("to: " + err.Error())
+	}
+	if f.BitLen() != t.BitLen() {
+		return AddressRange{}, errors.New("from and to must both be IPv4 or both IPv6")
+	}
+	if f.Compare(t) > 0 {
+		return AddressRange{}, errors.New("from " + f.String() + " is above to " + t.String())
+	}
+	return AddressRange{From: f, To: t}, nil
+}
+
+func (b *builder) ipFilter(el *element) (*ipFilterStmt, error) {
+	if err := b.checkAttrs(el, "action"); err != nil {
+		return nil, err
+	}
+	if err := b.require(el, "action"); err != nil {
+		return nil, err
+	}
+	if err := b.noText(el); err != nil {
+		return nil, err
+	}
+	s := &ipFilterStmt{}
+	a := attr(el, "action")
+	switch strings.TrimSpace(a.value) {
+	case "allow":
+		s.allow = true
+	case "forbid":
+	default:
+		return nil, b.errorf(a.valOff, "<ip-filter> action: "+strconv.Quote(a.value)+" is not allow or forbid")
+	}
+	for _, ch := range el.children {
+		switch ch.name {
+		case "address":
+			if err := b.checkAttrs(ch); err != nil {
+				return nil, err
+			}
+			if len(ch.children) > 0 {
+				return nil, b.errorf(ch.children[0].off, "<address> holds an IP address, found <"+ch.children[0].name+">")
+			}
+			text, _, err := b.loc.substitute(ch.text, ch.textOff, b.named)
+			if err != nil {
+				return nil, err
+			}
+			ip, err := ParseAddress(text)
+			if err != nil {
+				return nil, b.errorf(ch.textOff, "<ip-filter> address: "+err.Error())
+			}
+			s.ranges = append(s.ranges, AddressRange{From: ip, To: ip})
+		case "address-range":
+			if err := b.checkAttrs(ch, "from", "to"); err != nil {
+				return nil, err
+			}
+			if err := b.require(ch, "from", "to"); err != nil {
+				return nil, err
+			}
+			if err := b.noChildren(ch); err != nil {
+				return nil, err
+			}
+			from, _, err := b.loc.substitute(attr(ch, "from").value, attr(ch, "from").valOff, b.named)
+			if err != nil {
+				return nil, err
+			}
+			to, _, err := b.loc.substitute(attr(ch, "to").value, attr(ch, "to").valOff, b.named)
+			if err != nil {
+				return nil, err
+			}
+			r, err := ParseAddressRange(from, to)
+			if err != nil {
+				return nil, b.errorf(ch.off, "<ip-filter> address-range: "+err.Error())
+			}
+			s.ranges = append(s.ranges, r)
+		default:
+			return nil, b.errorf(ch.off, "<ip-filter> may contain <address> and <address-range>, found <"+ch.name+">")
+		}
+	}
+	if len(s.ranges) == 0 {
+		return nil, b.errorf(el.off, "<ip-filter> needs at least one <address> or <address-range>")
+	}
+	return s, nil
+}
+
+func (rn *runner) ipFilter(s *ipFilterStmt) error {
+	ip := rn.c.IPAddress
+	var caller netip.Addr
+	if len(ip) > 0 && bytes.IndexByte(ip, '%') < 0 {
+		// The view is not retained: netip keeps only the numbers of an address without a zone.
+		caller, _ = netip.ParseAddr(unsafe.String(unsafe.SliceData(ip), len(ip)))
+		caller = caller.Unmap()
+	}
+	listed := false
+	for _, r := range s.ranges {
+		if caller.IsValid() && r.Contains(caller) {
+			listed = true
+			break
+		}
+	}
+	if listed == s.allow {
+		return nil
+	}
+	return &LimitError{Status: 403, Message: "Forbidden", Source: "ip-filter", Reason: "CallerIpNotAllowed"}
+}
