@@ -59,12 +59,16 @@ func TestSmokeRunsEverySection(t *testing.T) {
 		if strings.HasPrefix(s.Title, "Instructions per proxied GET") && valgrindErr == nil && len(s.Rows) != len(instructionBenchmarks) {
 			t.Errorf("instructions section: %d rows, want %d; notes: %q", len(s.Rows), len(instructionBenchmarks), s.Notes)
 		}
+		if strings.HasPrefix(s.Title, "Peers: ") {
+			checkPeerRows(t, s)
+		}
 	}
 	if valgrindErr != nil {
 		t.Logf("instructions section skipped: %v", valgrindErr)
 	}
 	for _, want := range []string{"Resolution latency: resolver benchmarks", "Resolution latency: percentiles",
-		"Instructions per proxied GET", "End to end on loopback", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {
+		"Instructions per proxied GET", "End to end on loopback", "Peers: equal work, closed loop", "Peers: open loop",
+		"Peers: memory with", "Where sfgate spends", "Failover", "Scale: resolver memory", "Scale: naming calls"} {
 		found := false
 		for title := range titles {
 			found = found || strings.HasPrefix(title, want)
@@ -79,6 +83,37 @@ func TestSmokeRunsEverySection(t *testing.T) {
 	for _, want := range wants {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// checkPeerRows checks that every proxy of a peers table has its rows (both rates in the open-loop table) or
+// a note that says why it was skipped ("Caddy: skipped: caddy not installed ..."), or that the whole table
+// was skipped with a reason.
+func checkPeerRows(t *testing.T, s *table) {
+	t.Helper()
+	for _, n := range s.Notes {
+		if strings.HasPrefix(n, "skipped: ") && len(n) > len("skipped: ") {
+			return
+		}
+	}
+	col, want := 0, 1
+	if strings.HasPrefix(s.Title, "Peers: open loop") {
+		col, want = 1, 2
+	}
+	for _, name := range peerNames {
+		rows := 0
+		for _, r := range s.Rows {
+			if r[col] == name {
+				rows++
+			}
+		}
+		skipped := false
+		for _, n := range s.Notes {
+			skipped = skipped || (strings.HasPrefix(n, name+": skipped: ") && len(n) > len(name+": skipped: "))
+		}
+		if rows != want && !skipped {
+			t.Errorf("%q: %s has %d rows, want %d, and no note saying why it was skipped; notes: %q", s.Title, name, rows, want, s.Notes)
 		}
 	}
 }

@@ -43,6 +43,11 @@ type options struct {
 	instrOps    int
 	profile     time.Duration
 	verbose     bool
+
+	peerRounds   int           // peers section: interleaved rounds
+	peerDuration time.Duration // peers section: each closed- and open-loop run
+	peerConns    int           // peers section: client connections of each run
+	idleConns    int           // peers section: idle keep-alive connections of the memory measurement
 }
 
 // harness is one run: options, the module root, a scratch directory and the sfgate binary.
@@ -57,7 +62,7 @@ type harness struct {
 	baselineErr error
 }
 
-const allSections = "resolve,instructions,e2e,profile,failover,scale"
+const allSections = "resolve,instructions,e2e,peers,profile,failover,scale"
 
 func main() {
 	serveChild()
@@ -143,6 +148,10 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 	fs.IntVar(&o.scaleKeys, "keys", 1_000_000, "scale: distinct keys resolved on the 4-partition service")
 	fs.IntVar(&o.instrOps, "instructions", 2000, "instructions section: iterations of the shorter callgrind run (the longer runs 6×)")
 	fs.DurationVar(&o.profile, "profile", 8*time.Second, "profile section: sample sfgate under wrk -c64 for this long (whole seconds)")
+	fs.IntVar(&o.peerRounds, "peer-rounds", 5, "peers: interleaved rounds of the closed- and open-loop runs")
+	fs.DurationVar(&o.peerDuration, "peer-duration", 4*time.Second, "peers: duration of each closed-loop (wrk) and open-loop run (whole seconds)")
+	fs.IntVar(&o.peerConns, "peer-conns", 32, "peers: client connections of each run (wrk -t1 -cN; the open-loop generator's connections)")
+	fs.IntVar(&o.idleConns, "idle-conns", 10000, "peers: idle keep-alive client connections held while each proxy's RSS is read")
 	fs.BoolVar(&o.verbose, "v", true, "log progress to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -160,6 +169,8 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 			"keys": func() { o.scaleKeys = 10_000 }, "profile": func() { o.profile = time.Second },
 			"scale": func() { sizes = "1,100" }, "layouts": func() { layouts = "unpinned" },
 			"gomaxprocs1": func() { o.gomaxprocs1 = false }, "instructions": func() { o.instrOps = 100 },
+			"peer-rounds": func() { o.peerRounds = 1 }, "peer-duration": func() { o.peerDuration = time.Second },
+			"idle-conns": func() { o.idleConns = 1000 },
 		}
 		for name, set := range smoke {
 			if !flagSet(fs, name) {
@@ -192,8 +203,9 @@ replica and nginx with wrk, failover time and cache scale, and prints one Markdo
 	if o.scaleSizes, err = intList("scale", sizes); err != nil {
 		return o, err
 	}
-	if o.reps < 1 || o.duration < time.Second || o.benchCount < 1 || o.hitOps < 1 || o.missOps < 1 || o.moves < 1 || o.scaleKeys < 1 || o.instrOps < 1 {
-		return o, fmt.Errorf("-reps, -count, -hits, -misses, -moves, -keys and -instructions must be at least 1 and -duration at least 1s")
+	if o.reps < 1 || o.duration < time.Second || o.benchCount < 1 || o.hitOps < 1 || o.missOps < 1 || o.moves < 1 || o.scaleKeys < 1 || o.instrOps < 1 ||
+		o.peerRounds < 1 || o.peerDuration < time.Second || o.peerConns < 1 || o.idleConns < 1 {
+		return o, fmt.Errorf("-reps, -count, -hits, -misses, -moves, -keys, -instructions, -peer-rounds, -peer-conns and -idle-conns must be at least 1, -duration and -peer-duration at least 1s")
 	}
 	return o, nil
 }
@@ -252,7 +264,7 @@ func run(args []string) error {
 func (h *harness) runAll(ctx context.Context, args []string) (*report, error) {
 	start := time.Now()
 	rep := &report{Machine: machineFacts(h.root), Args: args}
-	needSfgate := h.opts.sections["e2e"] || h.opts.sections["failover"] || h.opts.sections["profile"]
+	needSfgate := h.opts.sections["e2e"] || h.opts.sections["peers"] || h.opts.sections["failover"] || h.opts.sections["profile"]
 	if needSfgate {
 		h.logf("building sfgate")
 		h.sfgateBin, h.sfgateErr = buildSfgate(ctx, h.root, h.dir)
@@ -274,6 +286,12 @@ func (h *harness) runAll(ctx context.Context, args []string) (*report, error) {
 	if h.opts.sections["e2e"] {
 		t, sum := h.e2eSection(ctx)
 		rep.Sections = append(rep.Sections, t)
+		rep.Summary = append(rep.Summary, sum...)
+	}
+	if h.opts.sections["peers"] {
+		h.logf("peers")
+		tables, sum := h.peersSection(ctx)
+		rep.Sections = append(rep.Sections, tables...)
 		rep.Summary = append(rep.Summary, sum...)
 	}
 	if h.opts.sections["profile"] && h.opts.profile > 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,43 +67,42 @@ func (p *proc) stop() {
 	}
 }
 
-// cpuTime is the user+system CPU time of the process and of its direct children (nginx workers), from
-// /proc/<pid>/stat. Resolution: one clock tick (10 ms).
-func (p *proc) cpuTime() time.Duration {
+// tree is the process and its direct children (nginx's workers): their PIDs, read from /proc.
+func (p *proc) tree() []int {
 	pid := p.pid()
-	total := procCPU(pid)
-	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err == nil {
-		for _, f := range strings.Fields(string(kids)) {
-			if k, err := strconv.Atoi(f); err == nil {
-				total += procCPU(k)
-			}
+	pids := []int{pid}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		if kids, err := parseChildren(b); err == nil {
+			pids = append(pids, kids...)
+		}
+	}
+	return pids
+}
+
+// cpuTime is the user+system CPU time of the process and of its direct children, from /proc/<pid>/stat
+// (a process that is gone counts 0). Resolution: one clock tick (10 ms).
+func (p *proc) cpuTime() time.Duration {
+	var total time.Duration
+	for _, pid := range p.tree() {
+		if s, err := readProcStat(pid); err == nil {
+			total += s.CPU()
 		}
 	}
 	return total
 }
 
-// clockTick is USER_HZ, 100 on every Linux build this harness targets.
-const clockTick = 10 * time.Millisecond
-
-// procCPU reads utime+stime of one process (0 if it is gone).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+// rss is the resident set size of the process and of its direct children, in bytes (pages they share, such
+// as nginx's master's and worker's code, count once per process).
+func (p *proc) rss() (int64, error) {
+	var total int64
+	for _, pid := range p.tree() {
+		s, err := readProcStat(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += s.RSS()
 	}
-	// The command name (field 2) may contain spaces; fields after the last ')' start at field 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14
-	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(ut+st) * clockTick
+	return total, nil
 }
 
 // waitHTTP polls url until it answers with a status below 500, the process exits, or timeout passes.

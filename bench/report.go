@@ -61,6 +61,8 @@ type machine struct {
 	Kernel     string
 	Go         string
 	Wrk, Nginx string
+	Haproxy    string
+	Caddy      string
 	Taskset    string
 	Valgrind   string
 	Tree       string // git commit of the module (and whether the work tree has changes)
@@ -90,6 +92,8 @@ func machineFacts(root string) machine {
 	}
 	m.Wrk = wrkVersion()
 	m.Nginx = nginxVersion()
+	m.Haproxy = haproxyVersion()
+	m.Caddy = caddyVersion()
 	if _, err := lookTool("taskset", "apt-get install util-linux"); err != nil {
 		m.Taskset = err.Error()
 	} else {
@@ -140,8 +144,8 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintln(w, "## Machine")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| item | value |\n|---|---|")
-	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n| CPU model | %s |\n| kernel | %s |\n| Go | %s |\n| wrk | %s |\n| nginx | %s |\n| taskset | %s |\n| valgrind | %s |\n| sfgate tree | %s |\n| fasthttp | %s |\n",
-		m.NProc, m.CPUModel, m.Kernel, m.Go, m.Wrk, m.Nginx, m.Taskset, m.Valgrind, m.Tree, m.Fasthttp)
+	fmt.Fprintf(w, "| CPUs (nproc) | %d |\n| CPU model | %s |\n| kernel | %s |\n| Go | %s |\n| wrk | %s |\n| nginx | %s |\n| haproxy | %s |\n| Caddy | %s |\n| taskset | %s |\n| valgrind | %s |\n| sfgate tree | %s |\n| fasthttp | %s |\n",
+		m.NProc, m.CPUModel, m.Kernel, m.Go, m.Wrk, m.Nginx, m.Haproxy, m.Caddy, m.Taskset, m.Valgrind, m.Tree, m.Fasthttp)
 	fmt.Fprintln(w)
 	fmt.Fprint(w, serversText)
 	if len(r.Summary) > 0 {
@@ -166,16 +170,20 @@ const serversText = "Servers: fakesf replicas are Go `net/http` servers that ans
 fakesf's cluster lock per request: more CPU per request than nginx's proxying. The ` + "`echo`" + ` backend is
 a reference backend: a default fasthttp server with a fixed 100-byte body. nginx runs in the foreground as
 a plain reverse proxy with upstream keep-alive (bench/nginx.go). sfgate is built from this tree with ` + "`go build ./cmd/sfgate`" + ` and
-runs bench/sfgate.yaml as a separate process; everything listens on loopback only.
+runs bench/sfgate.yaml as a separate process; everything listens on loopback only. The peers tables run nginx,
+haproxy and Caddy configured for the same work as sfgate (bench/peers.go, bench/nginx.go, bench/haproxy.go,
+bench/caddy.go), one worker each.
 
 `
 
 const howToRunText = "## How to run\n\n```sh" + `
-apt-get install wrk nginx-light valgrind   # rows that need a missing tool are skipped with a note
-go run ./bench                             # print the tables (about 8 minutes)
+apt-get install wrk nginx-light haproxy valgrind   # rows that need a missing tool are skipped with a note
+go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9   # the Caddy rows of the peers section
+go run ./bench                             # print the tables (about 12 minutes)
 go run ./bench -out bench/RESULTS.md       # rewrite this file
 go run ./bench -smoke                      # everything for about a second each, no thresholds (CI)
 go run ./bench -sections e2e -baseline main~1   # a change against an earlier sfgate, same run
 go run ./bench -sections instructions      # instructions per proxied GET only (about 30 seconds)
+go run ./bench -sections peers             # sfgate beside nginx, haproxy and Caddy only (about 5 minutes)
 go run ./bench -h                          # durations, repetitions, sections, pinning
 ` + "```\n"
