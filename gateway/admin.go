@@ -23,6 +23,7 @@ import (
 //	/debug/resolve  ?service=fabric:/App/Svc[&key=K][&backend=ID][&cluster=URL][&replica=primary|secondary|any][&listener=NAME]
 //	/debug/cache    resolver cache counters per cluster
 //	/debug/breakers circuit breakers per backend: rule, scope, and each breaker's state and trips
+//	/debug/routes   the APIs, and the services the reverse proxy exposes (and those it does not), with why
 //	/debug/pprof/   Go runtime profiles (net/http/pprof), for `go tool pprof http://ADMIN/debug/pprof/profile`;
 //	                only with adminPprof: true
 //
@@ -39,6 +40,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/resolve", g.guarded(g.debugResolve))
 	mux.HandleFunc("GET /debug/cache", g.guarded(g.debugCache))
 	mux.HandleFunc("GET /debug/breakers", g.guarded(g.debugBreakers))
+	mux.HandleFunc("GET /debug/routes", g.guarded(g.debugRoutes))
 	mux.HandleFunc("GET /debug/pprof/", g.profiles(pprof.Index))
 	mux.HandleFunc("GET /debug/pprof/cmdline", g.profiles(pprof.Cmdline))
 	mux.HandleFunc("GET /debug/pprof/profile", g.profiles(pprof.Profile))

@@ -24,10 +24,11 @@ type compiled struct {
 	basePool       *pool      // endpoints named by base-url or an API's serviceUrl
 	requestTimeout time.Duration
 	defaultTimeout time.Duration
-	maxAttempts    int       // limits.maxAttemptsPerRequest
-	maxBody        int       // limits.maxBodyBytes
-	maxBuffered    int64     // limits.maxBufferedBodyBytes
-	states         sync.Pool // *reqState
+	maxAttempts    int           // limits.maxAttemptsPerRequest
+	maxBody        int           // limits.maxBodyBytes
+	maxBuffered    int64         // limits.maxBufferedBodyBytes
+	rp             *reverseProxy // reverseProxy:, nil without
+	states         sync.Pool     // *reqState
 	proxies        trustedProxies
 }
 
@@ -161,6 +162,16 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 			})
 		}
 		rt.apis = append(rt.apis, a)
+	}
+	if rpc := cfg.ReverseProxy; rpc != nil {
+		if rp, err := compileReverseProxy(cfg, rpc, clusters, m); err != nil {
+			fail(rpc.Pos, "reverseProxy", "%v", err)
+		} else {
+			rt.rp = rp
+			if !seenClusters[rp.backend.sf.cluster] {
+				rt.clusters = append(rt.clusters, rp.backend.sf.cluster)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool {

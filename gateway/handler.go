@@ -71,6 +71,9 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	}
 	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), path, s.params, s.paramBuf)
 	s.paramBuf, s.params = buf, m.Params
+	if err != nil && m.API < 0 && rt.rp != nil && rt.rp.mounted(path) {
+		return g.serveReverseProxy(ctx, s, path, start) // reverse-proxy.go: no API matched
+	}
 	if err != nil {
 		re := &requestError{Status: fasthttp.StatusNotFound, Code: CodeRouteNotFound,
 			Message: "no API matches the request path", Err: err}
@@ -125,18 +128,24 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 		writeReturn(ctx, &r.Return)
 		return r.Return.StatusCode, a.metrics
 	}
+	return s.answer(ctx), a.metrics
+}
+
+// answer sends the backend's last response (s.lastGood) to the client, with the status context.Response holds
+// (outbound policies may have changed it), without hop-by-hop headers, with X-Request-ID; it returns the status.
+func (s *reqState) answer(ctx *fasthttp.RequestCtx) int {
 	if resp := s.lastGood; resp != &ctx.Response {
 		resp.Header.CopyTo(&ctx.Response.Header)
 		ctx.Response.SetBody(resp.Body())
 	}
 	s.scratch = stripResponseHopByHop(&ctx.Response.Header, s.scratch)
-	if c.Response != nil && c.Response.StatusCode > 0 {
-		ctx.Response.SetStatusCode(c.Response.StatusCode) // outbound policies may have changed it
+	if c := &s.ec; c.Response != nil && c.Response.StatusCode > 0 {
+		ctx.Response.SetStatusCode(c.Response.StatusCode)
 	}
 	if len(ctx.Response.Header.PeekBytes(hdrXRequestID)) == 0 {
 		ctx.Response.Header.SetCanonical(hdrXRequestID, s.requestID)
 	}
-	return ctx.Response.StatusCode(), a.metrics
+	return ctx.Response.StatusCode()
 }
 
 // fail runs the on-error section with context.LastError set, then answers with its return-response or the

@@ -36,6 +36,7 @@ type reqState struct {
 	endpoint  []byte
 	xff       []byte
 	keyBuf    []byte // a partition key hashed by the backend's partitionKeyHash
+	rp        rpScratch
 	scratch   []byte
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)

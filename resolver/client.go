@@ -33,7 +33,7 @@ const requestIDHeader = "X-ServiceFabricRequestId"
 // NamingCall describes one HTTP attempt against a management endpoint. Options.OnNamingCall receives one per
 // attempt (failovers included), after the answer (or the failure) is known.
 type NamingCall struct {
-	Op        string        // "ResolvePartition" or "GetPartitions"
+	Op        string        // "ResolvePartition", "GetPartitions", or a listing: "GetApplicationInfoList", "GetServiceInfoList"
 	Endpoint  string        // management endpoint base URL
 	RequestID string        // X-ServiceFabricRequestId sent
 	Status    int           // HTTP status; 0 when no answer arrived
@@ -88,35 +88,15 @@ func (c *namingClient) resolvePartition(ctx context.Context, serviceID string, k
 // getPartitions lists every partition of a service, following ContinuationToken (sent verbatim).
 func (c *namingClient) getPartitions(ctx context.Context, serviceID string) ([]partition.Info, error) {
 	var all []partition.Info
-	token := ""
-	for page := 0; ; page++ {
-		if page >= maxPages {
-			return nil, fmt.Errorf("GetPartitions: more than %d pages; the ContinuationToken never ended", maxPages)
-		}
-		query := "api-version=" + getPartitionsAPIVersion + c.timeoutParam()
-		if token != "" {
-			if err := checkRawQueryValue("ContinuationToken", token); err != nil {
-				return nil, err
-			}
-			query += "&ContinuationToken=" + token
-		}
-		body, err := c.get(ctx, "GetPartitions", "/Services/"+serviceID+"/$/GetPartitions", query)
-		if err != nil {
-			return nil, err
-		}
+	err := c.pages(ctx, "GetPartitions", "/Services/"+serviceID+"/$/GetPartitions", getPartitionsAPIVersion, func(body []byte) (string, error) {
 		infos, next, err := decodePartitionPage(body)
-		if err != nil {
-			return nil, err
-		}
 		all = append(all, infos...)
-		if next == "" {
-			return all, nil
-		}
-		if next == token {
-			return nil, fmt.Errorf("GetPartitions: the gateway returned the same ContinuationToken %q twice", next)
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return all, nil
 }
 
 // maxPages bounds GetPartitions paging against a gateway that never ends a listing.

@@ -181,7 +181,11 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		printConfigError(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d APIs, %d backends)\n", *path, len(cfg.APIs), len(cfg.Backends))
+	rp := ""
+	if cfg.ReverseProxy != nil {
+		rp = ", reverse proxy on " + cfg.ReverseProxy.Path
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d APIs, %d backends%s)\n", *path, len(cfg.APIs), len(cfg.Backends), rp)
 	return 0
 }
 

@@ -55,6 +55,9 @@ type Config struct {
 	// Policies is the global-scope policy document: inline XML or a file path relative to this file. Without
 	// it APIM's default global policy applies (its backend section forwards the request).
 	Policies *Policy `yaml:"policies"`
+
+	// ReverseProxy, when present, serves SF Reverse Proxy URLs (/<App>/<Service>/...) that no API matches.
+	ReverseProxy *ReverseProxy `yaml:"reverseProxy"`
 }
 
 // ListenerTLS configures HTTPS on the client listener. The certificate, key and CA files are read at start,

@@ -14,7 +14,7 @@
 //	  clientCertificate: none         none | optional | required (mutual TLS), checked against clientCaFile
 //	  clientCaFile: clients-ca.pem    PEM bundle of the CAs client certificates must chain to
 //	trustedProxies: [10.0.0.0/8]      proxies whose X-Forwarded-For/-Proto/-Host are kept (CIDR or address; none)
-//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/breakers /debug/pprof (off)
+//	admin: 127.0.0.1:9901             admin listener: /healthz /readyz /metrics /debug/resolve /debug/cache /debug/breakers /debug/routes /debug/pprof (off)
 //	adminAuth:                        when set, /metrics and /debug/* need Authorization: Bearer <token>; /healthz /readyz stay open
 //	  bearerToken: "{{admin-token}}"  usually a secret named value
 //	adminPprof: false                 serve Go profiles under /debug/pprof/ on the admin listener
@@ -101,6 +101,12 @@
 //	        - {id: orders-west, priority: 1, weight: 3}               priority 0 (default, best)..100, weight 1 (default)..100
 //	        - {id: /backends/orders-east, priority: 1, weight: 1}     APIM's id form too
 //	        - {id: orders-dr, priority: 2}                            used only while every priority-1 member is tripped
+//	reverseProxy:                     SFRP's URLs, /<App>/<Service>/<suffix>?PartitionKey=..., for paths no API matches (docs/reverse-proxy.md)
+//	  path: /                         mount point (/)
+//	  cluster: {managementEndpoints: [http://127.0.0.1:19080]}   the fields of a backend's serviceFabricCluster
+//	  expose: all                     all | allowlist (all)
+//	  allow: ["fabric:/Shop/*"]       with allowlist: service-name patterns (path.Match: '*' stays within a segment)
+//	  refresh: 30s                    how often the cluster's services are listed again (30s)
 //	apis:
 //	  - name: shop                    unique
 //	    path: shop                    URL suffix, segment-aware prefix ("" matches everything)

@@ -254,14 +254,19 @@ func applyDefaults(cfg *Config) {
 		setDur(&b.ConnectionWaitTimeout, DefaultConnectionWaitTimeout)
 		applyCircuitBreakerDefaults(b.CircuitBreaker)
 		if sf := b.ServiceFabricCluster; sf != nil {
-			if sf.MaxPartitionResolutionRetries == nil {
-				n := DefaultMaxPartitionResolutionRetries
-				sf.MaxPartitionResolutionRetries = &n
-			}
-			setDur(&sf.ResolveTimeout, DefaultResolveTimeout)
-			setDur(&sf.CallTimeout, DefaultNamingCallTimeout)
+			applyClusterDefaults(sf)
 		}
 	}
+	applyReverseProxyDefaults(cfg.ReverseProxy)
+}
+
+func applyClusterDefaults(sf *ServiceFabricCluster) {
+	if sf.MaxPartitionResolutionRetries == nil {
+		n := DefaultMaxPartitionResolutionRetries
+		sf.MaxPartitionResolutionRetries = &n
+	}
+	setDur(&sf.ResolveTimeout, DefaultResolveTimeout)
+	setDur(&sf.CallTimeout, DefaultNamingCallTimeout)
 }
 
 func setStr(p *string, v string) {
@@ -309,6 +314,7 @@ func check(l *errorList, cfg *Config) {
 			l.bad(fmt.Sprintf("trustedProxies[%d]", i), "%q is not a network (CIDR such as 10.0.0.0/8 or fd00::/8) or an IP address", p)
 		}
 	}
+	checkReverseProxy(l, cfg.ReverseProxy)
 	if cfg.GOMAXPROCS < 0 {
 		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)
 	}
@@ -348,8 +354,8 @@ func check(l *errorList, cfg *Config) {
 	}
 	sort.Strings(ids)
 	checkBackends(l, cfg, ids)
-	if len(cfg.APIs) == 0 {
-		l.bad("apis", "no APIs: add at least one under apis: (name, path, serviceUrl or a policy that sets the backend)")
+	if len(cfg.APIs) == 0 && cfg.ReverseProxy == nil {
+		l.bad("apis", "no APIs: add at least one under apis: (name, path, serviceUrl or a policy that sets the backend), or a reverseProxy:")
 	}
 	names := map[string]Pos{}
 	paths := map[string]string{}

@@ -183,6 +183,9 @@ type Target struct {
 	resolve *expr.Expr
 }
 
+// SetResolveCondition gives the target an sf-resolve-condition without a policy (the reverse proxy's rule).
+func (t *Target) SetResolveCondition(e *expr.Expr) { t.resolve = e }
+
 // HasResolveCondition reports whether the set-backend-service had an sf-resolve-condition.
 func (t *Target) HasResolveCondition() bool { return t.resolve != nil }
 

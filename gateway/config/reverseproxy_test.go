@@ -1,0 +1,41 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReverseProxyLoads(t *testing.T) {
+	cfg, err := Parse([]byte("reverseProxy:\n  cluster: {managementEndpoints: [http://127.0.0.1:19080]}\n"), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := cfg.ReverseProxy
+	if rp.Path != "/" || rp.Expose != ExposeAll || rp.Refresh != 30*time.Second || *rp.Cluster.MaxPartitionResolutionRetries != DefaultMaxPartitionResolutionRetries {
+		t.Errorf("defaults: %+v", rp)
+	}
+}
+
+func TestReverseProxyErrors(t *testing.T) {
+	const cluster = "  cluster: {managementEndpoints: [http://127.0.0.1:19080]}\n"
+	for _, c := range []struct{ name, yaml, want string }{
+		{"labels", "reverseProxy:\n" + cluster + "  expose: labels\n", "x.yaml:3:3: reverseProxy.expose: labels (opting in from the service manifest's extensions) is not supported yet: use all or allowlist"},
+		{"no cluster", "reverseProxy:\n  path: /\n", "reverseProxy.cluster: required"},
+		{"allowlist without allow", "reverseProxy:\n" + cluster + "  expose: allowlist\n", "reverseProxy.allow: expose: allowlist needs at least one"},
+		{"allow with all", "reverseProxy:\n" + cluster + "  allow: ['fabric:/A/*']\n", "reverseProxy.allow: allow is used with expose: allowlist"},
+		{"pattern", "reverseProxy:\n" + cluster + "  expose: allowlist\n  allow: ['fabric:/A[', 'Shop/*']\n", `reverseProxy.allow[0]: "fabric:/A[": syntax error in pattern`},
+		{"pattern name", "reverseProxy:\n" + cluster + "  expose: allowlist\n  allow: ['Shop/*']\n", `reverseProxy.allow[0]: "Shop/*" is not a service-name pattern`},
+		{"path", "reverseProxy:\n" + cluster + "  path: sf\n", `reverseProxy.path: "sf" is not a mount path`},
+		{"refresh", "reverseProxy:\n" + cluster + "  refresh: 10ms\n", "reverseProxy.refresh: 10ms is too often"},
+		{"cluster field", "reverseProxy:\n  cluster: {managementEndpoints: [ftp://x]}\n", "reverseProxy.cluster.managementEndpoints[0]"},
+		{"unknown field", "reverseProxy:\n" + cluster + "  labels: x\n", `reverseProxy: unknown field "labels"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "x.yaml")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
