@@ -93,29 +93,42 @@ func (o openLoop) run(ctx context.Context) (openLoopResult, error) {
 	}
 	warm.Wait()
 
+	// The schedule: request i is due at start + i/Rate and goes out on connection i mod Conns (each connection
+	// has its own share of the schedule, as in wrk2). A connection still busy with an earlier request sends a
+	// due one as soon as it is free, and a late wake-up sends at once, so lateness never accumulates: it is
+	// charged to the requests' latencies.
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	start := time.Now().Add(10 * time.Millisecond)
 	end := start.Add(o.Duration + o.Drain)
-	due := make(chan time.Time, total)
 	var mu sync.Mutex
 	var res openLoopResult
 	res.Scheduled = total
 	lats := make([]time.Duration, 0, total)
 	var last time.Time
 	var wg sync.WaitGroup
-	for range o.Conns {
+	for w := range o.Conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			var mine []time.Duration
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			mine := make([]time.Duration, 0, total/o.Conns+1)
 			var answered, errs int
 			var lastMine time.Time
-			for t := range due {
+			for i := w; i < total; i += o.Conns {
+				t := start.Add(time.Duration(i) * interval)
+				if d := time.Until(t); d > 0 {
+					timer.Reset(d)
+					select {
+					case <-ctx.Done():
+					case <-timer.C:
+					}
+				}
 				if ctx.Err() != nil || !time.Now().Before(end) {
-					continue // left unfinished; drain the channel
+					break // the rest stays unfinished
 				}
 				req.Reset()
 				req.SetRequestURI(uri)
@@ -143,24 +156,6 @@ func (o openLoop) run(ctx context.Context) (openLoopResult, error) {
 			mu.Unlock()
 		}()
 	}
-	// The schedule: request i is due at start + i×interval. A late wake-up sends every request already due at
-	// once, so lateness never accumulates.
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-dispatch:
-	for i := range total {
-		t := start.Add(time.Duration(i) * interval)
-		if d := time.Until(t); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				break dispatch
-			case <-timer.C:
-			}
-		}
-		due <- t
-	}
-	close(due)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return res, err

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
@@ -42,7 +43,7 @@ func (h *harness) peersSection(ctx context.Context) ([]*table, []string) {
 	closed := &table{Title: "Peers: equal work, closed loop (wrk -t1; medians of interleaved rounds, ratios within a round)",
 		Header: []string{"proxy", "version", "req/s", "p99 µs", "CPU µs/req", "sfgate req/s ÷ its", "its CPU/req ÷ sfgate's", "sfgate p99 ÷ its", "errors"}}
 	open := &table{Title: "Peers: open loop at fixed rates (bench's Go load generator; latency from each request's due time)",
-		Header: []string{"rate", "proxy", "answered req/s", "p50 µs", "p99 µs", "p99.9 µs", "unfinished", "errors"}}
+		Header: []string{"rate", "proxy", "answered req/s", "p50 µs", "p99 µs", "p99.9 µs", "unfinished", "errors", "generator CPU µs/req"}}
 	idle := &table{Title: fmt.Sprintf("Peers: memory with %s idle keep-alive client connections", thousands(int64(h.opts.idleConns))),
 		Header: []string{"proxy", "RSS before", "RSS with the connections", "per connection", "still open when measured"}}
 	tables := []*table{closed, open, idle}
@@ -323,6 +324,7 @@ func (h *harness) peersOpenLoop(ctx context.Context, peers []peer, peak float64,
 	}
 	fracs := []float64{0.5, 0.9}
 	res := map[key][]openLoopResult{}
+	genCPU := map[key][]float64{}
 	for round := range h.opts.peerRounds {
 		for _, f := range fracs {
 			for _, p := range peers {
@@ -330,7 +332,11 @@ func (h *harness) peersOpenLoop(ctx context.Context, peers []peer, peak float64,
 					return nil
 				}
 				o := openLoop{URL: p.url(), Rate: f * peak, Duration: h.opts.peerDuration, Conns: h.opts.peerConns, Drain: openLoopDrain}
+				c0 := selfCPU()
 				r, err := o.run(ctx)
+				if n := r.Scheduled - r.Unfinished; n > 0 {
+					genCPU[key{f, p.name}] = append(genCPU[key{f, p.name}], float64(selfCPU()-c0)/1e3/float64(n))
+				}
 				if err != nil {
 					t.note("%s at %.0f%%: round %d failed: %v", p.name, f*100, round+1, err)
 					continue
@@ -363,19 +369,21 @@ func (h *harness) peersOpenLoop(ctx context.Context, peers []peer, peak float64,
 			for i := range pct {
 				cells = append(cells, medianLatency(pct[i]))
 			}
-			t.add(append(cells, fmt.Sprint(unfinished), fmt.Sprint(errs))...)
+			t.add(append(cells, fmt.Sprint(unfinished), fmt.Sprint(errs), spreadOf(genCPU[key{f, p.name}]).format("%.1f"))...)
 			parts = append(parts, fmt.Sprintf("%s %s/%s", p.name, medianLatency(pct[1]), medianLatency(pct[2])))
 		}
 		summary = append(summary, fmt.Sprintf("peers, open loop at %.0f%% of %s's peak (%.0f req/s), p99/p99.9 µs: %s",
 			f*100, strings.Fields(of)[0], f*peak, strings.Join(parts, ", ")))
 	}
 	t.note("Rates: 50%% and 90%% of %s's closed-loop peak above (median req/s, %.0f). bench's own Go load generator (bench/openloop.go, "+
-		"fasthttp client, %d keep-alive connections) schedules request i at start + i/rate and sends it then, or as soon as a connection "+
-		"is free; each latency runs from that due time to the answer, so a server that falls behind is charged for the whole wait "+
-		"(no coordinated omission). A proxy that cannot keep up at a rate shows it as growing latency and as `unfinished`: requests "+
+		"fasthttp client, %d keep-alive connections) schedules request i at start + i/rate on connection i mod %[3]d and sends it then, or as "+
+		"soon as that connection is free; each latency runs from that due time to the answer, so a server that falls behind is charged "+
+		"for the whole wait (no coordinated omission). A proxy that cannot keep up at a rate shows it as growing latency and as `unfinished`: requests "+
 		"without an answer %s after the schedule ends, counted above every latency in the percentiles. %d rounds × %s per rate and "+
 		"proxy, interleaved; percentiles are the median of the rounds' percentiles, answered req/s their median (min–max). "+
-		"The generator runs in the harness process and shares the CPUs with the proxies and fakesf.",
+		"The generator runs in the harness process and shares the CPUs with the proxies and fakesf; its own CPU per request (the "+
+		"harness's utime+stime over the run, from getrusage) is in the last column: where it costs more than wrk, a rate near the "+
+		"closed-loop peak is beyond what the machine can serve for any proxy.",
 		of, peak, h.opts.peerConns, openLoopDrain, h.opts.peerRounds, h.opts.peerDuration)
 	return summary
 }
@@ -435,4 +443,13 @@ func (h *harness) peersIdle(ctx context.Context, peers []peer, limit uint64, t *
 		return nil
 	}
 	return []string{fmt.Sprintf("peers, RSS with %s idle keep-alive client connections: %s", thousands(int64(n)), strings.Join(parts, ", "))}
+}
+
+// selfCPU is the harness process's own user+system CPU time so far (getrusage RUSAGE_SELF; 0 if unknown).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
