@@ -4,6 +4,7 @@
 //	sfgate validate --config FILE    load and compile a configuration; print every error with file:line
 //	sfgate demo                      embedded fake cluster + gateway + curl lines to try
 //	sfgate resolve --cluster URL …   resolve one service partition (like sfctl service resolve)
+//	sfgate import --arm FILE …       a configuration from an API Management ARM template
 //	sfgate version                   module version, VCS revision and Go version (also --version)
 //	sfgate help [command]            the commands (also no argument, -h, --help), or one command's flags
 //
@@ -47,6 +48,7 @@ func init() {
 		{"validate", "--config FILE", "load and compile a configuration; exit 1 listing every error with file:line", runValidate},
 		{"demo", "", "start a fake Service Fabric cluster and a gateway in front of it, print curl lines to try", runDemo},
 		{"resolve", "--cluster URL fabric:/App/Svc", "resolve one service partition through the cluster's naming service", runResolve},
+		{"import", "--arm template.json [--parameters params.json] [-o sfgate.yaml]", "write a configuration from an API Management ARM template; list what it could not carry over", runImport},
 		{"version", "", "print the module version, VCS revision and Go version of this binary", runVersion},
 		{"help", "[command]", "list the commands, or show the flags of one", runHelp},
 	}

@@ -39,9 +39,13 @@ const (
 // IsPool reports whether the backend is a pool (type: Pool).
 func (b *Backend) IsPool() bool { return strings.EqualFold(b.Type, TypePool) }
 
-// BackendID is the backend-id a member names ("/backends/x" and "x" both give "x").
+// BackendID is the backend-id a member names: "x", APIM's "/backends/x" and a full resource ID ending in
+// "/backends/x" all give "x".
 func (m *PoolMember) BackendID() string {
-	return strings.TrimPrefix(m.ID, "/backends/")
+	if i := strings.LastIndex(m.ID, "/backends/"); i >= 0 {
+		return m.ID[i+len("/backends/"):]
+	}
+	return m.ID
 }
 
 // MemberWeight is the member's weight (1 when not given).
