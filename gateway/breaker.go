@@ -298,7 +298,8 @@ type breakerView struct {
 func (c *circuitBreaker) views() []breakerView {
 	now := c.now().UnixNano()
 	view := func(key string, b *breaker) breakerView {
-		v := breakerView{Key: key, Trips: b.trips.Load()}
+		// A replica key is scheme://authority: credentials written in an HTTP backend's URL stay out of sight.
+		v := breakerView{Key: string(withoutUserinfo([]byte(key))), Trips: b.trips.Load()}
 		switch b.state.Load() {
 		case breakerClosed:
 			v.State = "closed"

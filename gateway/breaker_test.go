@@ -406,3 +406,27 @@ func TestCircuitBreakerPerReplicaFollowsAPrimaryMove(t *testing.T) {
 		t.Errorf("after the move: answered by replica %s on %s (%s), want the new primary on %s", rr.ReplicaID, rr.Node, rr.Role, target)
 	}
 }
+
+// A replica-scope breaker of an HTTP backend whose URL carries credentials shows its key without them.
+func TestCircuitBreakerKeyHidesCredentials(t *testing.T) {
+	sb := startStatusBackend(t)
+	g := startGateway(t, fmt.Sprintf(`
+backends:
+  b:
+    url: http://user:s3cret@%s/
+    circuitBreaker:
+      rules: [{failureCondition: {count: 1, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 1m}]
+      scope: replica
+apis:
+`, sb.addr)+breakerAPI("b"), nil)
+	sb.status.Store(500)
+	do(t, g.addr, "GET", "/b/x", nil, "")
+	_, metrics := adminGet(t, g, "/metrics")
+	_, debug := adminGet(t, g, "/debug/breakers")
+	if strings.Contains(metrics+debug, "s3cret") {
+		t.Errorf("credentials in /metrics or /debug/breakers:\n%s\n%s", debug, metrics)
+	}
+	if want := fmt.Sprintf(`sfgate_circuit_breaker_state{backend="b",key="http://%s"} 1`, sb.addr); !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
