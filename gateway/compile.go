@@ -28,6 +28,7 @@ type compiled struct {
 	maxBody        int           // limits.maxBodyBytes
 	maxBuffered    int64         // limits.maxBufferedBodyBytes
 	rp             *reverseProxy // reverseProxy:, nil without
+	tunnelIdle     time.Duration // limits.idleTimeout: an upgraded connection idle this long is closed
 	states         sync.Pool     // *reqState
 	proxies        trustedProxies
 }
@@ -65,6 +66,10 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		maxBody:        cfg.Limits.MaxBodyBytes,
 		maxBuffered:    cfg.Limits.MaxBufferedBodyBytes,
 		proxies:        trustedProxiesOf(cfg.TrustedProxies),
+		tunnelIdle:     cfg.Limits.IdleTimeout,
+	}
+	if rt.tunnelIdle <= 0 {
+		rt.tunnelIdle = config.DefaultIdleTimeout
 	}
 	if rt.maxAttempts <= 0 { // a Config built in code rather than loaded
 		rt.maxAttempts = config.DefaultMaxAttemptsPerRequest

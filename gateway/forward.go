@@ -473,6 +473,15 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 		probe = isProbe
 	}
 	s.attempts++
+	if len(s.upgrade) > 0 { // upgrade.go: a connection of its own
+		fe := s.attemptUpgrade(p, hc, key, url, be, timeout)
+		if br != nil && fe != nil {
+			be.breaker.record(br, probe, be.breaker.classify(0, fe), nil)
+		} else if br != nil {
+			be.breaker.record(br, probe, be.breaker.classify(s.lastGood.StatusCode(), nil), s.lastGood)
+		}
+		return fe
+	}
 	out := &s.out
 	s.prepareOutbound(out, url, key, be)
 	if fresh {

@@ -34,6 +34,9 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 		g.logRequest(ctx, s, level, status, elapsed)
 	}
 	g.metrics.inflight.Add(-1)
+	if s.tunnel != nil {
+		g.switchProtocols(ctx, s)
+	}
 	g.releaseBody(s)
 	s.end()
 	rt.states.Put(s)
@@ -41,6 +44,7 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 
 func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) (int, *apiMetrics) {
 	rt := s.rt
+	s.upgrade = append(s.upgrade[:0], upgradeProtocol(&ctx.Request.Header)...) // before its Connection token goes
 	s.scratch = dropClientConnectionTokens(&ctx.Request.Header, s.scratch)
 	id := ctx.Request.Header.PeekBytes(hdrXRequestID)
 	if validRequestID(id) {

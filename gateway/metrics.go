@@ -109,6 +109,7 @@ type metrics struct {
 	unrouted *apiMetrics // requests that matched no API
 
 	inflight      atomic.Int64
+	tunnels       atomic.Int64 // upgraded (WebSocket) connections open
 	reloadsOK     atomic.Uint64
 	reloadsFailed atomic.Uint64
 }
@@ -220,6 +221,8 @@ func (m *metrics) write(w *bytes.Buffer, clusters []*cluster, current []*backend
 	}
 	header(w, "sfgate_inflight_requests", "gauge", "Requests being served.")
 	fmt.Fprintf(w, "sfgate_inflight_requests %d\n", m.inflight.Load())
+	header(w, "sfgate_open_tunnels", "gauge", "Upgraded (WebSocket) connections being tunnelled.")
+	fmt.Fprintf(w, "sfgate_open_tunnels %d\n", m.tunnels.Load())
 	header(w, "sfgate_config_reloads_total", "counter", "Configuration reloads by result.")
 	fmt.Fprintf(w, "sfgate_config_reloads_total{result=\"ok\"} %d\nsfgate_config_reloads_total{result=\"failed\"} %d\n",
 		m.reloadsOK.Load(), m.reloadsFailed.Load())

@@ -37,6 +37,8 @@ type reqState struct {
 	xff       []byte
 	keyBuf    []byte // a partition key hashed by the backend's partitionKeyHash
 	rp        rpScratch
+	upgrade   []byte  // the Upgrade protocol of an upgrade request (upgrade.go); empty for others
+	tunnel    *tunnel // an endpoint connection that switched protocols, for switchProtocols
 	scratch   []byte
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)
@@ -100,6 +102,11 @@ func (s *reqState) end() {
 	s.lastGood = nil
 	s.attempts, s.reresolves, s.upstreamTime = 0, 0, 0
 	s.partition, s.endpoint = "", s.endpoint[:0]
+	s.upgrade = s.upgrade[:0]
+	if s.tunnel != nil {
+		s.tunnel.conn.Close()
+		s.tunnel = nil
+	}
 	for i := range s.params {
 		s.params[i] = route.Param{}
 	}

@@ -36,7 +36,7 @@
 //	  requestTimeout: 120s            whole request incl. resolution and retries
 //	  readTimeout: 30s                reading a request (slow clients are cut off)
 //	  writeTimeout: 30s               writing a response
-//	  idleTimeout: 90s                idle client keep-alive connections
+//	  idleTimeout: 90s                idle client keep-alive connections; and an upgraded (WebSocket) connection idle one way
 //	namedValues:                      substituted for {{name}} in policies and backend credentials
 //	  plain: value                    a plain string
 //	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sfgate/sfgate/gateway/expr"
+	"github.com/valyala/fasthttp"
+)
+
+// Upgrade requests (WebSocket and any other protocol a client asks for with "Connection: Upgrade" and
+// "Upgrade: <protocol>") are sent to the endpoint the request resolves to, on a connection of their own. A
+// connection that cannot be made is, like any request that never left the gateway, re-resolved and tried
+// again (resendRule) before anything is answered. When the endpoint answers 101 Switching Protocols, the
+// gateway answers 101 to the client and then copies bytes both ways until either side closes or neither
+// sends anything for limits.idleTimeout. Any other answer is an ordinary response.
+
+var (
+	hdrUpgrade   = []byte("Upgrade")
+	tokenUpgrade = []byte("upgrade")
+)
+
+// upgradeProtocol returns the protocol an upgrade request asks for (its Upgrade header) when its Connection
+// header names "upgrade"; nil for any other request. It must run before the Connection tokens are dropped.
+func upgradeProtocol(h *fasthttp.RequestHeader) []byte {
+	proto := h.PeekBytes(hdrUpgrade)
+	if len(proto) == 0 {
+		return nil
+	}
+	for tok := range bytes.SplitSeq(h.PeekBytes(hdrConnection), []byte(",")) {
+		if bytes.EqualFold(bytes.TrimSpace(tok), tokenUpgrade) {
+			return proto
+		}
+	}
+	return nil
+}
+
+// tunnel is an endpoint connection that switched protocols, waiting for the client's side (reqState.tunnel).
+type tunnel struct {
+	conn  net.Conn
+	br    *bufio.Reader // holds what the endpoint sent after its 101 head
+	proto []byte        // the endpoint's Upgrade header (the hop-by-hop filter removes it from the answer)
+}
+
+// attemptUpgrade is attempt for an upgrade request (hc and key are the endpoint's in p): it dials the endpoint (a failure is notSent, so
+// resendRule re-resolves), writes the request with its Connection and Upgrade headers, and reads the answer.
+// A 101 keeps the connection in s.tunnel for the client side (serveHTTP); anything else is read whole and
+// the connection closed.
+func (s *reqState) attemptUpgrade(p *pool, hc *fasthttp.HostClient, key, url []byte, be *backend, timeout time.Duration) *forwardError {
+	start := time.Now()
+	if left := s.deadline.Sub(start); left < timeout {
+		timeout = left
+	}
+	if timeout <= 0 {
+		return &forwardError{reason: expr.ReasonTimeout, endpoint: key, err: context.DeadlineExceeded}
+	}
+	deadline := start.Add(timeout)
+	d := net.Dialer{Timeout: min(p.settings.connectTimeout, timeout), KeepAlive: 30 * time.Second}
+	if d.Timeout <= 0 {
+		d.Timeout = timeout
+	}
+	conn, err := d.Dial("tcp", hc.Addr) // not a pooled backendConn: this connection is never reused
+	if err != nil {
+		return classify(&dialError{err: err}, key)
+	}
+	if hc.IsTLS {
+		tc := tls.Client(conn, hc.TLSConfig)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err = tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return classify(&dialError{err: err}, key) // no byte of the request left: as a failed connect
+		}
+		conn = tc
+	}
+	out := &s.out
+	s.prepareOutbound(out, url, key, be)
+	out.Header.SetCanonical(hdrConnection, hdrUpgrade)
+	out.Header.SetCanonical(hdrUpgrade, s.upgrade)
+	out.URI().DisablePathNormalizing = true // the request line carries the path and query byte for byte
+	conn.SetDeadline(deadline)
+	bw := bufio.NewWriter(conn)
+	err = out.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	br := bufio.NewReaderSize(conn, 4096)
+	resp := s.nextResponse()
+	if err == nil {
+		err = resp.ReadLimitBody(br, p.settings.maxResponseBody)
+	}
+	s.upstreamTime += time.Since(start)
+	if be != nil {
+		be.metrics.attempts.Add(1)
+	}
+	if err != nil {
+		conn.Close()
+		if be != nil {
+			be.metrics.failures.Add(1)
+		}
+		return classify(err, key)
+	}
+	if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		conn.SetDeadline(time.Time{})
+		s.tunnel = &tunnel{conn: conn, br: br, proto: append([]byte(nil), resp.Header.PeekBytes(hdrUpgrade)...)}
+	} else {
+		conn.Close()
+	}
+	s.useResponse(resp)
+	s.lastGood = resp
+	return nil
+}
+
+// switchProtocols completes an upgrade the endpoint accepted: the client gets the 101 (with the Connection
+// and Upgrade headers the hop-by-hop filter removed) and then its connection is joined to the endpoint's.
+// Called at the end of serveHTTP; without a 101 to send, the endpoint's connection is closed.
+func (g *Gateway) switchProtocols(ctx *fasthttp.RequestCtx, s *reqState) {
+	t := s.tunnel
+	s.tunnel = nil
+	if ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
+		t.conn.Close()
+		return
+	}
+	ctx.Response.Header.SetCanonical(hdrConnection, hdrUpgrade)
+	if len(t.proto) > 0 {
+		ctx.Response.Header.SetCanonical(hdrUpgrade, t.proto)
+	}
+	idle := s.rt.tunnelIdle
+	ctx.Hijack(func(client net.Conn) {
+		g.metrics.tunnels.Add(1)
+		defer g.metrics.tunnels.Add(-1)
+		joinConns(client, client, t.conn, t.br, idle)
+	})
+}
+
+// joinConns copies client → backend and backend (from backendR, which may hold bytes already) → client until
+// one side ends or nothing moves for idle in one direction; then both connections are closed.
+func joinConns(client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle time.Duration) {
+	var once sync.Once
+	closeBoth := func() {
+		once.Do(func() {
+			client.SetDeadline(time.Now()) // a hijacked connection is closed when the hijack handler returns: wake its reader
+			client.Close()
+			backend.Close()
+		})
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer closeBoth()
+		copyIdle(backend, clientR, client, idle)
+	}()
+	go func() {
+		defer wg.Done()
+		defer closeBoth()
+		copyIdle(client, backendR, backend, idle)
+	}()
+	wg.Wait()
+}
+
+// copyIdle copies src (read from the connection from) to dst until src ends or fails, giving each read and
+// each write idle to complete.
+func copyIdle(dst net.Conn, src io.Reader, from net.Conn, idle time.Duration) {
+	buf := make([]byte, 32<<10)
+	for {
+		from.SetReadDeadline(time.Now().Add(idle))
+		n, err := src.Read(buf)
+		if n > 0 {
+			dst.SetWriteDeadline(time.Now().Add(idle))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
