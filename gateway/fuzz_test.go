@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -47,6 +48,20 @@ func FuzzServe(f *testing.F) {
 		g.serveHTTP(ctx)
 		if code := ctx.Response.StatusCode(); code < 100 || code > 599 {
 			t.Fatalf("%s %q: status %d", method, target, code)
+		}
+	})
+}
+
+// FuzzRetryAfter: a backend's Retry-After header (outside bytes) sets a circuit breaker's trip with
+// acceptRetryAfter; it never gives a negative wait.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "0", "Wed, 21 Oct 2015 07:28:00 GMT", " 5 ", "-1", "99999999999", "soon", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := retryAfter([]byte(v), now); ok && d < 0 {
+			t.Fatalf("retryAfter(%q) = %v", v, d)
 		}
 	})
 }
