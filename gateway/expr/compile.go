@@ -321,7 +321,7 @@ var unsupportedTypes = map[string]bool{
 	"XDocument": true, "XElement": true, "XNode": true, "DateTimeOffset": true,
 	"Double": true, "Decimal": true, "SHA1": true, "SHA512": true, "HMACSHA256": true,
 	"Text": true, "Linq": true, "Collections": true, "Security": true, "Net": true, "Newtonsoft": true,
-	"Jwt": true, "IResponse": true, "CultureInfo": true, "Environment": true,
+	"IResponse": true, "CultureInfo": true, "Environment": true,
 }
 
 func constObj(id int64) evalFn {

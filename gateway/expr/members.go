@@ -220,6 +220,8 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 		return nil, 0, cp.unknownMember(n, rt, "Url, OriginalUrl, Headers, Method, MatchedParameters, IpAddress, Certificate")
 	case TypeCertificate:
 		return cp.certificateMember(n)
+	case TypeJwt:
+		return cp.jwtMember(n)
 	case TypeURL:
 		switch name {
 		case "Scheme":
@@ -318,6 +320,9 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 		}
 		return nil, 0, cp.unknownMember(n, rt, "Count, or the methods GetValueOrDefault and ContainsKey")
 	case TypeDateTime:
+		if name == "Value" { // DateTime? (Jwt.ExpirationTime): the value when not null
+			return func(_ *Context, r Value) (Value, error) { return r, nil }, TypeDateTime, nil
+		}
 		f, ok := dateMembers[name]
 		if !ok {
 			return nil, 0, cp.unknownMember(n, rt, "Ticks, Year, Month, Day, Hour, Minute, Second, Millisecond")
@@ -649,7 +654,12 @@ func (cp *compiler) method(n *node, rt Type, args []evalFn, types []Type) (membe
 	if name == "ToString" && len(args) == 0 {
 		return func(c *Context, r Value) (Value, error) { return c.toString(rt, r), nil }, TypeString, nil
 	}
+	if rt == TypeString && name == "AsJwt" {
+		return cp.asJwt(n, args)
+	}
 	switch rt {
+	case TypeJwtClaims:
+		return cp.claimsMethod(n, args, types)
 	case TypeQuery, TypeHeaders, TypeParams:
 		return cp.dictMethod(n, rt, args, types)
 	case TypeVariables:

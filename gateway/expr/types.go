@@ -32,6 +32,8 @@ const (
 	TypeCertificate // X509Certificate2 (context.Request.Certificate)
 	TypeBytes       // byte[] (Encoding.UTF8.GetBytes, ComputeHash)
 	TypeHash        // HashAlgorithm (MD5.Create(), SHA256.Create())
+	TypeJwt         // Jwt (AsJwt()); the value is the token's text
+	TypeJwtClaims   // Jwt.Claims, IReadOnlyDictionary<string, string[]>; the value is the token's text
 )
 
 var typeNames = [...]string{
@@ -43,6 +45,7 @@ var typeNames = [...]string{
 	TypeAPI: "IApi", TypeOperation: "IOperation", TypeDateTime: "DateTime", TypeGuid: "Guid",
 	TypeStringComparison: "StringComparison", TypeStringSplitOptions: "StringSplitOptions",
 	TypeCertificate: "X509Certificate2", TypeBytes: "byte[]", TypeHash: "HashAlgorithm",
+	TypeJwt: "Jwt", TypeJwtClaims: "IReadOnlyDictionary<string, string[]>",
 }
 
 // String returns the C# name of the type.
@@ -61,7 +64,7 @@ func (t Type) isReference() bool {
 	switch t {
 	case TypeString, TypeStrings, TypeObject, TypeNull, TypeResponse, TypeLastError, TypeURL,
 		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation, TypeCertificate,
-		TypeBytes, TypeHash:
+		TypeBytes, TypeHash, TypeJwt, TypeJwtClaims:
 		return true
 	}
 	return false
@@ -72,6 +75,8 @@ func parseTypeName(name string) (Type, bool) {
 	switch canonicalClass(name) {
 	case "string", "String":
 		return TypeString, true
+	case "Jwt":
+		return TypeJwt, true
 	case "int", "Int32":
 		return TypeInt, true
 	case "long", "Int64":
@@ -103,7 +108,7 @@ func kindOf(t Type) Kind {
 		return Long
 	case TypeChar:
 		return Char
-	case TypeString, TypeGuid:
+	case TypeString, TypeGuid, TypeJwt, TypeJwtClaims:
 		return String
 	case TypeStrings:
 		return Strings

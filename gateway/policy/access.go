@@ -258,8 +258,11 @@ func (rn *runner) ipFilter(s *ipFilterStmt) error {
 			break
 		}
 	}
-	if listed == s.allow {
+	switch {
+	case listed == s.allow:
 		return nil
+	case s.allow:
+		return &LimitError{Status: 403, Message: "Forbidden", Source: "ip-filter", Reason: "CallerIpNotAllowed"}
 	}
-	return &LimitError{Status: 403, Message: "Forbidden", Source: "ip-filter", Reason: "CallerIpNotAllowed"}
+	return &LimitError{Status: 403, Message: "Forbidden", Source: "ip-filter", Reason: "CallerIpBlocked"}
 }

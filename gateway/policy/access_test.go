@@ -103,8 +103,8 @@ func TestIPFilter(t *testing.T) {
 			switch {
 			case pc.want && err != nil:
 				t.Errorf("%s: %q refused: %v", pc.name, c.ip, err)
-			case !pc.want && (!errors.As(err, &ref) || ref.Status != 403 || ref.Reason != "CallerIpNotAllowed" || ref.Source != "ip-filter"):
-				t.Errorf("%s: %q: err = %v, want 403 CallerIpNotAllowed", pc.name, c.ip, err)
+			case !pc.want && (!errors.As(err, &ref) || ref.Status != 403 || ref.Reason != map[bool]string{true: "CallerIpNotAllowed", false: "CallerIpBlocked"}[pc.p == allow] || ref.Source != "ip-filter"):
+				t.Errorf("%s: %q: err = %v, want 403 CallerIpNotAllowed (allow) or CallerIpBlocked (forbid)", pc.name, c.ip, err)
 			}
 		}
 	}
