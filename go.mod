@@ -6,7 +6,8 @@ require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // resolver: management-call pipeline (request IDs, logging, bearer-token policy)
 	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0 // resolver: Azure AD credentials for secured clusters
 	github.com/cenkalti/backoff/v4 v4.3.0 // resolver failover and gateway re-resolution: bounded, jittered backoff
-	github.com/golang-jwt/jwt/v5 v5.3.1 // fakesf: verifies the signature of bearer tokens (SignedBy, secured mode)
+	github.com/go-jose/go-jose/v4 v4.1.3 // gateway validate-jwt: reads the JWK sets OpenID providers publish (RSA, EC, Ed25519), no dependencies of its own
+	github.com/golang-jwt/jwt/v5 v5.3.1 // fakesf: verifies bearer tokens (secured mode); gateway validate-jwt: signature, exp/nbf with clock skew, algorithm families
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // resolver: bounded caches of schemes and snapshots, eviction counted
 	github.com/valyala/fasthttp v1.77.0 // gateway data path: server and pooled keep-alive clients, no allocation per request
 	golang.org/x/sync v0.24.0 // resolver: singleflight, one naming call per partition however many requests miss

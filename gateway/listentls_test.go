@@ -46,6 +46,11 @@ func (c *tlsClientConn) get(path string) (rawResponse, error) {
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: gateway.example\r\n\r\n", path); err != nil {
 		return rawResponse{}, err
 	}
+	return c.read()
+}
+
+// read reads the answer to a GET sent on the connection.
+func (c *tlsClientConn) read() (rawResponse, error) {
 	resp, err := http.ReadResponse(c.r, &http.Request{Method: "GET"})
 	if err != nil {
 		return rawResponse{}, err

@@ -28,6 +28,7 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestValidateGoodConfigs(t *testing.T) {
+	t.Setenv("SFGATE_ADMIN_TOKEN", "example-admin-token") // examples/internet-facing.yaml reads it
 	examples, err := filepath.Glob("../../examples/*.yaml")
 	if err != nil || len(examples) == 0 {
 		t.Fatalf("no examples: %v", err)

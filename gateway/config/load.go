@@ -143,6 +143,7 @@ func resolveNamedValues(l *errorList, cfg *Config) {
 			v, ok := os.LookupEnv(nv.Env)
 			if !ok {
 				l.bad(field, "the environment variable %s is not set", nv.Env)
+				l.broken = append(l.broken, field) // not "empty" as well
 				continue
 			}
 			nv.Value = v
@@ -154,6 +155,7 @@ func resolveNamedValues(l *errorList, cfg *Config) {
 					err = pe.Err
 				}
 				l.bad(field, "cannot read %s: %v", cfg.Path(nv.File), err)
+				l.broken = append(l.broken, field)
 				continue
 			}
 			v := strings.TrimSuffix(string(data), "\n")

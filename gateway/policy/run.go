@@ -57,6 +57,8 @@ func (rn *runner) exec(list []stmt) error {
 			err = rn.checkHeader(s.check)
 		case kIPFilter:
 			err = rn.ipFilter(s.filter)
+		case kValidateJWT:
+			err = rn.validateJWT(s.jwt)
 		}
 		if err != nil {
 			return err

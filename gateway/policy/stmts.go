@@ -24,6 +24,7 @@ const (
 	kConcurrency // limit-concurrency (limits.go)
 	kCheckHeader
 	kIPFilter
+	kValidateJWT
 )
 
 // stmt is one compiled policy statement.
@@ -42,6 +43,7 @@ type stmt struct {
 	conc    *concurrencyStmt
 	check   *checkHeaderStmt
 	filter  *ipFilterStmt
+	jwt     *validateJWTStmt
 }
 
 type backendStmt struct {
@@ -128,6 +130,7 @@ var policySections = map[string][]sectionKind{
 	"rewrite-uri":         {inbound},
 	"check-header":        {inbound},
 	"ip-filter":           {inbound},
+	"validate-jwt":        {inbound},
 	"set-query-parameter": {inbound, backend},
 	// retry waits between attempts; only Backend has a context to cancel the wait with
 	"retry": {backend},
@@ -137,12 +140,12 @@ var policySections = map[string][]sectionKind{
 	"quota-by-key":      {inbound},
 }
 
-var supportedPolicies = []string{"base", "check-header", "choose", "forward-request", "ip-filter", "retry", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
+var supportedPolicies = []string{"base", "check-header", "choose", "forward-request", "ip-filter", "retry", "validate-jwt", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
 	"rate-limit", "rate-limit-by-key", "quota-by-key", "limit-concurrency"}
 
 // knownAPIMPolicies are APIM policies sfgate does not implement; they get a clearer error.
 var knownAPIMPolicies = map[string]bool{
-	"quota": true, "validate-jwt": true,
+	"quota":                true,
 	"authentication-basic": true, "authentication-certificate": true, "authentication-managed-identity": true,
 	"cors": true, "cross-domain": true, "send-request": true,
 	"send-one-way-request": true, "cache-lookup": true, "cache-store": true, "cache-lookup-value": true,
@@ -233,6 +236,9 @@ func (b *builder) stmt(el *element, top bool) (stmt, error) {
 	case "ip-filter":
 		s.kind = kIPFilter
 		s.filter, err = b.ipFilter(el)
+	case "validate-jwt":
+		s.kind = kValidateJWT
+		s.jwt, err = b.validateJWT(el)
 	default:
 		if knownAPIMPolicies[el.name] {
 			return stmt{}, errorAt(pos, "policy <"+el.name+"> is not supported by sfgate (supported: "+strings.Join(supportedPolicies, ", ")+")")
