@@ -4,8 +4,8 @@ package fakesf
 
 import "net"
 
-// acceptQueued cannot accept without waiting on this platform: queued connections are reset at close.
-func acceptQueued(*net.TCPListener) (net.Conn, bool) { return nil, false }
+// takeQueued cannot accept without waiting on this platform: queued connections are reset at close.
+func takeQueued(*net.TCPListener) []net.Conn { return nil }
 
 // pendingInput cannot peek at a socket on this platform: no connection is taken as having input waiting.
 func pendingInput(net.Conn) bool { return false }

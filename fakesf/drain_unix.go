@@ -8,23 +8,34 @@ import (
 	"syscall"
 )
 
-// acceptQueued accepts one connection the kernel has queued on ln, without waiting: false when none is queued.
-// (net.TCPListener.Accept cannot: past its deadline it fails before asking the kernel.)
-func acceptQueued(ln *net.TCPListener) (net.Conn, bool) {
+// takeQueued accepts, without waiting, every connection the kernel has queued on ln and, in the same step, stops
+// ln listening (shutdown), so that no connection can complete between the last accept and the close: a later
+// dial is refused, which a client knows to be safe to retry.
+func takeQueued(ln *net.TCPListener) []net.Conn {
 	raw, err := ln.SyscallConn()
 	if err != nil {
-		return nil, false
+		return nil
 	}
-	nfd := -1
-	if err := raw.Control(func(fd uintptr) {
-		nfd, _, _ = syscall.Accept(int(fd)) // the listener is non-blocking: EAGAIN when the queue is empty
-	}); err != nil || nfd < 0 {
-		return nil, false
+	var fds []int
+	_ = raw.Control(func(fd uintptr) {
+		for {
+			nfd, _, err := syscall.Accept(int(fd)) // the listener is non-blocking: EAGAIN when the queue is empty
+			if err != nil {
+				_ = syscall.Shutdown(int(fd), syscall.SHUT_RD)
+				return
+			}
+			fds = append(fds, nfd)
+		}
+	})
+	var out []net.Conn
+	for _, nfd := range fds {
+		f := os.NewFile(uintptr(nfd), "replica connection")
+		if c, err := net.FileConn(f); err == nil {
+			out = append(out, c)
+		}
+		f.Close()
 	}
-	f := os.NewFile(uintptr(nfd), "replica connection")
-	defer f.Close()
-	c, err := net.FileConn(f)
-	return c, err == nil
+	return out
 }
 
 // pendingInput reports whether bytes wait unread on c (a request the server has not read yet), without blocking.

@@ -66,8 +66,9 @@ func (s *replicaServer) serving(c net.Conn, start bool) {
 	}
 }
 
-// replicaDrainTimeout is how long a closing replica keeps the connections it already had (see close).
-const replicaDrainTimeout = 2 * time.Second
+// replicaDrainTimeout is how long a closing replica keeps the connections it already had (see close), so that only
+// a request that outlives it is cut (a shared CI machine can slow a storm of requests to several seconds).
+const replicaDrainTimeout = 30 * time.Second
 
 var discardLog = log.New(io.Discard, "", 0)
 
