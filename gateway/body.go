@@ -36,7 +36,8 @@ const (
 // (fasthttp reads at most 8 KB ahead), so memory follows the bytes received, not the Content-Length declared:
 // a client that declares 10 MB and sends one byte costs a few KB. Every byte is counted against the
 // gateway-wide budget first; past it the request gets 503 ServerBusy. The body then stays buffered, so a
-// resend carries it intact.
+// resend carries it intact. A body larger than limits.bufferBodyBytes is buffered up to there; the rest
+// streams (s.stream).
 func (g *Gateway) readBody(s *reqState) *requestError {
 	req := &s.fctx.Request
 	r := req.BodyStream()
@@ -70,6 +71,13 @@ func (g *Gateway) readBody(s *reqState) *requestError {
 			s.bodyReserved += int64(n)
 			buf = buf[:len(buf)+n]
 		}
+		if len(buf) > rt.bufferBody && rt.bufferBody < rt.maxBody && !errors.Is(err, io.EOF) {
+			// Larger than limits.bufferBodyBytes: the buffered head, then the rest as the client sends it.
+			s.body = buf
+			req.SetBodyRaw(buf)
+			s.stream.begin(buf, r)
+			return nil
+		}
 		if len(buf) > rt.maxBody {
 			s.body = buf[:0]
 			return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
@@ -91,6 +99,42 @@ func (g *Gateway) readBody(s *reqState) *requestError {
 	s.body = buf
 	req.SetBodyRaw(buf) // what policies read and every attempt sends
 	return nil
+}
+
+// streamedBody is the body of a request larger than limits.bufferBodyBytes: its buffered head, then the rest
+// read from the client while it is sent. Each attempt reads it from the start (reset); once a byte of the rest
+// was read, the body cannot be sent again (sent reports it), and attempt refuses to.
+type streamedBody struct {
+	head     []byte
+	off      int
+	rest     io.Reader // nil: the request's body is buffered whole
+	restRead int64
+}
+
+func (b *streamedBody) begin(head []byte, rest io.Reader) {
+	b.head, b.off, b.rest, b.restRead = head, 0, rest, 0
+}
+
+// active reports whether the request's body streams.
+func (b *streamedBody) active() bool { return b.rest != nil }
+
+// sent reports whether bytes of the rest were read: sending the body again would lose them.
+func (b *streamedBody) sent() bool { return b.restRead > 0 }
+
+// reset rewinds the head for the next attempt (only while sent is false).
+func (b *streamedBody) reset() { b.off = 0 }
+
+func (b *streamedBody) end() { *b = streamedBody{} }
+
+func (b *streamedBody) Read(p []byte) (int, error) {
+	if b.off < len(b.head) {
+		n := copy(p, b.head[b.off:])
+		b.off += n
+		return n, nil
+	}
+	n, err := b.rest.Read(p)
+	b.restRead += int64(n)
+	return n, err
 }
 
 // releaseBody returns the body's bytes to the budget and drops a large buffer (end of request).

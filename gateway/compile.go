@@ -29,6 +29,7 @@ type compiled struct {
 	maxBuffered    int64         // limits.maxBufferedBodyBytes
 	rp             *reverseProxy // reverseProxy:, nil without
 	tunnelIdle     time.Duration // limits.idleTimeout: an upgraded connection idle this long is closed
+	bufferBody     int           // limits.bufferBodyBytes: the rest of a larger body streams
 	states         sync.Pool     // *reqState
 	proxies        trustedProxies
 }
@@ -65,6 +66,7 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		maxAttempts:    cfg.Limits.MaxAttemptsPerRequest,
 		maxBody:        cfg.Limits.MaxBodyBytes,
 		maxBuffered:    cfg.Limits.MaxBufferedBodyBytes,
+		bufferBody:     cfg.Limits.BufferBodyBytes,
 		proxies:        trustedProxiesOf(cfg.TrustedProxies),
 		tunnelIdle:     cfg.Limits.IdleTimeout,
 	}
@@ -76,6 +78,9 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 	}
 	if rt.maxBody <= 0 {
 		rt.maxBody = config.DefaultMaxBodyBytes
+	}
+	if rt.bufferBody <= 0 || rt.bufferBody > rt.maxBody {
+		rt.bufferBody = rt.maxBody
 	}
 	if rt.maxBuffered <= 0 {
 		rt.maxBuffered = config.DefaultMaxBufferedBodyBytes

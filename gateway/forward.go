@@ -27,6 +27,7 @@ type forwardError struct {
 	poolFull  bool          // every connection to the endpoint stayed busy for the backend's connectionWaitTimeout
 	tooLarge  bool          // the response exceeded limits.maxResponseBodyBytes
 	overLimit bool          // not sent: the request already made limits.maxAttemptsPerRequest attempts
+	bodyGone  bool          // not sent: the request's streamed body was sent once already (limits.bufferBodyBytes)
 	tripped   bool          // not sent: the endpoint's circuit breaker is open
 	lookAgain bool          // tripped replica: naming may be asked whether the partition has moved (once a second)
 	wait      time.Duration // tripped: until the breaker lets a probe through
@@ -56,6 +57,8 @@ func (e *forwardError) requestError() *requestError {
 	case e.tripped:
 		re.Status, re.Code, re.RetryAfter = fasthttp.StatusServiceUnavailable, CodeCircuitOpen, retryAfterSeconds(e.wait)
 		re.Message = "the backend's circuit breaker is open after repeated failures; try again after Retry-After"
+	case e.bodyGone:
+		re.Message = "the backend could not be reached, and the request body (larger than limits.bufferBodyBytes) was streamed already, so it cannot be sent again"
 	case e.overLimit:
 		re.Code = CodeAttemptLimit
 		re.Message = "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows"
@@ -245,7 +248,7 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 					stale++ // the replica closed an idle connection: same endpoint, fresh connection, no complaint
 					continue
 				}
-				if fe.poolFull || fe.overLimit {
+				if fe.poolFull || fe.overLimit || fe.bodyGone {
 					return s.finishSF(selErr, fe, t, snap, rtype) // a full pool is slow, not gone: no complaint
 				}
 				if fe.tripped && !fe.lookAgain {
@@ -447,6 +450,9 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	if s.attempts >= s.rt.maxAttempts {
 		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, overLimit: true, err: policy.ErrAttemptLimit}
 	}
+	if s.stream.sent() {
+		return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, bodyGone: true, err: errBodyStreamed}
+	}
 	fresh := be != nil && be.writes != nil && !isIdempotent(s.fctx.Request.Header.Method())
 	if fresh {
 		p = be.writes // writeConnections: fresh
@@ -560,8 +566,16 @@ func (s *reqState) prepareOutbound(out *fasthttp.Request, url, endpoint []byte, 
 	if be != nil {
 		be.setCredentialHeaders(&out.Header)
 	}
+	if s.stream.active() {
+		s.stream.reset()
+		out.SetBodyStream(&s.stream, in.Header.ContentLength()) // -1: chunked, as the client sent it
+		return
+	}
 	out.SetBodyRaw(in.Body())
 }
+
+// errBodyStreamed: a request whose streamed body was sent once is not sent again.
+var errBodyStreamed = errors.New("the request body streamed to a backend already; it cannot be sent again")
 
 // authority returns the host[:port] of an endpoint key ("http://user@h:1" → "h:1").
 func authority(key []byte) []byte {

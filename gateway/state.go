@@ -43,6 +43,7 @@ type reqState struct {
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)
 	bodyReserved int64  // bytes of body taken from Gateway.bodies
+	stream       streamedBody
 
 	out      fasthttp.Request
 	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
@@ -103,6 +104,7 @@ func (s *reqState) end() {
 	s.attempts, s.reresolves, s.upstreamTime = 0, 0, 0
 	s.partition, s.endpoint = "", s.endpoint[:0]
 	s.upgrade = s.upgrade[:0]
+	s.stream.end()
 	if s.tunnel != nil {
 		s.tunnel.conn.Close()
 		s.tunnel = nil

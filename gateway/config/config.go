@@ -133,6 +133,10 @@ type Limits struct {
 	// MaxBodyBytes is the largest request body accepted (it is buffered for replay on retries); larger → 413.
 	// Default 10485760 (10 MiB).
 	MaxBodyBytes int `yaml:"maxBodyBytes"`
+	// BufferBodyBytes is how much of a request body is buffered (and so can be sent again on a resend); the rest
+	// of a larger body streams to the backend as it arrives, and such a request is not sent again once a byte
+	// of that rest left. At most MaxBodyBytes; default MaxBodyBytes (every body is buffered).
+	BufferBodyBytes int `yaml:"bufferBodyBytes"`
 	// MaxResponseBodyBytes is the largest backend response body accepted; larger → 502. Default 104857600.
 	MaxResponseBodyBytes int `yaml:"maxResponseBodyBytes"`
 	// MaxConcurrentRequests bounds requests served at once; more → 503. Default 10000.

@@ -29,6 +29,7 @@
 //	limits:
 //	  maxHeaderBytes: 16384           request head size; larger → 431
 //	  maxBodyBytes: 10485760          request body, buffered as it arrives (for retries); larger → 413
+//	  bufferBodyBytes: 10485760       buffered (replayable) part of a body; the rest of a larger one streams, not resent (maxBodyBytes)
 //	  maxBufferedBodyBytes: 268435456 all request bodies being buffered at once; past it → 503 ServerBusy
 //	  maxAttemptsPerRequest: 50       sends to backends per client request, nested retries included
 //	  maxResponseBodyBytes: 104857600 backend response body; larger → 502

@@ -234,6 +234,7 @@ func applyDefaults(cfg *Config) {
 	lim := &cfg.Limits
 	setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&lim.BufferBodyBytes, lim.MaxBodyBytes)
 	setInt(&lim.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
 	setInt(&lim.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
 	setDur(&lim.RequestTimeout, DefaultRequestTimeout)
@@ -329,6 +330,9 @@ func check(l *errorList, cfg *Config) {
 	case "", "text", "json":
 	default:
 		l.bad("log.format", "%q is not one of text, json", cfg.Log.Format)
+	}
+	if b := cfg.Limits.BufferBodyBytes; b < 0 || b > cfg.Limits.MaxBodyBytes {
+		l.bad("limits.bufferBodyBytes", "%d is outside 0..maxBodyBytes (%d): bodies up to it are buffered, larger ones stream", b, cfg.Limits.MaxBodyBytes)
 	}
 	if cfg.Limits.MaxBufferedBodyBytes < 0 {
 		l.bad("limits.maxBufferedBodyBytes", "must be positive (bytes all buffered request bodies may hold at once)")
