@@ -340,3 +340,57 @@ tls:
 		}
 	}
 }
+
+// With clientCertificate: optional the TLS layer admits clients with or without a certificate (a certificate must
+// chain to clientCaFile); validate-client-certificate then refuses, per API, a client without one or with one
+// whose identity is not listed, with 401 and APIM's body.
+func TestValidateClientCertificateOverTLS(t *testing.T) {
+	serverCA, clientCA := testcert.CA(t, "Server CA"), testcert.CA(t, "Client CA")
+	cert, key := pemPair(t, serverCA.Issue(t, "gateway.example"), t.TempDir(), "server")
+	partner, stranger := clientCA.Issue(t, "partner.example"), clientCA.Issue(t, "stranger.example")
+	g := startGateway(t, fmt.Sprintf(`
+tls:
+  certificates: [{certFile: %s, keyFile: %s}]
+  clientCertificate: optional
+  clientCaFile: %s
+apis:
+  - name: open
+    path: open
+    serviceUrl: http://%[4]s/
+  - name: partners
+    path: partners
+    serviceUrl: http://%[4]s/
+    policies: |
+      <policies><inbound><base />
+        <validate-client-certificate validate-revocation="false">
+          <identities><identity common-name="partner.example" issuer-subject="CN=Client CA" /></identities>
+        </validate-client-certificate>
+      </inbound></policies>
+`, cert, key, caFile(t, clientCA), startEcho(t, nil)), nil)
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Leaf)
+	for _, c := range []struct {
+		name   string
+		client *testcert.Cert
+		path   string
+		status int
+	}{
+		{"no certificate, open API", nil, "/open/x", 200},
+		{"no certificate", nil, "/partners/x", 401},
+		{"another identity", stranger, "/partners/x", 401},
+		{"the partner", partner, "/partners/x", 200},
+	} {
+		conn, err := dialTLS(g.addr, "gateway.example", roots, c.client, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		r, err := conn.get(c.path)
+		conn.Close()
+		if err != nil || r.status != c.status {
+			t.Errorf("%s: GET %s: %d %s %v, want %d", c.name, c.path, r.status, r.body, err, c.status)
+		}
+		if c.status == 401 && !strings.Contains(string(r.body), `"statusCode":401`) {
+			t.Errorf("%s: body %s, want APIM's", c.name, r.body)
+		}
+	}
+}

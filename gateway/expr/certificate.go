@@ -16,11 +16,11 @@ func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 	switch n.name {
 	case "Subject":
 		return func(c *Context, _ Value) (Value, error) {
-			return c.arenaString(distinguishedName(c.Certificate.Subject)), nil
+			return c.arenaString(DistinguishedName(c.Certificate.Subject)), nil
 		}, TypeString, nil
 	case "Issuer":
 		return func(c *Context, _ Value) (Value, error) {
-			return c.arenaString(distinguishedName(c.Certificate.Issuer)), nil
+			return c.arenaString(DistinguishedName(c.Certificate.Issuer)), nil
 		}, TypeString, nil
 	case "Thumbprint":
 		return func(c *Context, _ Value) (Value, error) {
@@ -53,8 +53,8 @@ func serialNumber(n *big.Int) string {
 	return strings.ToUpper(hex.EncodeToString(b))
 }
 
-// distinguishedName formats a name as .NET does: its relative names most specific first, joined by ", ".
-func distinguishedName(name pkix.Name) string {
+// DistinguishedName formats a name as .NET does: its relative names most specific first, joined by ", ".
+func DistinguishedName(name pkix.Name) string {
 	seq := name.ToRDNSequence()
 	parts := make([]string, 0, len(seq))
 	for i := len(seq) - 1; i >= 0; i-- {

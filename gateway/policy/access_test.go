@@ -1,10 +1,14 @@
 package policy
 
 import (
+	"crypto/x509"
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/internal/testcert"
 )
 
 // check-header refuses a request without the header (HeaderNotFound) or with a line not listed
@@ -158,4 +162,65 @@ func FuzzParseAddressRange(f *testing.F) {
 			t.Fatalf("IPv4 range %v contains an IPv6 address", r)
 		}
 	})
+}
+
+// validate-client-certificate refuses a request without a certificate, with one out of its validity, or with one
+// matching none of the identities; ignore-error lets them through; unsupported checks are load errors.
+func TestValidateClientCertificate(t *testing.T) {
+	ca := testcert.CA(t, "Client CA")
+	client := ca.Issue(t, "client.example")
+	p := mustCompile(t, Chain{API: mustParse(t, "vc.xml", doc(`<inbound>
+<validate-client-certificate validate-revocation="false" validate-trust="true" validate-not-before="true" validate-not-after="true" ignore-error="false">
+    <identities>
+        <identity thumbprint="`+strings.ToLower(client.Thumbprint())+`" />
+        <identity common-name="partner.example" issuer-subject="CN=Client CA" />
+    </identities>
+</validate-client-certificate>
+</inbound>`))})
+	run := func(cert *x509.Certificate) string {
+		c := request(t, "GET", "http://gw/api/x")
+		c.Certificate = cert
+		err := p.Inbound(c, &Result{})
+		if err == nil {
+			return ""
+		}
+		var le *LimitError
+		if !errors.As(err, &le) || le.Status != 401 || le.Source != "validate-client-certificate" {
+			t.Fatalf("err = %v", err)
+		}
+		return le.Reason
+	}
+	expired := *client.Leaf
+	expired.NotAfter = time.Now().Add(-time.Minute)
+	for name, c := range map[string]struct {
+		cert *x509.Certificate
+		want string
+	}{
+		"by thumbprint":             {client.Leaf, ""},
+		"by common name and issuer": {ca.Issue(t, "partner.example").Leaf, ""},
+		"none":                      {nil, "ClientCertificateNotPresent"},
+		"expired":                   {&expired, "ClientCertificateExpired"},
+		"another identity":          {ca.Issue(t, "other.example").Leaf, "ClientCertificateIdentityNotAllowed"},
+		"right name, wrong issuer":  {testcert.CA(t, "Other CA").Issue(t, "partner.example").Leaf, "ClientCertificateIdentityNotAllowed"},
+	} {
+		if got := run(c.cert); got != c.want {
+			t.Errorf("%s: reason %q, want %q", name, got, c.want)
+		}
+	}
+	lenient := mustCompile(t, Chain{API: mustParse(t, "vc2.xml", doc(`<inbound><validate-client-certificate validate-revocation="false" ignore-error="true" /></inbound>`))})
+	if err := lenient.Inbound(request(t, "GET", "http://gw/api/x"), &Result{}); err != nil {
+		t.Errorf("ignore-error: %v", err)
+	}
+	for text, want := range map[string]string{
+		`<validate-client-certificate />`:                                                                                                                     `validate-revocation="true" is not supported`,
+		`<validate-client-certificate validate-revocation="true" />`:                                                                                          `validate-revocation="true" is not supported`,
+		`<validate-client-certificate validate-revocation="false" validate-trust="false" />`:                                                                  `validate-trust="false" is not supported`,
+		`<validate-client-certificate validate-revocation="false"><identities><identity /></identities></validate-client-certificate>`:                        "needs at least one attribute",
+		`<validate-client-certificate validate-revocation="false"><identities><identity issuer-thumbprint="AB" /></identities></validate-client-certificate>`: "issuer-thumbprint is not supported",
+	} {
+		_, err := Parse(Source{File: "p.xml", Line: 1, Text: []byte(doc("<inbound>" + text + "</inbound>"))}, nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", text, err, want)
+		}
+	}
 }

@@ -20,7 +20,7 @@
 // set-body), forward-request and retry (backend section only: its waits are cancelled through
 // the context Backend receives), rate-limit, rate-limit-by-key, quota-by-key and limit-concurrency
 // (limits.go; the gateway calls Result.FinishLimits once the answer is known), and the access-control
-// policies check-header and ip-filter (access.go) and validate-jwt (jwt.go, keys from OpenID providers in
+// policies check-header, ip-filter and validate-client-certificate (access.go) and validate-jwt (jwt.go, keys from OpenID providers in
 // jwks.go). A refusal by any of them is a [LimitError]. Any other
 // element is a load error naming it and its line.
 //

@@ -263,3 +263,31 @@ func TestValidateJWTLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// Whatever token a client sends, validate-jwt answers with one of its reasons (or lets a valid one through) and
+// never panics or fails the gateway.
+func FuzzValidateJWT(f *testing.F) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	f.Add(sign(f, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"aud": "a", "exp": 4102444800, "tenant": "1"}))
+	f.Add(sign(f, jwt.SigningMethodHS256, secret, "k", jwt.MapClaims{"aud": []any{1, "a"}, "exp": "soon"}))
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add("a.b.c")
+	f.Add("")
+	p := mustCompile(f, Chain{API: mustParse(f, "fuzz.xml", doc(`<inbound>
+<validate-jwt token-value="@(context.Request.Headers.GetValueOrDefault("X-Token",""))">
+    <issuer-signing-keys><key>`+base64.StdEncoding.EncodeToString(secret)+`</key></issuer-signing-keys>
+    <audiences><audience>a</audience></audiences>
+    <required-claims><claim name="tenant" match="any" separator=","><value>1</value></claim></required-claims>
+</validate-jwt>
+</inbound>`))})
+	f.Fuzz(func(t *testing.T, token string) {
+		if strings.ContainsAny(token, "\r\n") {
+			return // not a header value
+		}
+		err := p.Inbound(request(t, "GET", "http://gw/api/x", "X-Token", token), &Result{})
+		var le *LimitError
+		if err != nil && (!errors.As(err, &le) || jwtMessages[le.Reason] == "") {
+			t.Fatalf("token %q: %v", token, err)
+		}
+	})
+}

@@ -16,9 +16,9 @@ import (
 // instance and start again when the configuration is reloaded (docs/policies.md, "Rate and concurrency
 // limits").
 
-// LimitError is a request a limit or an access-control policy (check-header, ip-filter, validate-jwt) refused: the
-// client gets Status with APIM's body ({"statusCode", "message"}) and, for a limit, Retry-After, unless on-error
-// answers otherwise. It is also context.LastError (Source, Reason, Message).
+// LimitError is a request a limit or an access-control policy (check-header, ip-filter, validate-jwt,
+// validate-client-certificate) refused: the client gets Status with APIM's body ({"statusCode", "message"}) and,
+// for a limit, Retry-After, unless on-error answers otherwise. It is also context.LastError (Source, Reason, Message).
 type LimitError struct {
 	Status     int
 	Source     string // the policy: rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency

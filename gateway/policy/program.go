@@ -274,4 +274,5 @@ func (p *Program) String() string {
 var stmtNames = [...]string{kBase: "base", kSetBackend: "set-backend-service", kChoose: "choose", kSetVariable: "set-variable",
 	kSetQuery: "set-query-parameter", kSetHeader: "set-header", kRewriteURI: "rewrite-uri", kReturnResponse: "return-response",
 	kForward: "forward-request", kRetry: "retry", kLimit: "rate-limit", kConcurrency: "limit-concurrency",
-	kCheckHeader: "check-header", kIPFilter: "ip-filter", kValidateJWT: "validate-jwt"}
+	kCheckHeader: "check-header", kIPFilter: "ip-filter", kValidateJWT: "validate-jwt",
+	kValidateCert: "validate-client-certificate"}

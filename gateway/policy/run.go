@@ -59,6 +59,8 @@ func (rn *runner) exec(list []stmt) error {
 			err = rn.ipFilter(s.filter)
 		case kValidateJWT:
 			err = rn.validateJWT(s.jwt)
+		case kValidateCert:
+			err = rn.validateClientCertificate(s.cert)
 		}
 		if err != nil {
 			return err

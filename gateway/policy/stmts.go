@@ -25,6 +25,7 @@ const (
 	kCheckHeader
 	kIPFilter
 	kValidateJWT
+	kValidateCert
 )
 
 // stmt is one compiled policy statement.
@@ -44,6 +45,7 @@ type stmt struct {
 	check   *checkHeaderStmt
 	filter  *ipFilterStmt
 	jwt     *validateJWTStmt
+	cert    *validateCertStmt
 }
 
 type backendStmt struct {
@@ -125,13 +127,14 @@ type retryStmt struct {
 
 // sections each policy may appear in (absent: all).
 var policySections = map[string][]sectionKind{
-	"set-backend-service": {inbound, backend},
-	"forward-request":     {backend},
-	"rewrite-uri":         {inbound},
-	"check-header":        {inbound},
-	"ip-filter":           {inbound},
-	"validate-jwt":        {inbound},
-	"set-query-parameter": {inbound, backend},
+	"set-backend-service":         {inbound, backend},
+	"forward-request":             {backend},
+	"rewrite-uri":                 {inbound},
+	"check-header":                {inbound},
+	"ip-filter":                   {inbound},
+	"validate-jwt":                {inbound},
+	"validate-client-certificate": {inbound},
+	"set-query-parameter":         {inbound, backend},
 	// retry waits between attempts; only Backend has a context to cancel the wait with
 	"retry": {backend},
 	// rate and quota limits (limits.go)
@@ -140,7 +143,7 @@ var policySections = map[string][]sectionKind{
 	"quota-by-key":      {inbound},
 }
 
-var supportedPolicies = []string{"base", "check-header", "choose", "forward-request", "ip-filter", "retry", "validate-jwt", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
+var supportedPolicies = []string{"base", "check-header", "choose", "forward-request", "ip-filter", "retry", "validate-client-certificate", "validate-jwt", "return-response", "rewrite-uri", "set-backend-service", "set-header", "set-query-parameter", "set-variable",
 	"rate-limit", "rate-limit-by-key", "quota-by-key", "limit-concurrency"}
 
 // knownAPIMPolicies are APIM policies sfgate does not implement; they get a clearer error.
@@ -239,6 +242,9 @@ func (b *builder) stmt(el *element, top bool) (stmt, error) {
 	case "validate-jwt":
 		s.kind = kValidateJWT
 		s.jwt, err = b.validateJWT(el)
+	case "validate-client-certificate":
+		s.kind = kValidateCert
+		s.cert, err = b.validateClientCertificate(el)
 	default:
 		if knownAPIMPolicies[el.name] {
 			return stmt{}, errorAt(pos, "policy <"+el.name+"> is not supported by sfgate (supported: "+strings.Join(supportedPolicies, ", ")+")")
