@@ -69,3 +69,24 @@ func FuzzDecodeJWT(f *testing.F) {
 		}
 	})
 }
+
+// AsBasic reads a Basic Authorization value as APIM's BasicAuthCredentials; anything else is null.
+func TestAsBasic(t *testing.T) {
+	c := newTestContext(t, "GET", "http://contoso.com/api/partners/15",
+		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("alice:pa:ss")), "X-Bearer", "Bearer abc", "X-Bad", "Basic !!!")
+	for src, want := range map[string]string{
+		`@(context.Request.Headers.GetValueOrDefault("Authorization","").AsBasic().UserId)`:    "alice",
+		`@(context.Request.Headers.GetValueOrDefault("Authorization","").AsBasic().Password)`:  "pa:ss",
+		`@(context.Request.Headers.GetValueOrDefault("X-Bearer","").AsBasic() == null)`:        "True",
+		`@(context.Request.Headers.GetValueOrDefault("X-Bad","").AsBasic()?.UserId ?? "none")`: "none",
+	} {
+		v, err := mustCompile(t, src, TypeAny).Eval(c)
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if got := string(c.Text(v)); got != want {
+			t.Errorf("%s = %q, want %q", src, got, want)
+		}
+	}
+}

@@ -222,6 +222,8 @@ func (cp *compiler) memberOf(n *node, rt Type) (memberFn, Type, error) {
 		return cp.certificateMember(n)
 	case TypeJwt:
 		return cp.jwtMember(n)
+	case TypeBasic:
+		return cp.basicMember(n)
 	case TypeURL:
 		switch name {
 		case "Scheme":
@@ -656,6 +658,9 @@ func (cp *compiler) method(n *node, rt Type, args []evalFn, types []Type) (membe
 	}
 	if rt == TypeString && name == "AsJwt" {
 		return cp.asJwt(n, args)
+	}
+	if rt == TypeString && name == "AsBasic" {
+		return cp.asBasic(n, args)
 	}
 	switch rt {
 	case TypeJwtClaims:

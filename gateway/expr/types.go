@@ -34,6 +34,7 @@ const (
 	TypeHash        // HashAlgorithm (MD5.Create(), SHA256.Create())
 	TypeJwt         // Jwt (AsJwt()); the value is the token's text
 	TypeJwtClaims   // Jwt.Claims, IReadOnlyDictionary<string, string[]>; the value is the token's text
+	TypeBasic       // BasicAuthCredentials (AsBasic()); the value is the decoded "user:password"
 )
 
 var typeNames = [...]string{
@@ -45,7 +46,7 @@ var typeNames = [...]string{
 	TypeAPI: "IApi", TypeOperation: "IOperation", TypeDateTime: "DateTime", TypeGuid: "Guid",
 	TypeStringComparison: "StringComparison", TypeStringSplitOptions: "StringSplitOptions",
 	TypeCertificate: "X509Certificate2", TypeBytes: "byte[]", TypeHash: "HashAlgorithm",
-	TypeJwt: "Jwt", TypeJwtClaims: "IReadOnlyDictionary<string, string[]>",
+	TypeJwt: "Jwt", TypeJwtClaims: "IReadOnlyDictionary<string, string[]>", TypeBasic: "BasicAuthCredentials",
 }
 
 // String returns the C# name of the type.
@@ -64,7 +65,7 @@ func (t Type) isReference() bool {
 	switch t {
 	case TypeString, TypeStrings, TypeObject, TypeNull, TypeResponse, TypeLastError, TypeURL,
 		TypeQuery, TypeHeaders, TypeParams, TypeVariables, TypeRequest, TypeContext, TypeAPI, TypeOperation, TypeCertificate,
-		TypeBytes, TypeHash, TypeJwt, TypeJwtClaims:
+		TypeBytes, TypeHash, TypeJwt, TypeJwtClaims, TypeBasic:
 		return true
 	}
 	return false
@@ -108,7 +109,7 @@ func kindOf(t Type) Kind {
 		return Long
 	case TypeChar:
 		return Char
-	case TypeString, TypeGuid, TypeJwt, TypeJwtClaims:
+	case TypeString, TypeGuid, TypeJwt, TypeJwtClaims, TypeBasic:
 		return String
 	case TypeStrings:
 		return Strings
