@@ -53,6 +53,10 @@ type tunnel struct {
 // A 101 keeps the connection in s.tunnel for the client side (serveHTTP); anything else is read whole and
 // the connection closed.
 func (s *reqState) attemptUpgrade(p *pool, hc *fasthttp.HostClient, key, url []byte, be *backend, timeout time.Duration) *forwardError {
+	if s.tunnel != nil { // an earlier attempt's 101 that a condition did not take
+		s.tunnel.conn.Close()
+		s.tunnel = nil
+	}
 	start := time.Now()
 	if left := s.deadline.Sub(start); left < timeout {
 		timeout = left
