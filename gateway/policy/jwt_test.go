@@ -291,3 +291,19 @@ func FuzzValidateJWT(f *testing.F) {
 		}
 	})
 }
+
+// A provider that cannot be reached before any key was fetched fails the request as the gateway's error (500 with
+// the cause in the log), not as the client's token's fault.
+func TestValidateJWTProviderUnreachableAtFirstUse(t *testing.T) {
+	idp := startOpenIDProvider(t)
+	idp.setDown(true)
+	p := mustCompile(t, Chain{API: mustParse(t, "down.xml", doc(`<inbound>
+<validate-jwt header-name="Authorization"><openid-config url="`+idp.url+`/.well-known/openid-configuration" /></validate-jwt>
+</inbound>`))})
+	k := rsaKey(t)
+	err := p.Inbound(request(t, "GET", "http://gw/api/x", "Authorization", "Bearer "+sign(t, jwt.SigningMethodRS256, k, "k1", jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()})), &Result{})
+	var le *LimitError
+	if err == nil || errors.As(err, &le) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("err = %v, want the gateway's error naming the provider's answer", err)
+	}
+}
