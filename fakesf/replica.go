@@ -1,6 +1,7 @@
 package fakesf
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -261,8 +262,14 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h.closing.Load() {
 		w.Header().Set("Connection", "close")
 	}
+	// The whole answer goes out before the handler returns (Content-Length, then a flush): a replica that closes
+	// right after counts this connection as idle and shuts its write side, which must not cut an answer short.
+	var out bytes.Buffer
+	_ = json.NewEncoder(&out).Encode(resp)
+	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(resp)
+	_, _ = w.Write(out.Bytes())
+	_ = http.NewResponseController(w).Flush()
 }
 
 // rawTarget splits the request line's target into the path and the query exactly as the client sent them.
