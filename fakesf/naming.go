@@ -187,7 +187,10 @@ type ReplicaFault struct {
 	Status int           // answer with this status (with the usual JSON body); 0 = 200
 	Delay  time.Duration // wait this long before answering (or dropping)
 	Drop   bool          // close the connection without a response
-	Count  int           // how many requests are affected; 0 = until cleared
+	// DropAfter, with Drop, first reads this many bytes of the request body (or all of a shorter one), so that a
+	// test knows how much of a streamed body had left the client when the connection was dropped.
+	DropAfter int64
+	Count     int // how many requests are affected; 0 = until cleared
 	// Header is added to the faulty answer, e.g. {"X-ServiceFabric": "ResourceNotFound"} with Status 404 (the
 	// reverse proxy's "real 404, do not re-resolve" marker).
 	Header map[string]string

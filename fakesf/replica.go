@@ -218,6 +218,9 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	if fault.Drop {
+		if fault.DropAfter > 0 {
+			_, _ = io.CopyN(io.Discard, req.Body, fault.DropAfter)
+		}
 		dropConnection(w)
 		return
 	}

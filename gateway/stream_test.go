@@ -94,16 +94,18 @@ func TestStreamedRequestBody(t *testing.T) {
 
 	_, prim := primaryOf42(t, c)
 	for _, tc := range []struct {
-		name   string
-		size   int
-		status int
-		hits   int64
+		name      string
+		size      int
+		dropAfter int64 // body bytes the replica reads before it drops the connection
+		status    int
+		hits      int64
 	}{
-		{"buffered body is resent", 1 << 10, 200, 2},
-		{"streamed body is not resent", 1 << 20, 502, 1},
+		{"buffered body is resent", 1 << 10, 0, 200, 2},
+		// The replica has read more than bufferBodyBytes (64 KiB) when it drops: part of the stream had left.
+		{"streamed body is not resent", 1 << 20, 128 << 10, 502, 1},
 	} {
 		c.ResetCounters()
-		if err := c.SetReplicaFault(prim.ID, fakesf.ReplicaFault{Drop: true, Count: 1}); err != nil {
+		if err := c.SetReplicaFault(prim.ID, fakesf.ReplicaFault{Drop: true, DropAfter: tc.dropAfter, Count: 1}); err != nil {
 			t.Fatal(err)
 		}
 		r := sendBody(t, g.addr, "PUT", target, bytes.Repeat([]byte("x"), tc.size), false)
