@@ -57,6 +57,10 @@ func (s *replicaServer) connState(c net.Conn, state http.ConnState) {
 func (s *replicaServer) serving(c net.Conn, start bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.markLocked(c, start)
+}
+
+func (s *replicaServer) markLocked(c net.Conn, start bool) {
 	if u := s.conns[c]; u != nil {
 		if start {
 			u.handlers++
@@ -64,6 +68,24 @@ func (s *replicaServer) serving(c net.Conn, start bool) {
 			u.handlers--
 			u.served = true
 		}
+	}
+}
+
+// answer sends a handler's whole answer and marks the handler done in one step under the server's lock: close
+// sees the connection either busy (and the answer then carries Connection: close) or idle with the answer already
+// sent, never idle with the answer still to send nor busy after the client has its answer.
+func (s *replicaServer) answer(c net.Conn, w http.ResponseWriter, closing *atomic.Bool, status int, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	_ = http.NewResponseController(w).Flush()
+	if c != nil {
+		s.markLocked(c, false)
 	}
 }
 
@@ -180,9 +202,15 @@ type replicaHandler struct {
 }
 
 func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if conn, ok := req.Context().Value(connKey{}).(net.Conn); ok {
+	conn, _ := req.Context().Value(connKey{}).(net.Conn)
+	answered := false
+	if conn != nil {
 		h.server.serving(conn, true)
-		defer h.server.serving(conn, false)
+		defer func() {
+			if !answered {
+				h.server.serving(conn, false)
+			}
+		}()
 	}
 	c, r := h.c, h.r
 	c.mu.Lock()
@@ -262,17 +290,10 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set(k, v)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	if h.closing.Load() {
-		w.Header().Set("Connection", "close")
-	}
-	// The whole answer goes out before the handler returns (Content-Length, then a flush): a replica that closes
-	// right after counts this connection as idle and shuts its write side, which must not cut an answer short.
 	var out bytes.Buffer
 	_ = json.NewEncoder(&out).Encode(resp)
-	w.Header().Set("Content-Length", strconv.Itoa(out.Len()))
-	w.WriteHeader(status)
-	_, _ = w.Write(out.Bytes())
-	_ = http.NewResponseController(w).Flush()
+	h.server.answer(conn, w, &h.closing, status, out.Bytes())
+	answered = true
 }
 
 // rawTarget splits the request line's target into the path and the query exactly as the client sent them.
