@@ -314,6 +314,7 @@ func (h *harness) runAll(ctx context.Context, args []string) (*report, error) {
 		return nil, err
 	}
 	rep.Elapsed = time.Since(start)
+	rep.LoadEnd = loadAverage()
 	return rep, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -131,6 +132,32 @@ func FuzzParseHaproxyVersion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		if got := parseHaproxyVersion(line); len(got) > len(line) {
 			t.Fatalf("%q → %q", line, got)
+		}
+	})
+}
+
+func TestParseLoadavg(t *testing.T) {
+	for in, want := range map[string]string{
+		"9.52 8.21 7.75 5/812 33012\n": "9.52 8.21 7.75",
+		"0.00 0.01 0.05 1/1 1":         "0.00 0.01 0.05",
+		"9.52 8.21":                    "unknown",
+		"x 1 2 3/4 5":                  "unknown",
+		"-1 1 1 1/1 1":                 "unknown",
+		"NaN 1 1 1/1 1":                "unknown",
+	} {
+		if got := parseLoadavg([]byte(in)); got != want {
+			t.Errorf("parseLoadavg(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseLoadavg: never a panic, and the answer is "unknown" or three fields of the input.
+func FuzzParseLoadavg(f *testing.F) {
+	f.Add([]byte("9.52 8.21 7.75 5/812 33012\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := parseLoadavg(b)
+		if got != "unknown" && len(strings.Fields(got)) != 3 {
+			t.Fatalf("%q → %q", b, got)
 		}
 	})
 }
