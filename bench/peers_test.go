@@ -25,9 +25,11 @@ func TestPeerConfigsDoEqualWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, start := range map[string]func(ctx context.Context, dir string) (*proc, string, error){
-		"nginx":   func(ctx context.Context, dir string) (*proc, string, error) { return startNginxPeer(ctx, dir, replica) },
-		"haproxy": func(ctx context.Context, dir string) (*proc, string, error) { return startHaproxyPeer(ctx, dir, replica, 100) },
-		"Caddy":   func(ctx context.Context, dir string) (*proc, string, error) { return startCaddyPeer(ctx, dir, replica) },
+		"nginx": func(ctx context.Context, dir string) (*proc, string, error) { return startNginxPeer(ctx, dir, replica) },
+		"haproxy": func(ctx context.Context, dir string) (*proc, string, error) {
+			return startHaproxyPeer(ctx, dir, replica, 100)
+		},
+		"Caddy": func(ctx context.Context, dir string) (*proc, string, error) { return startCaddyPeer(ctx, dir, replica) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			p, addr, err := start(t.Context(), t.TempDir())
