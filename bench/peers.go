@@ -106,7 +106,7 @@ func (h *harness) peersSection(ctx context.Context) ([]*table, []string) {
 	}
 	ng, addr, err := startNginxPeer(ctx, h.dir, replica)
 	add("nginx", strings.TrimPrefix(nginxVersion(), "nginx version: "), ng, addr, err)
-	hp, addr, err := startHaproxyPeer(ctx, h.dir, replica, h.opts.idleConns+100)
+	hp, addr, err := startHaproxyPeer(ctx, h.dir, replica, haproxyMaxconn(h.opts.idleConns))
 	add("haproxy", haproxyVersion(), hp, addr, err)
 	cd, addr, err := startCaddyPeer(ctx, h.dir, replica)
 	add("Caddy", caddyVersion(), cd, addr, err)
@@ -154,6 +154,9 @@ func peerListen(replica string) (*url.URL, string, error) {
 	addr, err := freeAddr()
 	return u, addr, err
 }
+
+// haproxyMaxconn is haproxy's maxconn for the memory measurement: the idle connections and room for a few more.
+func haproxyMaxconn(idle int) int { return idle + 100 }
 
 // checkPeer sends one GET through a proxy and checks, from fakesf's echo of the request, that the partition's
 // primary answered it with the path and query of peerTarget behind its base path, and that the five
@@ -435,7 +438,9 @@ func (h *harness) peersIdle(ctx context.Context, peers []peer, limit uint64, t *
 		"RSS is read from /proc/<pid>/stat (process and children: nginx's master and worker; pages they share count twice) "+
 		"after the closed- and open-loop runs, just before the connections are opened and once all of them are open; per "+
 		"connection = the difference ÷ %s. `still open` counts the connections the proxy had not closed when RSS was read "+
-		"(a non-blocking peek). File limit (RLIMIT_NOFILE) of the harness and of the proxies it starts: %d.", peerTarget, thousands(int64(n)), limit)
+		"(a non-blocking peek). File limit (RLIMIT_NOFILE) of the harness and of the proxies it starts: %d; haproxy, which "+
+		"reserves two descriptors per connection (maxconn %d), runs with `no strict-limits` to start under it.", peerTarget,
+		thousands(int64(n)), limit, haproxyMaxconn(n))
 	if limit < uint64(n)+1000 {
 		t.note("the file limit %d is below %d connections plus a margin: raise the hard limit (ulimit -Hn) to measure them all", limit, n)
 	}
