@@ -47,9 +47,17 @@ func (g *Gateway) readBody(s *reqState) *requestError {
 	rt := s.rt
 	declared := req.Header.ContentLength() // -1: chunked
 	if declared > rt.maxBody {
-		return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
-			Message: "the request body is larger than limits.maxBodyBytes (" + strconv.Itoa(rt.maxBody) + " bytes)"}
+		return bodyTooLarge(rt.maxBody)
 	}
+	var re *requestError
+	s.body, re = g.fillBody(s, r, declared) // the buffer, grown or not, serves the next request too
+	return re
+}
+
+// fillBody reads the body into s.body's buffer (returned, maybe grown) until its end, the start of streaming, or
+// a refusal.
+func (g *Gateway) fillBody(s *reqState, r io.Reader, declared int) ([]byte, *requestError) {
+	req, rt := &s.fctx.Request, s.rt
 	buf := s.body[:0]
 	for {
 		if len(buf) == cap(buf) {
@@ -64,8 +72,7 @@ func (g *Gateway) readBody(s *reqState) *requestError {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		if n > 0 {
 			if !g.bodies.reserve(int64(n), rt.maxBuffered) {
-				s.body = buf[:0]
-				return &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBodyBudget,
+				return buf, &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeBodyBudget, RetryAfter: 1,
 					Message: "the gateway is buffering as many request bodies as limits.maxBufferedBodyBytes allows; try again"}
 			}
 			s.bodyReserved += int64(n)
@@ -73,32 +80,29 @@ func (g *Gateway) readBody(s *reqState) *requestError {
 		}
 		if len(buf) > rt.bufferBody && rt.bufferBody < rt.maxBody && !errors.Is(err, io.EOF) {
 			// Larger than limits.bufferBodyBytes: the buffered head, then the rest as the client sends it.
-			s.body = buf
 			req.SetBodyRaw(buf)
 			s.stream.begin(buf, r)
-			return nil
+			return buf, nil
 		}
-		if len(buf) > rt.maxBody {
-			s.body = buf[:0]
-			return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
-				Message: "the request body is larger than limits.maxBodyBytes (" + strconv.Itoa(rt.maxBody) + " bytes)"}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			s.body = buf[:0]
-			if isTimeout(err) {
-				return &requestError{Status: fasthttp.StatusRequestTimeout, Code: CodeRequestTimeout,
-					Message: "the request body was not received within limits.readTimeout", Err: err}
-			}
-			return &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
+		switch {
+		case len(buf) > rt.maxBody:
+			return buf, bodyTooLarge(rt.maxBody)
+		case errors.Is(err, io.EOF):
+			req.SetBodyRaw(buf) // what policies read and every attempt sends
+			return buf, nil
+		case err != nil && isTimeout(err):
+			return buf, &requestError{Status: fasthttp.StatusRequestTimeout, Code: CodeRequestTimeout,
+				Message: "the request body was not received within limits.readTimeout", Err: err}
+		case err != nil:
+			return buf, &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
 				Message: "the request body could not be read (malformed chunked encoding or a short body)", Err: err}
 		}
 	}
-	s.body = buf
-	req.SetBodyRaw(buf) // what policies read and every attempt sends
-	return nil
+}
+
+func bodyTooLarge(maxBody int) *requestError {
+	return &requestError{Status: fasthttp.StatusRequestEntityTooLarge, Code: CodeRequestEntityTooLarge,
+		Message: "the request body is larger than limits.maxBodyBytes (" + strconv.Itoa(maxBody) + " bytes)"}
 }
 
 // streamedBody is the body of a request larger than limits.bufferBodyBytes: its buffered head, then the rest

@@ -60,8 +60,7 @@ func (e *forwardError) requestError() *requestError {
 	case e.bodyGone:
 		re.Message = "the backend could not be reached, and the request body (larger than limits.bufferBodyBytes) was streamed already, so it cannot be sent again"
 	case e.overLimit:
-		re.Code = CodeAttemptLimit
-		re.Message = "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows"
+		re.Code, re.Message = CodeAttemptLimit, attemptLimitMessage
 	case e.poolFull:
 		re.Status, re.Code = fasthttp.StatusServiceUnavailable, CodeBackendBusy
 		re.Message = "every connection to the backend is busy (maxConnectionsPerEndpoint); try again later"
@@ -97,16 +96,15 @@ func classify(err error, endpoint []byte) *forwardError {
 
 // withoutUserinfo drops "user:password@" from an endpoint key ("http://u:p@h:1" → "http://h:1") for the log.
 func withoutUserinfo(key []byte) []byte {
-	at := bytes.LastIndexByte(key, '@')
-	if at < 0 {
+	i, auth := bytes.Index(key, []byte("://")), authority(key)
+	if i < 0 || len(key)-(i+3) == len(auth) { // no userinfo to drop
 		return key
 	}
-	scheme := bytes.Index(key, []byte("://"))
-	if scheme < 0 || scheme > at {
-		return key
-	}
-	return append(append([]byte(nil), key[:scheme+3]...), key[at+1:]...)
+	return append(append([]byte(nil), key[:i+3]...), auth...)
 }
+
+// attemptLimitMessage is the client's message when limits.maxAttemptsPerRequest stops a request.
+const attemptLimitMessage = "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows"
 
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
@@ -123,8 +121,7 @@ func (s *reqState) Forward(ctx context.Context, c *expr.Context, r *policy.Resul
 	rt := s.rt
 	if s.attempts >= rt.maxAttempts {
 		return &requestError{Status: fasthttp.StatusBadGateway, Code: CodeAttemptLimit, Source: sourceForwardRequest,
-			Message: "the request was sent to backends as many times as limits.maxAttemptsPerRequest allows",
-			Err:     policy.ErrAttemptLimit}
+			Message: attemptLimitMessage, Err: policy.ErrAttemptLimit}
 	}
 	t := &r.Target
 	s.lastGood = nil // a <retry> may run forward-request again: only this execution's responses count

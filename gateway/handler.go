@@ -57,20 +57,13 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	s.setClientAddress(ctx)
 	if re := g.readBody(s); re != nil {
 		ctx.SetConnectionClose() // the rest of the body is not read
-		s.scratch = writeError(ctx, re, s.requestID, s.scratch)
-		if re.Status == fasthttp.StatusServiceUnavailable {
-			ctx.Response.Header.Set("Retry-After", "1")
-		}
-		s.failure = re
-		return re.Status, g.metrics.unrouted
+		return s.refuse(ctx, re), g.metrics.unrouted
 	}
 	path := forwardurl.RequestPath(ctx.Request.Header.RequestURI())
 	if forwardurl.HasDotSegment(path) {
 		if path = s.resolveDotSegments(path); path == nil {
-			re := &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
-				Message: "the request path climbs above the root with '..' segments"}
-			s.scratch = writeError(ctx, re, s.requestID, s.scratch)
-			return re.Status, g.metrics.unrouted
+			return s.refuse(ctx, &requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
+				Message: "the request path climbs above the root with '..' segments"}), g.metrics.unrouted
 		}
 	}
 	m, buf, err := rt.table.Match(ctx.Request.Header.Method(), path, s.params, s.paramBuf)
@@ -86,8 +79,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 			am = rt.apis[m.API].metrics
 			re.Code, re.Message = CodeOperationNotFound, "no operation of API "+rt.apis[m.API].name+" matches the request method and path"
 		}
-		s.scratch = writeError(ctx, re, s.requestID, s.scratch)
-		return re.Status, am
+		return s.refuse(ctx, re), am
 	}
 	a := rt.apis[m.API]
 	op := a.all
@@ -174,6 +166,11 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, s *reqState, err error) int {
 		writeReturn(ctx, &r.Return)
 		return r.Return.StatusCode
 	}
+	return s.refuse(ctx, re)
+}
+
+// refuse answers with the gateway's JSON error for re and keeps re for the request's log line.
+func (s *reqState) refuse(ctx *fasthttp.RequestCtx, re *requestError) int {
 	s.scratch = writeError(ctx, re, s.requestID, s.scratch)
 	s.failure = re
 	return re.Status

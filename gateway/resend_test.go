@@ -164,7 +164,7 @@ func TestNestedRetriesStopAtTheAttemptLimit(t *testing.T) {
 	}
 }
 
-func TestAttemptLimitConfiguration(t *testing.T) {
+func TestNegativeLimitsAreLoadErrors(t *testing.T) {
 	if err := validateYAML(t, `
 limits: {maxAttemptsPerRequest: -1, maxBufferedBodyBytes: -5}
 backends: {b: {url: "http://127.0.0.1:1/", connectionWaitTimeout: -1s, writeConnections: sometimes}}

@@ -125,3 +125,17 @@ func TestAppendRequestID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// The endpoint a log line names never carries the userinfo of the URL it came from.
+func TestWithoutUserinfo(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://u:p@h:1":     "http://h:1",
+		"https://a@b@[::1]":  "https://[::1]",
+		"http://10.0.0.4:80": "http://10.0.0.4:80",
+		"":                   "",
+	} {
+		if got := string(withoutUserinfo([]byte(in))); got != want {
+			t.Errorf("withoutUserinfo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
