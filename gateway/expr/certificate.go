@@ -2,6 +2,7 @@ package expr
 
 import (
 	"crypto/sha1"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"math/big"
@@ -24,8 +25,7 @@ func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 		}, TypeString, nil
 	case "Thumbprint":
 		return func(c *Context, _ Value) (Value, error) {
-			sum := sha1.Sum(c.Certificate.Raw)
-			return c.arenaString(strings.ToUpper(hex.EncodeToString(sum[:]))), nil
+			return c.arenaString(Thumbprint(c.Certificate)), nil
 		}, TypeString, nil
 	case "SerialNumber":
 		return func(c *Context, _ Value) (Value, error) {
@@ -41,6 +41,12 @@ func (cp *compiler) certificateMember(n *node) (memberFn, Type, error) {
 		}, TypeDateTime, nil
 	}
 	return nil, 0, cp.unknownMember(n, TypeCertificate, "Subject, Issuer, Thumbprint, SerialNumber, NotBefore, NotAfter")
+}
+
+// Thumbprint is the certificate's thumbprint as .NET shows it: the upper-case hex SHA-1 of its DER bytes.
+func Thumbprint(cert *x509.Certificate) string {
+	sum := sha1.Sum(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
 // serialNumber is the serial as .NET shows it: upper-case hex of its DER content octets (whole bytes, with the

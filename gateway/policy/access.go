@@ -2,9 +2,7 @@ package policy
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"net/netip"
 	"slices"
@@ -353,6 +351,7 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 			if ci == (certIdentity{}) {
 				return nil, b.errorf(id.off, "<identity> needs at least one attribute to match")
 			}
+			ci.serial = trimSerial(ci.serial)
 			s.identities = append(s.identities, ci)
 		}
 	}
@@ -379,28 +378,37 @@ func (rn *runner) validateClientCertificate(s *validateCertStmt) error {
 }
 
 func (s *validateCertStmt) matchesAny(cert *x509.Certificate) bool {
+	have := certIdentity{ // the certificate's side of each attribute, worked out once for all identities
+		thumbprint:    expr.Thumbprint(cert),
+		serial:        trimSerial(cert.SerialNumber.Text(16)),
+		commonName:    cert.Subject.CommonName,
+		subject:       expr.DistinguishedName(cert.Subject),
+		issuerSubject: expr.DistinguishedName(cert.Issuer),
+	}
 	for _, id := range s.identities {
-		if id.matches(cert) {
+		if id.matches(&have, cert.DNSNames) {
 			return true
 		}
 	}
 	return false
 }
 
-func (id certIdentity) matches(cert *x509.Certificate) bool {
-	sum := sha1.Sum(cert.Raw)
-	serial := func(s string) string { return strings.TrimLeft(strings.ToUpper(s), "0") } // "0A1B" is 0xA1B
-	checks := []struct{ want, have string }{
-		{id.thumbprint, strings.ToUpper(hex.EncodeToString(sum[:]))},
-		{serial(id.serial), serial(cert.SerialNumber.Text(16))},
-		{id.commonName, cert.Subject.CommonName},
-		{id.subject, expr.DistinguishedName(cert.Subject)},
-		{id.issuerSubject, expr.DistinguishedName(cert.Issuer)},
+// trimSerial is an upper-case hex serial number without leading zeros ("0A1B" is 0xA1B).
+func trimSerial(s string) string { return strings.TrimLeft(strings.ToUpper(s), "0") }
+
+// matches reports whether every attribute id gives equals have's (the serial given already trimmed).
+func (id certIdentity) matches(have *certIdentity, dnsNames []string) bool {
+	checks := [...]struct{ want, have string }{
+		{id.thumbprint, have.thumbprint},
+		{id.serial, have.serial},
+		{id.commonName, have.commonName},
+		{id.subject, have.subject},
+		{id.issuerSubject, have.issuerSubject},
 	}
 	for _, c := range checks {
 		if c.want != "" && c.want != c.have {
 			return false
 		}
 	}
-	return id.dnsName == "" || slices.Contains(cert.DNSNames, id.dnsName)
+	return id.dnsName == "" || slices.Contains(dnsNames, id.dnsName)
 }
