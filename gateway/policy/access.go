@@ -293,34 +293,24 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 		return nil, err
 	}
 	s := &validateCertStmt{notBefore: true, notAfter: true}
-	flag := func(name string, def bool) (bool, error) {
-		v, err := b.boolAttr(el, name)
-		if err != nil || !v.set {
-			return def, err
-		}
-		if v.e != nil {
-			return false, b.errorf(attr(el, name).valOff, "<validate-client-certificate> "+name+" must be true or false, not an expression")
-		}
-		return v.lit, nil
-	}
 	var err error
-	if revocation, err := flag("validate-revocation", true); err != nil {
+	if revocation, err := b.literalBool(el, "validate-revocation", true); err != nil {
 		return nil, err
 	} else if revocation { // APIM's default: a policy pasted without the attribute would expect the check
 		return nil, b.errorf(el.off, "<validate-client-certificate> validate-revocation=\"true\" is not supported by sfgate (it checks no CRL or OCSP; APIM's default is true): write validate-revocation=\"false\"")
 	}
-	if trust, err := flag("validate-trust", true); err != nil {
+	if trust, err := b.literalBool(el, "validate-trust", true); err != nil {
 		return nil, err
 	} else if !trust {
 		return nil, b.errorf(attr(el, "validate-trust").valOff, "<validate-client-certificate> validate-trust=\"false\" is not supported: the TLS listener admits only certificates that chain to tls.clientCaFile")
 	}
-	if s.notBefore, err = flag("validate-not-before", true); err != nil {
+	if s.notBefore, err = b.literalBool(el, "validate-not-before", true); err != nil {
 		return nil, err
 	}
-	if s.notAfter, err = flag("validate-not-after", true); err != nil {
+	if s.notAfter, err = b.literalBool(el, "validate-not-after", true); err != nil {
 		return nil, err
 	}
-	if s.ignoreError, err = flag("ignore-error", false); err != nil {
+	if s.ignoreError, err = b.literalBool(el, "ignore-error", false); err != nil {
 		return nil, err
 	}
 	for _, ch := range el.children {

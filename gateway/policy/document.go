@@ -297,6 +297,18 @@ func (b *builder) boolAttr(el *element, name string) (boolValue, error) {
 	return boolValue{}, b.errorf(a.valOff, el.name+" "+name+": "+strconv.Quote(string(v.lit))+" is not a bool (expected true, false or an expression)")
 }
 
+// literalBool is a bool attribute that must be written true or false, not as an expression; def when absent.
+func (b *builder) literalBool(el *element, name string, def bool) (bool, error) {
+	v, err := b.boolAttr(el, name)
+	if err != nil || !v.set {
+		return def, err
+	}
+	if v.e != nil {
+		return false, b.errorf(attr(el, name).valOff, "<"+el.name+"> "+name+" must be true or false, not an expression")
+	}
+	return v.lit, nil
+}
+
 type intValue struct {
 	set      bool
 	lit      int64

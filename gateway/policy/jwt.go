@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,9 +28,8 @@ type validateJWTStmt struct {
 	scheme        string // require-scheme: the header must be "<scheme> <token>"
 	status        intValue
 	message       value
-	requireExp    bool
 	requireSigned bool
-	skew          time.Duration
+	parser        *jwt.Parser // clock-skew and require-expiration-time
 	outputVar     string
 	keys          []jwtKey
 	providers     []*openIDKeys
@@ -77,7 +77,7 @@ func (b *builder) validateJWT(el *element) (*validateJWTStmt, error) {
 	if err := b.noText(el); err != nil {
 		return nil, err
 	}
-	s := &validateJWTStmt{requireExp: true, requireSigned: true}
+	s := &validateJWTStmt{}
 	sources := 0
 	if a := attr(el, "header-name"); a != nil {
 		s.header, sources = strings.TrimSpace(a.value), sources+1
@@ -107,25 +107,25 @@ func (b *builder) validateJWT(el *element) (*validateJWTStmt, error) {
 	if s.message, err = b.attrValue(el, "failed-validation-error-message", expr.TypeAny); err != nil {
 		return nil, err
 	}
-	for name, dst := range map[string]*bool{"require-expiration-time": &s.requireExp, "require-signed-tokens": &s.requireSigned} {
-		v, err := b.boolAttr(el, name)
-		if err != nil {
-			return nil, err
-		}
-		if v.e != nil {
-			return nil, b.errorf(attr(el, name).valOff, "<validate-jwt> "+name+" must be true or false, not an expression")
-		}
-		if v.set {
-			*dst = v.lit
-		}
+	requireExp, err := b.literalBool(el, "require-expiration-time", true)
+	if err != nil {
+		return nil, err
 	}
+	if s.requireSigned, err = b.literalBool(el, "require-signed-tokens", true); err != nil {
+		return nil, err
+	}
+	opts := []jwt.ParserOption{jwt.WithJSONNumber()}
 	if a := attr(el, "clock-skew"); a != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(a.value))
 		if err != nil || n < 0 || n > 86400 {
 			return nil, b.errorf(a.valOff, "<validate-jwt> clock-skew: "+strconv.Quote(a.value)+" is not a number of seconds from 0 to 86400")
 		}
-		s.skew = time.Duration(n) * time.Second
+		opts = append(opts, jwt.WithLeeway(time.Duration(n)*time.Second))
 	}
+	if requireExp {
+		opts = append(opts, jwt.WithExpirationRequired())
+	}
+	s.parser = jwt.NewParser(opts...) // safe for concurrent use: Parse changes nothing in it
 	if a := attr(el, "output-token-variable-name"); a != nil {
 		if s.outputVar = strings.TrimSpace(a.value); s.outputVar == "" {
 			return nil, b.errorf(a.valOff, "<validate-jwt> output-token-variable-name is empty")
@@ -379,11 +379,7 @@ func (s *validateJWTStmt) tokenOf(c *expr.Context) (string, error) {
 func (s *validateJWTStmt) check(token string) (string, error) {
 	var fetchErr error
 	parse := func(refresh bool) (*jwt.Token, error) {
-		opts := []jwt.ParserOption{jwt.WithLeeway(s.skew), jwt.WithJSONNumber()}
-		if s.requireExp {
-			opts = append(opts, jwt.WithExpirationRequired())
-		}
-		return jwt.Parse(token, func(t *jwt.Token) (any, error) {
+		return s.parser.Parse(token, func(t *jwt.Token) (any, error) {
 			if t.Method.Alg() == "none" {
 				if s.requireSigned {
 					return nil, errKeyNotFound
@@ -403,7 +399,7 @@ func (s *validateJWTStmt) check(token string) (string, error) {
 				return nil, errKeyNotFound
 			}
 			return jwt.VerificationKeySet{Keys: keys}, nil
-		}, opts...)
+		})
 	}
 	t, err := parse(false)
 	if errors.Is(err, errKeyNotFound) && len(s.providers) > 0 {
@@ -507,7 +503,7 @@ func (rc requiredClaim) matches(v any) bool {
 		}
 	}
 	for _, want := range rc.values {
-		found := anyOf(have, []string{want})
+		found := slices.Contains(have, want)
 		if rc.matchAll && !found {
 			return false
 		}
