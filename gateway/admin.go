@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/listener"
+	"github.com/sfgate/sfgate/partition"
 	"github.com/sfgate/sfgate/resolver"
 )
 
@@ -168,10 +169,10 @@ func (g *Gateway) debugResolve(w http.ResponseWriter, r *http.Request) {
 	}
 	out := debugResolution{Cluster: c.label, Service: snap.Service, Key: key, Version: snap.Version, Resolved: snap.Resolved,
 		Partition: map[string]any{"id": snap.Partition.ID, "kind": snap.Partition.Kind.String()}}
-	switch p := snap.Partition; p.Kind.String() {
-	case "Int64Range":
+	switch p := snap.Partition; p.Kind {
+	case partition.Int64Range:
 		out.Partition["lowKey"], out.Partition["highKey"] = p.LowKey, p.HighKey
-	case "Named":
+	case partition.Named:
 		out.Partition["name"] = p.Name
 	}
 	for _, rep := range snap.Replicas.Replicas() {

@@ -343,10 +343,10 @@ func (rp *reverseProxy) requestError(err error, svc *rpService) *requestError {
 	}
 	switch re.Code {
 	case CodeInvalidPartitionKey:
-		re.Attribute, re.Value = sfrpPartitionKey, string(rp.keyOf(err))
+		re.Attribute, re.Value = sfrpPartitionKey, ""
 		var ke *partition.KeyError
 		if errors.As(err, &ke) {
-			re.Message = "PartitionKey: " + ke.Error()
+			re.Value, re.Message = ke.Value, "PartitionKey: "+ke.Error()
 		} else {
 			re.Message = "service " + svc.name + " is partitioned: give PartitionKey and PartitionKind"
 		}
@@ -355,15 +355,6 @@ func (rp *reverseProxy) requestError(err error, svc *rpService) *requestError {
 		re.Message = "the path names no service the reverse proxy exposes (/<ApplicationName>/<ServiceName>/...)"
 	}
 	return re
-}
-
-// keyOf is the key an invalid-key error names, if any.
-func (rp *reverseProxy) keyOf(err error) []byte {
-	var ke *partition.KeyError
-	if errors.As(err, &ke) {
-		return []byte(ke.Value)
-	}
-	return nil
 }
 
 // find returns the exposed service whose name is the longest prefix of rest ("/App/Svc/suffix", under the
