@@ -258,13 +258,13 @@ func (c *circuitBreaker) record(b *breaker, probe bool, o outcome, resp *fasthtt
 
 // trip opens b for the trip duration, or for the response's Retry-After when the rule accepts it.
 func (c *circuitBreaker) trip(b *breaker, resp *fasthttp.Response) {
-	d := c.tripDuration
+	now, d := c.now(), c.tripDuration
 	if c.acceptRetryAfter && resp != nil {
-		if ra, ok := retryAfter(resp.Header.Peek(fasthttp.HeaderRetryAfter), time.Now()); ok {
+		if ra, ok := retryAfter(resp.Header.Peek(fasthttp.HeaderRetryAfter), now); ok {
 			d = min(ra, maxRetryAfter)
 		}
 	}
-	b.openUntil.Store(c.now().Add(d).UnixNano())
+	b.openUntil.Store(now.Add(d).UnixNano())
 	b.trips.Add(1)
 	c.metrics.breakerTrips.Add(1)
 	b.state.Store(breakerOpen)
