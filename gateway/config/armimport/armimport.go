@@ -166,7 +166,7 @@ func (im *importer) flatten(list []any, path, parentKind, parentName string) []r
 }
 
 // get evaluates the property at key of r (nil when absent or not evaluable, with a warning then).
-func (im *importer) get(r resource, props map[string]any, path, key string) any {
+func (im *importer) get(props map[string]any, path, key string) any {
 	raw, ok := props[key]
 	if !ok || raw == nil {
 		return nil
@@ -179,16 +179,16 @@ func (im *importer) get(r resource, props map[string]any, path, key string) any 
 	return v
 }
 
-func (im *importer) getString(r resource, props map[string]any, path, key string) string {
-	v := im.get(r, props, path, key)
+func (im *importer) getString(props map[string]any, path, key string) string {
+	v := im.get(props, path, key)
 	if v == nil {
 		return ""
 	}
 	return text(v)
 }
 
-func (im *importer) getInt(r resource, props map[string]any, path, key string) *int {
-	v := im.get(r, props, path, key)
+func (im *importer) getInt(props map[string]any, path, key string) *int {
+	v := im.get(props, path, key)
 	if v == nil {
 		return nil
 	}
@@ -200,8 +200,8 @@ func (im *importer) getInt(r resource, props map[string]any, path, key string) *
 	return &n
 }
 
-func (im *importer) getBool(r resource, props map[string]any, path, key string) *bool {
-	v := im.get(r, props, path, key)
+func (im *importer) getBool(props map[string]any, path, key string) *bool {
+	v := im.get(props, path, key)
 	if v == nil {
 		return nil
 	}
@@ -217,9 +217,9 @@ func (im *importer) backend(r resource) {
 	id := r.names[len(r.names)-1]
 	path := r.path + ".properties"
 	p := r.props
-	b := &outBackend{URL: im.getString(r, p, path, "url"), Protocol: im.getString(r, p, path, "protocol"),
-		Title: im.getString(r, p, path, "title"), Description: im.getString(r, p, path, "description")}
-	if t := im.getString(r, p, path, "type"); strings.EqualFold(t, "Pool") {
+	b := &outBackend{URL: im.getString(p, path, "url"), Protocol: im.getString(p, path, "protocol"),
+		Title: im.getString(p, path, "title"), Description: im.getString(p, path, "description")}
+	if t := im.getString(p, path, "type"); strings.EqualFold(t, "Pool") {
 		b.Type = "Pool"
 		b.URL, b.Protocol = "", ""
 		pool, _ := p["pool"].(map[string]any)
@@ -228,7 +228,7 @@ func (im *importer) backend(r resource) {
 		for i, raw := range services {
 			sp := fmt.Sprintf("%s.pool.services[%d]", path, i)
 			m, _ := raw.(map[string]any)
-			memberID := im.getString(r, m, sp, "id")
+			memberID := im.getString(m, sp, "id")
 			if memberID == "" {
 				im.warn(sp+".id", "missing or not evaluable: the member is left out")
 				continue
@@ -236,23 +236,23 @@ func (im *importer) backend(r resource) {
 			if i := strings.LastIndex(memberID, "/backends/"); i >= 0 {
 				memberID = memberID[i+len("/backends/"):]
 			}
-			b.Pool.Services = append(b.Pool.Services, outMember{ID: memberID, Priority: im.getInt(r, m, sp, "priority"), Weight: im.getInt(r, m, sp, "weight")})
+			b.Pool.Services = append(b.Pool.Services, outMember{ID: memberID, Priority: im.getInt(m, sp, "priority"), Weight: im.getInt(m, sp, "weight")})
 		}
 	}
 	if nested, ok := p["properties"].(map[string]any); ok {
 		if sf, ok := nested["serviceFabricCluster"].(map[string]any); ok {
-			b.ServiceFabricCluster = im.cluster(r, sf, path+".properties.serviceFabricCluster")
+			b.ServiceFabricCluster = im.cluster(sf, path+".properties.serviceFabricCluster")
 		}
 	}
 	if c, ok := p["credentials"].(map[string]any); ok {
-		b.Credentials = im.credentials(r, c, path+".credentials")
+		b.Credentials = im.credentials(c, path+".credentials")
 	}
 	if t, ok := p["tls"].(map[string]any); ok {
-		b.TLS = &outTLS{ValidateCertificateChain: im.getBool(r, t, path+".tls", "validateCertificateChain"),
-			ValidateCertificateName: im.getBool(r, t, path+".tls", "validateCertificateName")}
+		b.TLS = &outTLS{ValidateCertificateChain: im.getBool(t, path+".tls", "validateCertificateChain"),
+			ValidateCertificateName: im.getBool(t, path+".tls", "validateCertificateName")}
 	}
 	if cb, ok := p["circuitBreaker"].(map[string]any); ok {
-		b.CircuitBreaker = im.circuitBreaker(r, cb, path+".circuitBreaker")
+		b.CircuitBreaker = im.circuitBreaker(cb, path+".circuitBreaker")
 	}
 	if _, ok := p["resourceId"]; ok {
 		im.warn(path+".resourceId", "not carried over: not needed, the url names the backend")
@@ -263,19 +263,19 @@ func (im *importer) backend(r resource) {
 	im.out.Backends[id] = b
 }
 
-func (im *importer) cluster(r resource, sf map[string]any, path string) *outCluster {
-	c := &outCluster{MaxPartitionResolutionRetries: im.getInt(r, sf, path, "maxPartitionResolutionRetries")}
-	if eps, ok := im.get(r, sf, path, "managementEndpoints").([]any); ok {
+func (im *importer) cluster(sf map[string]any, path string) *outCluster {
+	c := &outCluster{MaxPartitionResolutionRetries: im.getInt(sf, path, "maxPartitionResolutionRetries")}
+	if eps, ok := im.get(sf, path, "managementEndpoints").([]any); ok {
 		for _, e := range eps {
 			c.ManagementEndpoints = append(c.ManagementEndpoints, text(e))
 		}
 	}
-	if tps, ok := im.get(r, sf, path, "serverCertificateThumbprints").([]any); ok {
+	if tps, ok := im.get(sf, path, "serverCertificateThumbprints").([]any); ok {
 		for _, tp := range tps {
 			c.ServerCertificateThumbprints = append(c.ServerCertificateThumbprints, text(tp))
 		}
 	}
-	if names, ok := im.get(r, sf, path, "serverX509Names").([]any); ok {
+	if names, ok := im.get(sf, path, "serverX509Names").([]any); ok {
 		for _, n := range names {
 			m, _ := n.(map[string]any)
 			c.ServerX509Names = append(c.ServerX509Names, outX509Name{Name: text(m["name"]), IssuerCertificateThumbprint: text(m["issuerCertificateThumbprint"])})
@@ -289,13 +289,13 @@ func (im *importer) cluster(r resource, sf map[string]any, path string) *outClus
 	return c
 }
 
-func (im *importer) credentials(r resource, c map[string]any, path string) *outCredentials {
+func (im *importer) credentials(c map[string]any, path string) *outCredentials {
 	out := &outCredentials{}
 	for _, part := range []struct {
 		key string
 		dst *map[string][]string
 	}{{"header", &out.Header}, {"query", &out.Query}} {
-		if m, ok := im.get(r, c, path, part.key).(map[string]any); ok {
+		if m, ok := im.get(c, path, part.key).(map[string]any); ok {
 			*part.dst = map[string][]string{}
 			for name, vals := range m {
 				list, _ := vals.([]any)
@@ -305,7 +305,7 @@ func (im *importer) credentials(r resource, c map[string]any, path string) *outC
 			}
 		}
 	}
-	if a, ok := im.get(r, c, path, "authorization").(map[string]any); ok {
+	if a, ok := im.get(c, path, "authorization").(map[string]any); ok {
 		out.Authorization = &outAuthorization{Scheme: text(a["scheme"]), Parameter: text(a["parameter"])}
 	}
 	for _, k := range []string{"certificate", "certificateIds"} {
@@ -318,7 +318,7 @@ func (im *importer) credentials(r resource, c map[string]any, path string) *outC
 
 // circuitBreaker carries the first rule over; error reasons other than BackendConnectionFailure and Timeout
 // are left out (sfgate cannot tell them apart).
-func (im *importer) circuitBreaker(r resource, cb map[string]any, path string) *outBreaker {
+func (im *importer) circuitBreaker(cb map[string]any, path string) *outBreaker {
 	rules, _ := cb["rules"].([]any)
 	if len(rules) == 0 {
 		im.warn(path, "no rules: the circuit breaker is left out")
@@ -329,13 +329,13 @@ func (im *importer) circuitBreaker(r resource, cb map[string]any, path string) *
 	}
 	rp := path + ".rules[0]"
 	rule, _ := rules[0].(map[string]any)
-	out := &outRule{Name: im.getString(r, rule, rp, "name"), TripDuration: im.getString(r, rule, rp, "tripDuration"),
-		AcceptRetryAfter: im.getBool(r, rule, rp, "acceptRetryAfter")}
+	out := &outRule{Name: im.getString(rule, rp, "name"), TripDuration: im.getString(rule, rp, "tripDuration"),
+		AcceptRetryAfter: im.getBool(rule, rp, "acceptRetryAfter")}
 	fc, _ := rule["failureCondition"].(map[string]any)
 	fp := rp + ".failureCondition"
-	out.FailureCondition = outFailure{Count: im.getInt(r, fc, fp, "count"), Percentage: im.getInt(r, fc, fp, "percentage"),
-		Interval: im.getString(r, fc, fp, "interval")}
-	if ranges, ok := im.get(r, fc, fp, "statusCodeRanges").([]any); ok {
+	out.FailureCondition = outFailure{Count: im.getInt(fc, fp, "count"), Percentage: im.getInt(fc, fp, "percentage"),
+		Interval: im.getString(fc, fp, "interval")}
+	if ranges, ok := im.get(fc, fp, "statusCodeRanges").([]any); ok {
 		for _, raw := range ranges {
 			m, _ := raw.(map[string]any)
 			var lo, hi int
@@ -344,7 +344,7 @@ func (im *importer) circuitBreaker(r resource, cb map[string]any, path string) *
 			out.FailureCondition.StatusCodeRanges = append(out.FailureCondition.StatusCodeRanges, outRange{Min: lo, Max: hi})
 		}
 	}
-	if reasons, ok := im.get(r, fc, fp, "errorReasons").([]any); ok {
+	if reasons, ok := im.get(fc, fp, "errorReasons").([]any); ok {
 		for i, raw := range reasons {
 			switch s := text(raw); s {
 			case "BackendConnectionFailure", "Timeout":
@@ -366,11 +366,11 @@ var envName = regexp.MustCompile(`[^A-Z0-9]+`)
 func (im *importer) namedValue(r resource) {
 	path := r.path + ".properties"
 	p := r.props
-	name := im.getString(r, p, path, "displayName")
+	name := im.getString(p, path, "displayName")
 	if name == "" {
 		name = r.names[len(r.names)-1]
 	}
-	secret := im.getBool(r, p, path, "secret")
+	secret := im.getBool(p, path, "secret")
 	_, inVault := p["keyVault"]
 	if inVault || secret != nil && *secret {
 		env := "SFGATE_NV_" + strings.Trim(envName.ReplaceAllString(strings.ToUpper(name), "_"), "_")
@@ -383,7 +383,7 @@ func (im *importer) namedValue(r resource) {
 		im.warn(path, fmt.Sprintf("%s %q becomes {env: %s}: set that environment variable to its value", why, name, env))
 		return
 	}
-	v := im.getString(r, p, path, "value")
+	v := im.getString(p, path, "value")
 	if v == "" {
 		im.warn(path+".value", fmt.Sprintf("named value %q has no value in the template: left out", name))
 		return
@@ -399,8 +399,8 @@ func (im *importer) api(r resource) {
 		return
 	}
 	a := im.apiNamed(id)
-	a.Path = im.getString(r, r.props, path, "path")
-	a.ServiceURL = im.getString(r, r.props, path, "serviceUrl")
+	a.Path = im.getString(r.props, path, "path")
+	a.ServiceURL = im.getString(r.props, path, "serviceUrl")
 }
 
 func (im *importer) apiNamed(id string) *outAPI {
@@ -418,23 +418,23 @@ func (im *importer) operation(r resource) {
 		return
 	}
 	path := r.path + ".properties"
-	tpl := im.getString(r, r.props, path, "urlTemplate")
+	tpl := im.getString(r.props, path, "urlTemplate")
 	if q := strings.IndexByte(tpl, '?'); q >= 0 {
 		im.warn(path+".urlTemplate", fmt.Sprintf("the query part %q is left out: operations match by method and path", tpl[q:]))
 		tpl = tpl[:q]
 	}
 	a := im.apiNamed(r.names[len(r.names)-2])
-	a.Operations = append(a.Operations, &outOperation{Name: r.names[len(r.names)-1], Method: im.getString(r, r.props, path, "method"), URLTemplate: tpl})
+	a.Operations = append(a.Operations, &outOperation{Name: r.names[len(r.names)-1], Method: im.getString(r.props, path, "method"), URLTemplate: tpl})
 }
 
 func (im *importer) policy(r resource) {
 	path := r.path + ".properties"
-	format := strings.ToLower(im.getString(r, r.props, path, "format"))
+	format := strings.ToLower(im.getString(r.props, path, "format"))
 	if strings.HasSuffix(format, "link") {
 		im.warn(path+".format", "a policy given by URL ("+format+") is not fetched: paste the XML into the configuration")
 		return
 	}
-	xml := im.getString(r, r.props, path, "value")
+	xml := im.getString(r.props, path, "value")
 	if xml == "" {
 		im.warn(path+".value", "no policy XML: left out")
 		return
