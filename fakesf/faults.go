@@ -28,8 +28,8 @@ func (c *Cluster) movePrimary(p *partition, nodeName string) error {
 		return fabricErr(http.StatusBadRequest, "FABRIC_E_INVALID_FOR_STATELESS_SERVICES", "%s is a stateless service; it has no primary", p.svc.Name)
 	}
 	if nodeName != "" {
-		if _, ok := c.nodeByName[nodeName]; !ok {
-			return fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", nodeName)
+		if _, err := c.nodeOf(nodeName); err != nil {
+			return err
 		}
 	}
 	old := p.primary()
@@ -74,9 +74,9 @@ func (c *Cluster) movePrimary(p *partition, nodeName string) error {
 func (c *Cluster) RestartReplica(nodeName, partitionID string, replicaID int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.nodeByName[nodeName]
-	if !ok {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", nodeName)
+	n, err := c.nodeOf(nodeName)
+	if err != nil {
+		return err
 	}
 	p := c.partitions[strings.ToLower(partitionID)]
 	if p == nil {
@@ -113,9 +113,9 @@ func (c *Cluster) RestartReplica(nodeName, partitionID string, replicaID int64) 
 func (c *Cluster) StopNode(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.nodeByName[name]
-	if !ok {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name)
+	n, err := c.nodeOf(name)
+	if err != nil {
+		return err
 	}
 	if !n.up {
 		return fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_DOWN", "Node %s is down.", name)
@@ -128,9 +128,9 @@ func (c *Cluster) StopNode(name string) error {
 func (c *Cluster) StartNode(name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.nodeByName[name]
-	if !ok {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name)
+	n, err := c.nodeOf(name)
+	if err != nil {
+		return err
 	}
 	if n.up {
 		return fabricErr(http.StatusBadRequest, "FABRIC_E_NODE_IS_UP", "Node %s is up.", name)

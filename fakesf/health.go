@@ -507,14 +507,8 @@ func (c *Cluster) getNodeHealth(q *request) result {
 	return ok(hq.body(c.nodeHealth(n, c.now()), map[string]any{"Name": n.Name}))
 }
 
-func (c *Cluster) nodeByVar(q *request) (*node, *FabricError) {
-	name := q.single("node")
-	n, found := c.nodeByName[name]
-	if !found {
-		return nil, fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name)
-	}
-	return n, nil
-}
+// nodeByVar finds the node named by the {node} variable or answers SF's 404.
+func (c *Cluster) nodeByVar(q *request) (*node, *FabricError) { return c.nodeOf(q.single("node")) }
 
 func (c *Cluster) getApplicationHealth(q *request) result {
 	hq, err := q.healthQuery("ServicesHealthStateFilter")

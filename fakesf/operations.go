@@ -399,9 +399,9 @@ func (c *Cluster) postStartTransition(q *request) result {
 	if ferr != nil {
 		return fail(ferr)
 	}
-	n, found := c.nodeByName[name]
-	if !found {
-		return fail(fabricErr(http.StatusNotFound, "FABRIC_E_NODE_NOT_FOUND", "Node %s does not exist.", name))
+	n, ferr := c.nodeOf(name)
+	if ferr != nil {
+		return fail(ferr)
 	}
 	if n.instanceID != inst {
 		return fail(fabricErr(http.StatusConflict, "FABRIC_E_INSTANCE_ID_MISMATCH", "node %s has instance ID %d, not %d", name, n.instanceID, inst))
