@@ -260,9 +260,9 @@ func (c *Cluster) postRestartReplica(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	rid, perr := strconv.ParseInt(q.single("rid"), 10, 64)
-	if perr != nil {
-		return fail(invalidArg("replica ID %q is not an int64", q.single("rid")))
+	rid, err := q.replicaID()
+	if err != nil {
+		return fail(err)
 	}
 	if e := c.RestartReplica(q.single("node"), pid, rid); e != nil {
 		return fail(asFabricError(e))
@@ -515,9 +515,9 @@ func (c *Cluster) postRemoveReplica(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	rid, perr := strconv.ParseInt(q.single("rid"), 10, 64)
-	if perr != nil {
-		return fail(invalidArg("replica ID %q is not an int64", q.single("rid")))
+	rid, err := q.replicaID()
+	if err != nil {
+		return fail(err)
 	}
 	if e := c.RemoveReplica(q.single("node"), pid, rid); e != nil {
 		return fail(asFabricError(e))

@@ -580,11 +580,20 @@ func (c *Cluster) replicaOrNilByVar(q *request) (*partition, *replica, *FabricEr
 	if err != nil {
 		return nil, nil, err
 	}
-	id, perr := strconv.ParseInt(q.single("rid"), 10, 64)
-	if perr != nil {
-		return nil, nil, invalidArg("replica ID %q is not an int64", q.single("rid"))
+	id, err := q.replicaID()
+	if err != nil {
+		return nil, nil, err
 	}
 	return p, p.findReplica(id), nil
+}
+
+// replicaID parses the {rid} variable.
+func (q *request) replicaID() (int64, *FabricError) {
+	id, err := strconv.ParseInt(q.single("rid"), 10, 64)
+	if err != nil {
+		return 0, invalidArg("replica ID %q is not an int64", q.single("rid"))
+	}
+	return id, nil
 }
 
 func (c *Cluster) getServiceName(q *request) result {
