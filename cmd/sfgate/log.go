@@ -28,14 +28,7 @@ func newLogger(l config.Log, w io.Writer) (*slog.Logger, *logSettings) {
 // apply sets the level and format of l (validated by package config: unknown values mean the default).
 func (s *logSettings) apply(l config.Log) {
 	level := slog.LevelInfo
-	switch strings.ToLower(l.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
+	level.UnmarshalText([]byte(l.Level)) // slog reads debug, info, warn and error in any case; "" keeps info
 	s.level.Set(level)
 	s.json.Store(strings.EqualFold(l.Format, "json"))
 }
