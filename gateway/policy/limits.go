@@ -21,8 +21,8 @@ import (
 // for a limit, Retry-After, unless on-error answers otherwise. It is also context.LastError (Source, Reason, Message).
 type LimitError struct {
 	Status     int
-	Source     string // the policy: rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency
-	Reason     string // RateLimitExceeded, QuotaExceeded, ConcurrencyLimitExceeded
+	Source     string // the policy: rate-limit, rate-limit-by-key, quota-by-key, limit-concurrency, check-header, ...
+	Reason     string // APIM's: RateLimitExceeded, QuotaExceeded, ConcurrencyLimitExceeded, HeaderNotFound, ...
 	Message    string
 	RetryAfter int      // seconds
 	Headers    []Header // retry-after-header-name with its value, when the policy names one
@@ -42,6 +42,9 @@ const (
 	limitRateByKey
 	limitQuotaByKey
 )
+
+// limitKinds are the limit statements by element name.
+var limitKinds = map[string]limitKind{"rate-limit": limitRate, "rate-limit-by-key": limitRateByKey, "quota-by-key": limitQuotaByKey}
 
 // limitStmt is rate-limit, rate-limit-by-key or quota-by-key.
 type limitStmt struct {
@@ -130,9 +133,13 @@ func (b *builder) limitStmt(el *element, kind limitKind) (*limitStmt, error) {
 		}
 		s.firstPeriodStart = t
 	}
-	names := map[string]*[]byte{"retry-after-header-name": &s.retryAfterHeader, "remaining-calls-header-name": &s.remainingHeader,
-		"total-calls-header-name": &s.totalHeader}
-	for n, dst := range names {
+	headers := []struct {
+		attr string
+		dst  *[]byte
+	}{{"retry-after-header-name", &s.retryAfterHeader}, {"remaining-calls-header-name", &s.remainingHeader},
+		{"total-calls-header-name", &s.totalHeader}}
+	for _, h := range headers { // in order, so that the first bad name is the one reported
+		n, dst := h.attr, h.dst
 		if a := attr(el, n); a != nil {
 			v := strings.TrimSpace(a.value)
 			if v == "" || strings.ContainsAny(v, " \t:\r\n") {

@@ -229,7 +229,7 @@ func (b *builder) stmt(el *element, top bool) (stmt, error) {
 		s.retry, err = b.retryStmt(el)
 	case "rate-limit", "rate-limit-by-key", "quota-by-key":
 		s.kind = kLimit
-		s.limit, err = b.limitStmt(el, map[string]limitKind{"rate-limit": limitRate, "rate-limit-by-key": limitRateByKey, "quota-by-key": limitQuotaByKey}[el.name])
+		s.limit, err = b.limitStmt(el, limitKinds[el.name])
 	case "limit-concurrency":
 		s.kind = kConcurrency
 		s.conc, err = b.concurrencyStmt(el)
