@@ -26,11 +26,13 @@ var nestedRetries = doc(`<inbound><base /></inbound>`, `<backend>
 // ErrAttemptLimit, as the gateway's Forwarder does at limits.maxAttemptsPerRequest.
 type limitedForwarder struct {
 	fakeForwarder
-	limit int
+	limit   int
+	refused int // calls past the limit
 }
 
 func (f *limitedForwarder) Forward(ctx context.Context, c *expr.Context, r *Result, timeout time.Duration) error {
 	if f.calls >= f.limit {
+		f.refused++
 		return fmt.Errorf("over the limit: %w", ErrAttemptLimit)
 	}
 	f.outcomes = append(f.outcomes, connErr{})
@@ -48,6 +50,9 @@ func TestNestedRetryStopsAtTheAttemptLimit(t *testing.T) {
 	}
 	if f.calls != 10 {
 		t.Errorf("%d forwards, want the limit of 10", f.calls)
+	}
+	if f.refused != 1 {
+		t.Errorf("%d calls past the limit, want 1 (the retries stop at the first refusal)", f.refused)
 	}
 }
 
