@@ -93,6 +93,7 @@ func TestIPFilter(t *testing.T) {
 		{"2001:db8::1234", true, true},
 		{"2001:db8::1:0", false, true},
 		{"10.1.2.3", false, false},
+		{"::ffff:10.1.2.3", false, false}, // IPv4-mapped: the IPv4 address
 		{"", false, true},
 	} {
 		for _, pc := range []struct {
@@ -192,6 +193,8 @@ func TestValidateClientCertificate(t *testing.T) {
 	}
 	expired := *client.Leaf
 	expired.NotAfter = time.Now().Add(-time.Minute)
+	notYet := *client.Leaf
+	notYet.NotBefore = time.Now().Add(time.Hour)
 	for name, c := range map[string]struct {
 		cert *x509.Certificate
 		want string
@@ -200,6 +203,7 @@ func TestValidateClientCertificate(t *testing.T) {
 		"by common name and issuer": {ca.Issue(t, "partner.example").Leaf, ""},
 		"none":                      {nil, "ClientCertificateNotPresent"},
 		"expired":                   {&expired, "ClientCertificateExpired"},
+		"not yet valid":             {&notYet, "ClientCertificateNotYetValid"},
 		"another identity":          {ca.Issue(t, "other.example").Leaf, "ClientCertificateIdentityNotAllowed"},
 		"right name, wrong issuer":  {testcert.CA(t, "Other CA").Issue(t, "partner.example").Leaf, "ClientCertificateIdentityNotAllowed"},
 	} {
