@@ -235,10 +235,7 @@ func (c *Cluster) postMovePrimary(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.MovePrimary(pid, nodeName); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.MovePrimary(pid, nodeName))
 }
 
 func (c *Cluster) postDeleteService(q *request) result {
@@ -249,10 +246,7 @@ func (c *Cluster) postDeleteService(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.DeleteService(name); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.DeleteService(name))
 }
 
 func (c *Cluster) postRestartReplica(q *request) result {
@@ -264,10 +258,7 @@ func (c *Cluster) postRestartReplica(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.RestartReplica(q.single("node"), pid, rid); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.RestartReplica(q.single("node"), pid, rid))
 }
 
 // nodeOf returns the named node or SF's 404.
@@ -483,10 +474,7 @@ func (c *Cluster) postMoveSecondary(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.MoveSecondary(pid, current, q.query["NewNodeName"]); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.MoveSecondary(pid, current, q.query["NewNodeName"]))
 }
 
 func (c *Cluster) postMoveInstance(q *request) result {
@@ -501,10 +489,7 @@ func (c *Cluster) postMoveInstance(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.MoveInstance(name, pid, q.query["CurrentNodeName"], q.query["NewNodeName"]); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.MoveInstance(name, pid, q.query["CurrentNodeName"], q.query["NewNodeName"]))
 }
 
 func (c *Cluster) postRemoveReplica(q *request) result {
@@ -519,10 +504,7 @@ func (c *Cluster) postRemoveReplica(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.RemoveReplica(q.single("node"), pid, rid); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.RemoveReplica(q.single("node"), pid, rid))
 }
 
 // postRestartNode serves POST /Nodes/{nodeName}/$/Restart with SF's RestartNodeDescription body.
@@ -544,8 +526,5 @@ func (c *Cluster) postRestartNode(q *request) result {
 	if body.CreateFabricDump != "" && body.CreateFabricDump != "True" && body.CreateFabricDump != "False" {
 		return fail(invalidArg("RestartNodeDescription.CreateFabricDump %q must be True or False", body.CreateFabricDump))
 	}
-	if e := c.RestartNode(q.single("node"), inst); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.RestartNode(q.single("node"), inst))
 }

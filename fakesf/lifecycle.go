@@ -93,10 +93,7 @@ func (c *Cluster) postCreateApplication(q *request) result {
 	for _, p := range d.ParameterList {
 		params[p.Key] = p.Value
 	}
-	if err := c.CreateApplication(d.Name, d.TypeName, d.TypeVersion, params); err != nil {
-		return fail(asFabricError(err))
-	}
-	return empty(http.StatusCreated)
+	return done(http.StatusCreated, c.CreateApplication(d.Name, d.TypeName, d.TypeVersion, params))
 }
 
 func (c *Cluster) postDeleteApplication(q *request) result {
@@ -107,10 +104,7 @@ func (c *Cluster) postDeleteApplication(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.DeleteApplication(name); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.DeleteApplication(name))
 }
 
 // serviceDescriptionInJSON is CreateService's body (SF's ServiceDescription, the fields the fake uses).
@@ -240,10 +234,7 @@ func (c *Cluster) postCreateService(q *request) result {
 	if err != nil {
 		return fail(err)
 	}
-	if e := c.CreateService(appName, s); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusAccepted)
+	return done(http.StatusAccepted, c.CreateService(appName, s))
 }
 
 type serviceUpdateJSON struct {
@@ -362,8 +353,5 @@ func (c *Cluster) postUpdateService(q *request) result {
 		}
 		minReplicas = *d.MinReplicaSetSize
 	}
-	if e := c.UpdateService(name, replicas, minReplicas); e != nil {
-		return fail(asFabricError(e))
-	}
-	return empty(http.StatusOK)
+	return done(http.StatusOK, c.UpdateService(name, replicas, minReplicas))
 }

@@ -53,6 +53,15 @@ func fail(e *FabricError) result {
 	return result{err: e}
 }
 
+// done answers with status and no body when err is nil, else with err (asFabricError's 500 for a non-SF error):
+// the HTTP face of a Cluster method such as MovePrimary.
+func done(status int, err error) result {
+	if err != nil {
+		return fail(asFabricError(err))
+	}
+	return empty(status)
+}
+
 type route struct {
 	method  string
 	tmpl    []string // literal segments, "{x}" one segment, "{x*}" one or more segments
