@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -250,10 +249,8 @@ func checkBackendIDs(errs *config.Errors, p *config.Policy, field string, doc *p
 	}
 }
 
-var namedRef = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
-
 func substituteNamed(s string, named map[string]string) string {
-	return namedRef.ReplaceAllStringFunc(s, func(ref string) string {
+	return config.NamedRef.ReplaceAllStringFunc(s, func(ref string) string {
 		if v, ok := named[ref[2:len(ref)-2]]; ok {
 			return v
 		}

@@ -33,7 +33,7 @@ func configSecrets(cfg *config.Config) []string {
 	add := func(raw string) {
 		v := substituteNamed(raw, named)
 		out = append(out, v, url.QueryEscape(v))
-		for _, m := range namedRef.FindAllStringSubmatch(raw, -1) {
+		for _, m := range config.NamedRef.FindAllStringSubmatch(raw, -1) {
 			if nv, ok := named[m[1]]; ok {
 				out = append(out, nv, url.QueryEscape(nv))
 			}

@@ -306,7 +306,7 @@ func check(l *errorList, cfg *Config) {
 		if a.BearerToken == "" {
 			l.bad("adminAuth.bearerToken", "required: the token callers of /metrics and /debug/* send as Authorization: Bearer <token>, such as \"{{admin-token}}\" with admin-token a secret named value")
 		}
-		for _, m := range namedRefs.FindAllStringSubmatch(a.BearerToken, -1) {
+		for _, m := range NamedRef.FindAllStringSubmatch(a.BearerToken, -1) {
 			if _, ok := cfg.NamedValues[m[1]]; !ok {
 				l.bad("adminAuth.bearerToken", "unknown named value {{%s}}; define it under namedValues:", m[1])
 			}
@@ -531,8 +531,9 @@ func checkCluster(l *errorList, field string, sf *ServiceFabricCluster) {
 	}
 }
 
-// namedRefs finds {{name}} references to named values.
-var namedRefs = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
+// NamedRef finds {{name}} references to named values (submatch 1 is the name): here to check them, in the
+// gateway to substitute them.
+var NamedRef = regexp.MustCompile(`\{\{([A-Za-z0-9._-]+)\}\}`)
 
 // ParsePrefix parses one trustedProxies entry: a CIDR network, or a single IPv4 or IPv6 address.
 func ParsePrefix(s string) (netip.Prefix, error) {
