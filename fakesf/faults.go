@@ -16,9 +16,9 @@ import (
 func (c *Cluster) MovePrimary(partitionID, nodeName string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.partitions[strings.ToLower(partitionID)]
-	if p == nil {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	p, err := c.partitionOf(partitionID)
+	if err != nil {
+		return err
 	}
 	return c.movePrimary(p, nodeName)
 }
@@ -78,9 +78,9 @@ func (c *Cluster) RestartReplica(nodeName, partitionID string, replicaID int64) 
 	if err != nil {
 		return err
 	}
-	p := c.partitions[strings.ToLower(partitionID)]
-	if p == nil {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	p, err := c.partitionOf(partitionID)
+	if err != nil {
+		return err
 	}
 	r := p.findReplica(replicaID)
 	if r == nil || r.node != n {
@@ -261,6 +261,15 @@ func (c *Cluster) postRestartReplica(q *request) result {
 	return done(http.StatusOK, c.RestartReplica(q.single("node"), pid, rid))
 }
 
+// partitionOf returns the partition with ID id (any case) or SF's 404.
+func (c *Cluster) partitionOf(id string) (*partition, *FabricError) {
+	p := c.partitions[strings.ToLower(id)]
+	if p == nil {
+		return nil, fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", id)
+	}
+	return p, nil
+}
+
 // nodeOf returns the named node or SF's 404.
 func (c *Cluster) nodeOf(name string) (*node, *FabricError) {
 	n, ok := c.nodeByName[name]
@@ -331,9 +340,9 @@ func (c *Cluster) moveReplica(r *replica, to *node) error {
 func (c *Cluster) MoveSecondary(partitionID, currentNode, newNode string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p := c.partitions[strings.ToLower(partitionID)]
-	if p == nil {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	p, err := c.partitionOf(partitionID)
+	if err != nil {
+		return err
 	}
 	if p.svc.Kind != Stateful {
 		return fabricErr(http.StatusBadRequest, "FABRIC_E_INVALID_FOR_STATELESS_SERVICES", "%s is a stateless service; use MoveInstance", p.svc.Name)
@@ -415,9 +424,9 @@ func (c *Cluster) RemoveReplica(nodeName, partitionID string, replicaID int64) e
 	if err != nil {
 		return err
 	}
-	p := c.partitions[strings.ToLower(partitionID)]
-	if p == nil {
-		return fabricErr(http.StatusNotFound, "FABRIC_E_PARTITION_NOT_FOUND", "Partition %s does not exist.", partitionID)
+	p, err := c.partitionOf(partitionID)
+	if err != nil {
+		return err
 	}
 	r := p.findReplica(replicaID)
 	if r == nil || r.node != n {
