@@ -9,7 +9,6 @@ import (
 	"github.com/sfgate/sfgate/gateway/config"
 	"github.com/sfgate/sfgate/gateway/expr"
 	"github.com/sfgate/sfgate/gateway/policy"
-	"github.com/valyala/fasthttp"
 )
 
 // backendPool is a compiled Pool backend (docs/configuration.md, "Pools"): its members grouped by priority,
@@ -92,19 +91,20 @@ func (b *backend) tripped() bool {
 	return true // a probe is in flight
 }
 
-// soonest is how long until the first member's breaker lets a probe through (for Retry-After).
-func (p *backendPool) soonest() time.Duration {
+// soonestOpen is how long until the first open backend-scope breaker of a member lets a probe through (for
+// Retry-After); -1 when no member has one open.
+func (p *backendPool) soonestOpen() time.Duration {
 	wait := time.Duration(-1)
 	for _, g := range p.groups {
 		for _, m := range g.members {
-			if cb := m.breaker; cb != nil && cb.scope == config.ScopeBackend {
-				if d := time.Duration(cb.whole.openUntil.Load() - cb.now().UnixNano()); wait < 0 || d < wait {
+			if cb := m.breaker; cb != nil && cb.scope == config.ScopeBackend && cb.whole.state.Load() != breakerClosed {
+				if d := max(time.Duration(cb.whole.openUntil.Load()-cb.now().UnixNano()), 0); wait < 0 || d < wait {
 					wait = d
 				}
 			}
 		}
 	}
-	return max(wait, time.Second)
+	return wait
 }
 
 // forwardPool sends the request to a member of the pool: the chosen member's own forwarding (and, for a
@@ -112,23 +112,23 @@ func (p *backendPool) soonest() time.Duration {
 // refused the request before anything was sent, the next choice is tried.
 func (s *reqState) forwardPool(ctx context.Context, c *expr.Context, t *policy.Target, p *backendPool, timeout time.Duration) error {
 	var refused uint64
-	var last error
+	wait := p.soonestOpen() // the members pick leaves out; -1: none
 	for {
 		m, bit := p.pick(refused)
 		if m == nil {
 			break
 		}
 		err := s.forwardBackend(ctx, c, t, m, timeout)
-		if fe, ok := err.(*forwardError); !ok || !fe.tripped {
+		fe, ok := err.(*forwardError)
+		if !ok || !fe.tripped {
 			return err
 		}
 		refused |= bit
-		last = err
+		if wait < 0 || fe.wait < wait {
+			wait = fe.wait
+		}
 	}
-	if last != nil {
-		return last
-	}
-	return &requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeCircuitOpen, Source: sourceForwardRequest,
-		RetryAfter: retryAfterSeconds(p.soonest()),
-		Message:    "the circuit breaker of every member of the backend pool is open; try again after Retry-After"}
+	// Every member's breaker refused the request: the answer is a tripped breaker's, with the soonest probe.
+	return &forwardError{reason: expr.ReasonBackendConnectionFailure, notSent: true, tripped: true, wait: max(wait, 0),
+		endpoint: []byte("every member of the backend pool"), err: errCircuitOpen}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/gateway/config"
 	"github.com/sfgate/sfgate/internal/fakesftest"
 )
 
@@ -52,6 +54,9 @@ type statusBackend struct {
 	status     atomic.Int64
 	retryAfter atomic.Value // string
 	hits       atomic.Int64
+	// hold, when set, is told of the next request as it arrives (and then unset); that request's answer
+	// waits until the channel it was sent is closed.
+	hold atomic.Pointer[chan chan struct{}]
 }
 
 func startStatusBackend(t *testing.T) *statusBackend {
@@ -65,6 +70,11 @@ func startStatusBackend(t *testing.T) *statusBackend {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sb.hits.Add(1)
+		if h := sb.hold.Swap(nil); h != nil {
+			release := make(chan struct{})
+			*h <- release
+			<-release
+		}
 		if ra := sb.retryAfter.Load().(string); ra != "" {
 			w.Header().Set("Retry-After", ra)
 		}
@@ -428,5 +438,72 @@ apis:
 	}
 	if want := fmt.Sprintf(`sfgate_circuit_breaker_state{backend="b",key="http://%s"} 1`, sb.addr); !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// An open breaker whose trip duration passed lets one probe through; while that probe is in flight, every
+// other request is refused without reaching the backend.
+func TestCircuitBreakerLetsOneProbeThroughAtATime(t *testing.T) {
+	sb := startStatusBackend(t)
+	g := startGateway(t, fmt.Sprintf(`
+backends:
+  flaky:
+    url: http://%s/
+    circuitBreaker:
+      rules: [{failureCondition: {count: 1, interval: 1m, statusCodeRanges: [{min: 500, max: 599}]}, tripDuration: 30s}]
+apis:
+`, sb.addr)+breakerAPI("flaky"), nil)
+	clock := newManualClock()
+	setBreakerClock(t, g, "flaky", clock)
+	sb.status.Store(500)
+	do(t, g.addr, "GET", "/flaky/x", nil, "")
+	expectOpen(t, do(t, g.addr, "GET", "/flaky/x", nil, ""), "30")
+
+	clock.Advance(30 * time.Second)
+	sb.status.Store(200)
+	arrived := make(chan chan struct{})
+	sb.hold.Store(&arrived)
+	probe := make(chan rawResponse, 1)
+	go func() { probe <- do(t, g.addr, "GET", "/flaky/x", nil, "") }()
+	release := <-arrived // the probe is at the backend
+	for range 3 {
+		r := do(t, g.addr, "GET", "/flaky/x", nil, "")
+		if r.status != 503 || !bytes.Contains(r.body, []byte(CodeCircuitOpen)) {
+			t.Errorf("a request during the probe: %d %s, want 503 %s", r.status, r.body, CodeCircuitOpen)
+		}
+	}
+	close(release)
+	if r := <-probe; r.status != 200 {
+		t.Fatalf("probe: %d %s", r.status, r.body)
+	}
+	if n := sb.hits.Load(); n != 2 {
+		t.Errorf("the backend got %d requests, want 2 (the failure and the one probe)", n)
+	}
+	if r := do(t, g.addr, "GET", "/flaky/x", nil, ""); r.status != 200 {
+		t.Errorf("after the good probe: %d %s", r.status, r.body)
+	}
+}
+
+// A partition- or replica-scope breaker keeps at most maxBreakerKeys keys: past that, closed breakers are
+// dropped when a new key comes, and tripped ones are kept (their state is what the breaker is for).
+func TestCircuitBreakerKeysAreBounded(t *testing.T) {
+	c := &circuitBreaker{scope: config.ScopePartition, count: 1, interval: time.Minute, tripDuration: time.Minute,
+		now: newManualClock().Now, metrics: &backendMetrics{}, whole: &breaker{}}
+	empty := map[string]*breaker{}
+	c.keyed.Store(&empty)
+	tripped := c.breakerFor("tripped", nil)
+	c.trip(tripped, nil)
+	for i := range maxBreakerKeys + 10 {
+		c.breakerFor(fmt.Sprintf("p%d", i), nil)
+	}
+	m := *c.keyed.Load()
+	if len(m) > maxBreakerKeys+1 {
+		t.Errorf("%d breakers kept, want at most %d", len(m), maxBreakerKeys+1)
+	}
+	if m["tripped"] != tripped {
+		t.Error("the tripped breaker was dropped with the closed ones")
+	}
+	if m[fmt.Sprintf("p%d", maxBreakerKeys+9)] == nil {
+		t.Error("the newest key has no breaker")
 	}
 }

@@ -31,6 +31,7 @@ func TestCheckHeader(t *testing.T) {
 	}{
 		{"allowed", []string{"X-Tenant", "contoso", "X-Api-Version", "2"}, "", 0, ""},
 		{"allowed ignoring case", []string{"X-Tenant", "FabriKam", "X-Api-Version", "2"}, "", 0, ""},
+		{"allowed around spaces", []string{"X-Tenant", " contoso\t", "X-Api-Version", "2"}, "", 0, ""},
 		{"missing", []string{"X-Api-Version", "2"}, "HeaderNotFound", 401, "tenant partners"},
 		{"not listed", []string{"X-Tenant", "northwind", "X-Api-Version", "2"}, "HeaderValueNotAllowed", 401, "tenant partners"},
 		{"a second line not listed", []string{"X-Tenant", "contoso", "X-Tenant", "northwind", "X-Api-Version", "2"}, "HeaderValueNotAllowed", 401, "tenant partners"},
