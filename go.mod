@@ -4,7 +4,8 @@ go 1.26.8
 
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/azcore v1.24.0 // resolver: management-call pipeline (request IDs, logging, bearer-token policy)
-	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0 // resolver: Azure AD credentials for secured clusters
+	github.com/Azure/azure-sdk-for-go/sdk/azidentity v1.15.0 // resolver: Azure AD credentials for secured clusters; internal/keyvault: the identity that reads Key Vault secrets
+	github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets v1.5.1 // internal/keyvault: Key Vault named values, Microsoft's client (challenge-based auth, REST shape, retries)
 	github.com/cenkalti/backoff/v4 v4.3.0 // resolver failover and gateway re-resolution: bounded, jittered backoff
 	github.com/go-jose/go-jose/v4 v4.1.3 // gateway validate-jwt: reads the JWK sets OpenID providers publish (RSA, EC, Ed25519), no dependencies of its own
 	github.com/golang-jwt/jwt/v5 v5.3.1 // fakesf: verifies bearer tokens (secured mode); gateway validate-jwt: signature, exp/nbf with clock skew, algorithm families
@@ -16,6 +17,7 @@ require (
 
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/internal v1.13.0 // indirect
+	github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/internal v1.2.0 // indirect
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect

@@ -209,7 +209,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*path)
+	loader := new(config.Loader) // kept for reloads: its Key Vault client remembers the last good values
+	cfg, err := loader.Load(ctx, *path)
 	if err != nil {
 		printConfigError(stderr, err)
 		if errors.Is(err, os.ErrNotExist) {
@@ -219,7 +220,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	done := make(chan struct{})
 	defer close(done)
-	ctl := control{reload: notifyChan(done, syscall.SIGHUP), hurry: secondSignal(done)}
+	ctl := control{reload: notifyChan(done, syscall.SIGHUP), hurry: secondSignal(done), loader: loader}
 	if err := serve(ctx, cfg, ctl, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "sfgate:", err)
 		return 1
@@ -270,9 +271,14 @@ func secondSignal(done <-chan struct{}) <-chan struct{} {
 
 // control is what, besides the end of the context (which drains and stops), acts on a running gateway.
 type control struct {
-	reload   <-chan struct{} // re-read the configuration file (SIGHUP); nil: never
+	reload <-chan struct{} // re-read the configuration file (SIGHUP); nil: never
+	// refresh fetches the Key Vault named values again; nil: a ticker every keyVaultRefresh of the configuration.
+	refresh  <-chan time.Time
 	hurry    <-chan struct{} // closed: end the drain delay at once (a second SIGINT/SIGTERM); nil: never
 	onListen listening       // told the bound addresses (tests and demo); nil: nobody
+	// loader loaded the configuration and loads it again on reload (its Key Vault client keeps the last good
+	// values); serve sets its Log. nil: a new Loader.
+	loader *config.Loader
 }
 
 // listening is told the bound addresses once the gateway accepts connections ("" for a listener that is off).
@@ -322,18 +328,47 @@ func serve(ctx context.Context, cfg *config.Config, ctl control, stdout, stderr 
 	if ctl.onListen != nil {
 		ctl.onListen(ln.Addr().String(), adminAddr, healthAddr)
 	}
+	loader := ctl.loader
+	if loader == nil {
+		loader = new(config.Loader)
+	}
+	loader.Log = logger
 	current := cfg // the last configuration that loaded: its log, drainDelay and shutdownTimeout apply
+	refresh, every := ctl.refresh, func(time.Duration) {}
+	if refresh == nil {
+		tick := time.NewTicker(config.DefaultKeyVaultRefresh)
+		defer tick.Stop()
+		refresh = tick.C
+		every = func(d time.Duration) {
+			if d > 0 {
+				tick.Reset(d)
+			}
+		}
+		every(cfg.KeyVaultRefresh)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return drain(g, current, ctl.hurry, logger)
+		case <-refresh:
+			next, changed := loader.RefreshKeyVault(ctx, current)
+			if next == nil {
+				continue
+			}
+			if err := g.Reload(next); err != nil { // the same path as SIGHUP: compile with the new values, then swap
+				logger.Error("Key Vault values changed but the configuration with them was rejected; the running one stays",
+					"namedValues", changed, "error", err.Error())
+				continue
+			}
+			logger.Info("Key Vault named values refreshed", "namedValues", changed)
+			current = next
 		case err := <-errc:
 			if err != nil {
 				g.Shutdown(context.Background())
 				return err
 			}
 		case <-ctl.reload:
-			next, err := config.Load(cfg.File)
+			next, err := loader.Load(ctx, cfg.File)
 			if err == nil {
 				err = g.Reload(next)
 			}
@@ -341,6 +376,7 @@ func serve(ctx context.Context, cfg *config.Config, ctl control, stdout, stderr 
 				logger.Error("reload rejected; the running configuration stays", "file", cfg.File, "error", err.Error())
 				continue
 			}
+			every(next.KeyVaultRefresh)
 			logSettings.apply(next.Log)
 			logger.Info("log settings applied", "level", logSettings.level.Level().String(), "format", logSettings.format(),
 				"access", next.Log.AccessLog())

@@ -28,14 +28,18 @@ type served struct {
 }
 
 // startServe runs serve for the configuration file text (written to a temporary file, so that reloads
-// re-read it) with ctl until the test ends, and waits until it listens.
+// re-read it; loaded with ctl.loader when set) with ctl until the test ends, and waits until it listens.
 func startServe(t *testing.T, text string, ctl control) (*served, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sfgate.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
+	loader := ctl.loader
+	if loader == nil {
+		loader = new(config.Loader)
+	}
+	cfg, err := loader.Load(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +62,7 @@ func startServe(t *testing.T, text string, ctl control) (*served, string) {
 	select {
 	case <-listening:
 	case err := <-s.done:
+		s.done <- err // for the cleanup
 		t.Fatalf("serve: %v\n%s", err, s.log.String())
 	}
 	return s, path

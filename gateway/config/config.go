@@ -2,6 +2,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/sfgate/sfgate/internal/keyvault"
 )
 
 // Config is one sfgate configuration file, decoded. Field names follow Azure API Management where APIM has
@@ -45,9 +47,12 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// NamedValues are substituted for {{name}} in every policy document and backend credential before it is
 	// compiled (APIM named values). Names: letters, digits, '.', '-', '_'. A value is a plain string, or a
-	// mapping that takes it from the file (value), an environment variable (env) or a file (file), optionally
-	// marked secret. Values() gives the resolved strings.
+	// mapping that takes it from the file (value), an environment variable (env), a file (file) or an Azure Key
+	// Vault secret (keyVault), optionally marked secret. Values() gives the resolved strings.
 	NamedValues map[string]*NamedValue `yaml:"namedValues"`
+	// KeyVaultRefresh is how often the Key Vault named values without a version are fetched again (a changed
+	// value applies to new requests without a restart). Default 4h, as APIM; at least 1m.
+	KeyVaultRefresh time.Duration `yaml:"keyVaultRefresh"`
 	// Backends are APIM Backend entities by backend-id.
 	Backends map[string]*Backend `yaml:"backends"`
 	// APIs are matched by the longest path prefix.
@@ -95,10 +100,24 @@ type NamedValue struct {
 	// File is a file to read the value from (relative to the configuration file; one trailing line break is
 	// dropped), such as a mounted Kubernetes secret; read at start and on SIGHUP.
 	File string `yaml:"file"`
+	// KeyVault takes the value from an Azure Key Vault secret (APIM's Key Vault named values): fetched at start
+	// and on SIGHUP, and a versionless one again every keyVaultRefresh. Such a value is always secret.
+	KeyVault *KeyVaultRef `yaml:"keyVault"`
 	// Secret keeps the value out of log lines, /debug answers, error bodies and metric labels.
 	Secret bool `yaml:"secret"`
+}
 
-	_ Unsupported `unsupported:"keyVault=Key Vault references are not supported yet; give the secret through env: or file: (a CSI-mounted secret file, say)"`
+// KeyVaultRef names the Key Vault secret a named value holds, as APIM's keyVault property does.
+type KeyVaultRef struct {
+	Pos Pos
+	// SecretIdentifier is the secret's URL: https://<vault>.vault.azure.net/secrets/<name> for the latest
+	// version (refreshed), or .../secrets/<name>/<version> for one version.
+	SecretIdentifier string `yaml:"secretIdentifier"`
+	// IdentityClientID is the client ID of the user-assigned managed identity that reads the secret; without it
+	// azidentity's DefaultAzureCredential does (environment, workload identity, managed identity, Azure CLI).
+	IdentityClientID string `yaml:"identityClientId"`
+
+	ref keyvault.Ref // parsed by Load
 }
 
 // Values returns the named values' resolved text by name, for {{name}} substitution.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -208,8 +209,10 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("apis: [{name: a, operations: [{method: GET, urlTemplate: /x}]}]\n"))
 	f.Add([]byte("a: &x {b: *x}\n"))
+	f.Add([]byte("apis: [{name: a}]\nnamedValues: {k: {keyVault: {secretIdentifier: 'https://v.vault.azure.net/secrets/k'}}}\n"))
+	ld := offlineLoader()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse(data, "fuzz.yaml")
+		cfg, err := ld.Parse(context.Background(), data, "fuzz.yaml")
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("Parse returned cfg=%v err=%v", cfg != nil, err)
 		}
@@ -311,8 +314,7 @@ namedValues:
 	for _, c := range []struct{ name, yaml, want string }{
 		{"unset variable", "  k: {env: SFGATE_TEST_UNSET_NV}\n", "x.yaml:3:3: namedValues.k: the environment variable SFGATE_TEST_UNSET_NV is not set"},
 		{"missing file", "  k: {file: nowhere, secret: true}\n", "namedValues.k: cannot read nowhere: no such file or directory"},
-		{"two sources", "  k: {value: a, env: SFGATE_TEST_NV}\n", "x.yaml:3:3: namedValues.k: give one of value, env and file"},
-		{"key vault", "  k: {keyVault: {secretIdentifier: 'https://v.vault.azure.net/secrets/k'}, secret: true}\n", `"keyVault" is an APIM field sfgate does not support: Key Vault references are not supported yet`},
+		{"two sources", "  k: {value: a, env: SFGATE_TEST_NV}\n", "x.yaml:3:3: namedValues.k: give one of value, env, file and keyVault"},
 		{"empty", "  k: {value: '', secret: true}\n", "x.yaml:3:3: namedValues.k: a named value may not be empty"},
 		{"list", "  k: [a]\n", "x.yaml:3:6: namedValues.k: expected a string, or a mapping"},
 	} {

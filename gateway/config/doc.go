@@ -43,6 +43,11 @@
 //	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics
 //	  admin-token: {env: SFGATE_ADMIN_TOKEN, secret: true}      read at start and on SIGHUP
 //	  orders-key: {file: /run/secrets/orders-key, secret: true} relative to this file; one trailing line break dropped
+//	  vault-key:                                                an Azure Key Vault secret (always secret): at start, on SIGHUP, every keyVaultRefresh
+//	    keyVault: {secretIdentifier: "https://myvault.vault.azure.net/secrets/orders-key"}   latest version; .../orders-key/<version> pins one
+//	    secret: true
+//	  partner-key: {keyVault: {secretIdentifier: "https://myvault.vault.azure.net/secrets/partner", identityClientId: <client id>}}   a user-assigned managed identity reads it
+//	keyVaultRefresh: 4h               how often the Key Vault values without a version are fetched again (4h, as APIM; at least 1m)
 //	policies: XML or path             global scope (APIM's default global policy when absent)
 //	backends:
 //	  <backend-id>:

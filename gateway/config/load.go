@@ -1,9 +1,10 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/sfgate/sfgate/partition"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -11,11 +12,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sfgate/sfgate/partition"
 )
 
 // Defaults applied by Load to fields left out of the file.
@@ -47,19 +51,30 @@ const (
 )
 
 // Load reads, decodes and checks the configuration file at path. Policy files it names are read too
-// (relative paths are relative to the configuration file's directory). A non-nil error is an Errors
-// listing every problem with its file:line, or a plain error when the file cannot be read.
+// (relative paths are relative to the configuration file's directory), and named values are resolved (env:,
+// file:, keyVault:). A non-nil error is an Errors listing every problem with its file:line, or a plain error
+// when the file cannot be read. It is a fresh Loader's Load: a gateway that reloads uses one Loader throughout.
 func Load(path string) (*Config, error) {
+	return new(Loader).Load(context.Background(), path)
+}
+
+// Parse decodes and checks a configuration held in memory; file names it in errors and anchors relative
+// policy file paths. It is a fresh Loader's Parse.
+func Parse(data []byte, file string) (*Config, error) {
+	return new(Loader).Parse(context.Background(), data, file)
+}
+
+// Load is the package's Load with this Loader's Key Vault client (ctx bounds the Key Vault fetches).
+func (ld *Loader) Load(ctx context.Context, path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
-	return Parse(data, path)
+	return ld.Parse(ctx, data, path)
 }
 
-// Parse decodes and checks a configuration held in memory; file names it in errors and anchors relative
-// policy file paths.
-func Parse(data []byte, file string) (cfg *Config, err error) {
+// Parse is the package's Parse with this Loader's Key Vault client (ctx bounds the Key Vault fetches).
+func (ld *Loader) Parse(ctx context.Context, data []byte, file string) (cfg *Config, err error) {
 	l := &errorList{file: file, data: data}
 	if len(data) > maxConfigBytes {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1}, Msg: fmt.Sprintf("the file is %d bytes, more than the %d allowed", len(data), maxConfigBytes)}}
@@ -85,7 +100,7 @@ func Parse(data []byte, file string) (cfg *Config, err error) {
 	}
 	l.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	loadPolicyFiles(l, cfg)
-	resolveNamedValues(l, cfg)
+	ld.resolveNamedValues(ctx, l, cfg)
 	applyDefaults(cfg)
 	check(l, cfg)
 	if len(l.errs) > 0 {
@@ -121,9 +136,11 @@ func (nv *NamedValue) decodeNode(l *errorList, n *yaml.Node, field string) {
 	nv.Pos, nv.Value = l.pos(n), n.Value
 }
 
-// resolveNamedValues reads the values given by env: and file:. Errors name the variable or file, never a value.
-func resolveNamedValues(l *errorList, cfg *Config) {
-	for name, nv := range cfg.NamedValues {
+// resolveNamedValues reads the values given by env:, file: and keyVault:. Errors name the variable, file or
+// secret, never a value.
+func (ld *Loader) resolveNamedValues(ctx context.Context, l *errorList, cfg *Config) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.NamedValues)) {
+		nv := cfg.NamedValues[name]
 		field := "namedValues." + name
 		if nv == nil {
 			continue
@@ -134,11 +151,16 @@ func resolveNamedValues(l *errorList, cfg *Config) {
 				sources++
 			}
 		}
+		if nv.KeyVault != nil {
+			sources++
+		}
 		if sources > 1 {
-			l.bad(field, "give one of value, env and file")
+			l.bad(field, "give one of value, env, file and keyVault")
 			continue
 		}
 		switch {
+		case nv.KeyVault != nil:
+			ld.resolveKeyVault(ctx, l, name, nv)
 		case nv.Env != "":
 			v, ok := os.LookupEnv(nv.Env)
 			if !ok {
@@ -231,6 +253,7 @@ func applyDefaults(cfg *Config) {
 		cfg.DrainDelay = &d
 	}
 	setDur(&cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&cfg.KeyVaultRefresh, DefaultKeyVaultRefresh)
 	lim := &cfg.Limits
 	setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
@@ -318,6 +341,9 @@ func check(l *errorList, cfg *Config) {
 		}
 	}
 	checkReverseProxy(l, cfg.ReverseProxy)
+	if cfg.KeyVaultRefresh < MinKeyVaultRefresh {
+		l.bad("keyVaultRefresh", "%s is shorter than %s: Key Vault values need not be fetched that often (default %s)", cfg.KeyVaultRefresh, MinKeyVaultRefresh, DefaultKeyVaultRefresh)
+	}
 	if cfg.GOMAXPROCS < 0 {
 		l.bad("gomaxprocs", "must be 0 (Go's default) or more, not %d", cfg.GOMAXPROCS)
 	}
