@@ -376,11 +376,13 @@ func (im *importer) namedValue(r resource) {
 		env := "SFGATE_NV_" + strings.Trim(envName.ReplaceAllString(strings.ToUpper(name), "_"), "_")
 		im.out.NamedValues[name] = map[string]any{"env": env, "secret": true}
 		im.placeholders[env] = true
-		why := "a secret named value"
+		msg := fmt.Sprintf("a secret named value %q becomes {env: %s}: set that environment variable to its value", name, env)
 		if inVault {
-			why = "a Key Vault named value (Key Vault references are not supported yet)"
+			vault, _ := p["keyVault"].(map[string]any)
+			msg = fmt.Sprintf("a Key Vault named value %q becomes {env: %s}: set that environment variable to its value, or have sfgate read the vault: write {keyVault: {secretIdentifier: %q}} instead",
+				name, env, im.getString(vault, path+".keyVault", "secretIdentifier"))
 		}
-		im.warn(path, fmt.Sprintf("%s %q becomes {env: %s}: set that environment variable to its value", why, name, env))
+		im.warn(path, msg)
 		return
 	}
 	v := im.getString(p, path, "value")

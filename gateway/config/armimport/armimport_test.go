@@ -81,7 +81,7 @@ func TestImportTemplate(t *testing.T) {
 	warnings := strings.Join(res.Warnings, "\n")
 	for _, want := range []string{
 		`$.resources[2].properties: a secret named value "partner-key" becomes {env: SFGATE_NV_PARTNER_KEY}`,
-		`$.resources[3].properties: a Key Vault named value (Key Vault references are not supported yet) "vault-token" becomes {env: SFGATE_NV_VAULT_TOKEN}`,
+		`$.resources[3].properties: a Key Vault named value "vault-token" becomes {env: SFGATE_NV_VAULT_TOKEN}: set that environment variable to its value, or have sfgate read the vault: write {keyVault: {secretIdentifier: "https://contoso.vault.azure.net/secrets/token"}} instead`,
 		`$.resources[4].properties.properties.serviceFabricCluster.clientCertificatethumbprint: not carried over: a certificate store is not read`,
 		`$.resources[4].properties.circuitBreaker.rules[0].failureCondition.errorReasons[0]: "Server errors" is left out`,
 		`$.resources[5].properties.credentials.certificateIds: not carried over`,
