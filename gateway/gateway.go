@@ -53,6 +53,7 @@ type Gateway struct {
 	bodies     bodyBudget                       // request-body bytes held by all requests (limits.maxBufferedBodyBytes)
 	accessLog  atomic.Bool                      // log.access of the current configuration
 	secrets    atomic.Pointer[strings.Replacer] // masks the configuration's credentials in log lines (redact.go)
+	shown      []string                         // configSecrets of the current configuration; guarded by mu
 	adminGuard atomic.Pointer[adminGuard]       // adminAuth and adminPprof of the current configuration
 	draining   atomic.Bool                      // Drain was called: /readyz answers 503
 }
@@ -100,7 +101,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
 	g.log = slog.New(redactingHandler{next: opts.Logger.Handler(), r: &g.secrets})
-	g.secrets.Store(newRedactor(configSecrets(cfg)))
+	g.shown = configSecrets(cfg)
+	g.secrets.Store(newRedactor(g.shown))
 	g.adminGuard.Store(newAdminGuard(cfg))
 	lt, err := newListenerTLS(cfg, g.log, opts.certPoll, opts.onCertReload)
 	if err != nil {
@@ -208,7 +210,11 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	old := g.rt.Load()
-	g.secrets.Store(newRedactor(configSecrets(cfg)))
+	// The previous configuration's secrets stay masked until the next reload: requests in flight on it may still
+	// log a value that was just replaced (a refreshed Key Vault secret, a changed env: or file: value).
+	next := configSecrets(cfg)
+	g.secrets.Store(newRedactor(append(next, g.shown...)))
+	g.shown = next
 	g.adminGuard.Store(newAdminGuard(cfg))
 	g.use(rt, old)
 	if nextTLS != nil {

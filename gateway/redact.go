@@ -65,16 +65,23 @@ func configSecrets(cfg *config.Config) []string {
 			add(sc.AzureActiveDirectory.ClientSecret)
 		}
 	}
-	out = slices.DeleteFunc(out, func(s string) bool { return len(s) < minSecretLen })
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) }) // longest first: no partial masks
-	return slices.Compact(out)
+	return slices.DeleteFunc(out, func(s string) bool { return len(s) < minSecretLen })
 }
 
-// newRedactor builds the replacer for secrets; nil when there are none (then logging pays nothing).
+// newRedactor builds the replacer for secrets (duplicates allowed); nil when there are none (then logging pays
+// nothing).
 func newRedactor(secrets []string) *strings.Replacer {
 	if len(secrets) == 0 {
 		return nil
 	}
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { // longest first: no partial masks
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
+	secrets = slices.Compact(secrets)
 	pairs := make([]string, 0, 2*len(secrets))
 	for _, s := range secrets {
 		pairs = append(pairs, s, redacted)

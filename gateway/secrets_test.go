@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sfgate/sfgate/gateway/config"
 )
 
 // lockedBuffer is a log sink safe for the gateway's concurrent writers.
@@ -153,5 +156,44 @@ apis:
 				t.Errorf("client body names the internal %q: %s", internal, text)
 			}
 		}
+	}
+}
+
+// A reload that replaces a secret's value (a refreshed Key Vault secret, say) masks the new value, and keeps
+// masking the previous one until the next reload: requests still in flight on the previous configuration may
+// log it.
+func TestReplacedSecretStaysMaskedForOneReload(t *testing.T) {
+	const (
+		oldMarker = "MARKER-OLD-7c21"
+		newMarker = "MARKER-NEW-93ab"
+		third     = "MARKER-THIRD-5e0d"
+	)
+	logs := &lockedBuffer{}
+	conf := func(value string) *config.Config {
+		cfg, err := config.Parse([]byte("namedValues: {k: {value: "+value+", secret: true}}\napis: [{name: a, path: a, serviceUrl: 'http://127.0.0.1:1/'}]\n"), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	g, err := New(conf(oldMarker), Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	if err := g.Reload(conf(newMarker)); err != nil {
+		t.Fatal(err)
+	}
+	g.log.Info("probe", "old", oldMarker, "new", newMarker)
+	if err := g.Reload(conf(third)); err != nil {
+		t.Fatal(err)
+	}
+	g.log.Info("probe", "new", newMarker, "third", third, "old", oldMarker)
+	out := logs.String()
+	if strings.Contains(out, newMarker) || strings.Contains(out, third) || strings.Count(out, "="+redacted) != 4 {
+		t.Fatalf("the current or previous value unmasked:\n%s", out)
+	}
+	if strings.Count(out, oldMarker) != 1 {
+		t.Fatalf("a value two reloads old is still masked (or missing):\n%s", out)
 	}
 }
