@@ -112,14 +112,14 @@ func (s *reqState) setForwardedHeaders(out, in *fasthttp.Request, hasXFF bool) {
 	}
 	s.xff = appendForwardedFor(s.xff, prior, s.ipBuf)
 	out.Header.SetCanonical(hdrXForwardedFor, s.xff)
-	if !s.trustedPeer || len(in.Header.PeekBytes(hdrXForwardedProto)) == 0 {
+	if !s.trustedPeer || len(in.Header.PeekCanonical(hdrXForwardedProto)) == 0 {
 		if s.fctx.IsTLS() {
 			out.Header.SetCanonical(hdrXForwardedProto, protoHTTPS)
 		} else {
 			out.Header.SetCanonical(hdrXForwardedProto, protoHTTP)
 		}
 	}
-	if !s.trustedPeer || len(in.Header.PeekBytes(hdrXForwardedHost)) == 0 {
+	if !s.trustedPeer || len(in.Header.PeekCanonical(hdrXForwardedHost)) == 0 {
 		out.Header.SetCanonical(hdrXForwardedHost, in.Header.Host())
 	}
 	if len(s.api.prefix) > 0 {

@@ -46,7 +46,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	rt := s.rt
 	s.upgrade = append(s.upgrade[:0], upgradeProtocol(&ctx.Request.Header)...) // before its Connection token goes
 	s.scratch = dropClientConnectionTokens(&ctx.Request.Header, s.scratch)
-	id := ctx.Request.Header.PeekBytes(hdrXRequestID)
+	id := ctx.Request.Header.PeekCanonical(hdrXRequestID)
 	if validRequestID(id) {
 		s.requestID = append(s.requestID[:0], id...)
 	} else {
@@ -97,7 +97,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	c.Certificate = peerCertificate(ctx)
 	c.RequestID = s.requestID
 	c.Timestamp = start
-	c.Begin(&ctx.Request, ctx.IsTLS())
+	c.BeginTarget(&ctx.Request, ctx.IsTLS())
 
 	r := &s.res
 	prog := op.program
@@ -138,7 +138,7 @@ func (s *reqState) answer(ctx *fasthttp.RequestCtx) int {
 	if c := &s.ec; c.Response != nil && c.Response.StatusCode > 0 {
 		ctx.Response.SetStatusCode(c.Response.StatusCode)
 	}
-	if len(ctx.Response.Header.PeekBytes(hdrXRequestID)) == 0 {
+	if len(ctx.Response.Header.PeekCanonical(hdrXRequestID)) == 0 {
 		ctx.Response.Header.SetCanonical(hdrXRequestID, s.requestID)
 	}
 	return ctx.Response.StatusCode()

@@ -10,7 +10,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Header names the gateway reads or writes, as byte slices so that setting them does not allocate.
+// Header names the gateway reads or writes, as byte slices so that setting them does not allocate, in the
+// canonical form fasthttp stores parsed names in, so that PeekCanonical and SetCanonical skip normalising them.
 var (
 	hdrXForwardedFor   = []byte("X-Forwarded-For")
 	hdrXForwardedProto = []byte("X-Forwarded-Proto")
@@ -55,7 +56,7 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) (hasForwardedFor bool)
 // sent, never a header the gateway (X-Request-Id) or a policy (set-header) sets later. The framing headers fasthttp
 // has read the request by, and Host, stay. scratch (returned, maybe grown) holds the value while headers go.
 func dropClientConnectionTokens(h *fasthttp.RequestHeader, scratch []byte) []byte {
-	v := h.PeekBytes(hdrConnection)
+	v := h.PeekCanonical(hdrConnection)
 	if len(v) == 0 || bytes.EqualFold(v, []byte("close")) || bytes.EqualFold(v, []byte("keep-alive")) {
 		return scratch
 	}
@@ -81,7 +82,7 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 		}
 	}
 	if found {
-		scratch = append(scratch[:0], h.PeekBytes(hdrConnection)...)
+		scratch = append(scratch[:0], h.PeekCanonical(hdrConnection)...)
 	}
 	h.ResetConnectionClose()
 	if found {

@@ -29,11 +29,11 @@ var (
 // upgradeProtocol returns the protocol an upgrade request asks for (its Upgrade header) when its Connection
 // header names "upgrade"; nil for any other request. It must run before the Connection tokens are dropped.
 func upgradeProtocol(h *fasthttp.RequestHeader) []byte {
-	proto := h.PeekBytes(hdrUpgrade)
+	proto := h.PeekCanonical(hdrUpgrade)
 	if len(proto) == 0 {
 		return nil
 	}
-	for tok := range bytes.SplitSeq(h.PeekBytes(hdrConnection), []byte(",")) {
+	for tok := range bytes.SplitSeq(h.PeekCanonical(hdrConnection), []byte(",")) {
 		if bytes.EqualFold(bytes.TrimSpace(tok), tokenUpgrade) {
 			return proto
 		}

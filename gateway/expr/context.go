@@ -59,6 +59,7 @@ type Context struct {
 	origSaved   bool         // orig holds the copy
 	pathAfter   []byte       // request path after the API suffix (rewrite-uri replaces it)
 	queryEdited bool
+	rawTarget   bool         // BeginTarget: Request's URI is its header's RequestURI
 	base        []byte       // base URL set by set-backend-service base-url
 	baseURI     fasthttp.URI // parsed base (or Api.ServiceURL when base is nil)
 	baseParsed  bool
@@ -98,6 +99,7 @@ func (c *Context) Reset() {
 	c.orig.Reset()
 	c.pathAfter = c.pathAfter[:0]
 	c.queryEdited = false
+	c.rawTarget = false
 	c.base = nil
 	c.baseParsed = false
 	c.svcParsed = false
@@ -118,7 +120,20 @@ func (c *Context) Begin(req *fasthttp.Request, isTLS bool) {
 	c.Request = req
 	c.IsTLS = isTLS
 	c.origSaved = false
+	c.rawTarget = false
 	c.pathAfter = append(c.pathAfter[:0], forwardurl.AfterAPISuffix(req.URI().PathOriginal(), c.Api.Path)...)
+}
+
+// BeginTarget is Begin for a request whose URI is still the request target it was read with (the header's
+// RequestURI; fasthttp's SetRequestURI keeps it so, setting parts of req.URI() does not): the path and, until a
+// policy edits the query, the query parameters are read from that target, so the URI is never parsed unless a
+// policy reads another part of it.
+func (c *Context) BeginTarget(req *fasthttp.Request, isTLS bool) {
+	c.Request = req
+	c.IsTLS = isTLS
+	c.origSaved = false
+	c.rawTarget = true
+	c.pathAfter = append(c.pathAfter[:0], forwardurl.AfterAPISuffix(forwardurl.RequestPath(req.Header.RequestURI()), c.Api.Path)...)
 }
 
 // originalURL is context.Request.OriginalUrl. Until a policy edits the request's query (EditQuery, the only
@@ -269,12 +284,14 @@ func (c *Context) RawQuery() []byte {
 	if c.Request == nil {
 		return nil
 	}
-	u := c.Request.URI()
 	if !c.queryEdited {
-		return u.QueryString()
+		if c.rawTarget {
+			return forwardurl.RequestQuery(c.Request.Header.RequestURI()) // the URI need not be parsed
+		}
+		return c.Request.URI().QueryString()
 	}
 	start := len(c.arena)
-	c.arena = u.QueryArgs().AppendBytes(c.arena)
+	c.arena = c.Request.URI().QueryArgs().AppendBytes(c.arena)
 	return c.arena[start:len(c.arena):len(c.arena)]
 }
 
@@ -469,6 +486,75 @@ func (c *Context) lookupArgs(a *fasthttp.Args, key []byte) ([]byte, bool) {
 		}
 	}
 	return j.result(c)
+}
+
+// lookupQuery is lookupArgs for the query arguments of a URL object. After BeginTarget and until a policy edits
+// the request's query, context.Request.Url.Query is read from the raw request target: only the parameter asked for is decoded, and
+// the request URI is not parsed.
+func (c *Context) lookupQuery(obj int64, key []byte) ([]byte, bool) {
+	if obj != objQuery || c.queryEdited || !c.rawTarget || c.Request == nil {
+		return c.lookupArgs(c.queryArgs(obj), key)
+	}
+	return c.lookupRawQuery(forwardurl.RequestQuery(c.Request.Header.RequestURI()), key)
+}
+
+// lookupRawQuery finds key in a raw query ("a=1&b=%2F") as fasthttp.Args would parse it: pairs split at '&',
+// key and value at the first '=', both URL-decoded ('+' is a space), empty pairs skipped. Several values are
+// joined with ',' in the arena; a single value is returned as it is when it needs no decoding.
+func (c *Context) lookupRawQuery(q, key []byte) ([]byte, bool) {
+	var first []byte
+	n, start := 0, 0
+	for len(q) > 0 {
+		var pair []byte
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			pair, q = q[:i], q[i+1:]
+		} else {
+			pair, q = q, nil
+		}
+		k, v, _ := bytes.Cut(pair, []byte{'='})
+		if len(k) == 0 && len(v) == 0 || !c.queryKeyIs(k, key) {
+			continue
+		}
+		n++
+		switch n {
+		case 1:
+			if bytes.IndexByte(v, '%') < 0 && bytes.IndexByte(v, '+') < 0 {
+				first = v
+			} else {
+				start = len(c.arena)
+				c.arena = fasthttp.AppendUnquotedArg(c.arena, v)
+				first = c.arena[start:len(c.arena):len(c.arena)]
+			}
+			continue
+		case 2:
+			start = len(c.arena)
+			c.arena = append(c.arena, first...)
+		}
+		c.arena = append(c.arena, ',')
+		c.arena = fasthttp.AppendUnquotedArg(c.arena, v)
+	}
+	switch n {
+	case 0:
+		return nil, false
+	case 1:
+		if first == nil {
+			return []byte{}, true
+		}
+		return first, true
+	}
+	return c.arena[start:len(c.arena):len(c.arena)], true
+}
+
+// queryKeyIs reports whether the raw (URL-encoded) query key k decodes to key.
+func (c *Context) queryKeyIs(k, key []byte) bool {
+	if bytes.IndexByte(k, '%') < 0 && bytes.IndexByte(k, '+') < 0 {
+		return string(k) == string(key)
+	}
+	start := len(c.arena)
+	c.arena = fasthttp.AppendUnquotedArg(c.arena, k)
+	is := string(c.arena[start:]) == string(key)
+	c.arena = c.arena[:start]
+	return is
 }
 
 // listArgs returns every value of key as string[].

@@ -477,3 +477,46 @@ func TestEvalTurnsPanicsIntoErrors(t *testing.T) {
 		t.Errorf("EvalBool = %v", err)
 	}
 }
+
+// Until a policy edits the query, a query parameter is read from the raw request target (lookupRawQuery); it
+// must find what fasthttp.Args parses from the same query: the same values, decoded, joined with ','.
+func FuzzRawQueryLikeArgs(f *testing.F) {
+	for _, q := range []string{"customer=42", "a=1&a=2&b", "a+b=%41%2&=x&&=", "%61=1&a=%2", "k=v=w&k", "x=a%2Cb&x=+"} {
+		f.Add(q, "a")
+	}
+	f.Add("customer=42&customer=%34%33", "customer")
+	f.Add("=x&y", "")
+	f.Fuzz(func(t *testing.T, query, key string) {
+		var args fasthttp.Args
+		args.Parse(query)
+		var c Context
+		want, wantOK := c.lookupArgs(&args, []byte(key))
+		want = append([]byte(nil), want...)
+		got, gotOK := c.lookupRawQuery([]byte(query), []byte(key))
+		if gotOK != wantOK || string(got) != string(want) {
+			t.Fatalf("query %q key %q: raw lookup %q %v, fasthttp.Args %q %v", query, key, got, gotOK, want, wantOK)
+		}
+	})
+}
+
+// The query of an unedited request is read from its raw target after BeginTarget, and from the parsed URI after
+// Begin or once a policy edited it: the same answers either way.
+func TestQueryReadRawUntilEdited(t *testing.T) {
+	for _, raw := range []bool{true, false} {
+		c := newTestContext(t, "GET", "/api/partners/15?a=1&b=x%2By&a=2#frag")
+		if !raw {
+			c.Begin(c.Request, false)
+		}
+		e := mustCompile(t, `@(context.Request.Url.Query.GetValueOrDefault("a","") + "|" + context.Request.Url.Query.GetValueOrDefault("b","none"))`, TypeAny)
+		if v, err := e.Eval(c); err != nil || string(c.Text(v)) != "1,2|x+y" {
+			t.Fatalf("raw %v, unedited: %q %v", raw, c.Text(v), err)
+		}
+		if string(c.RawQuery()) != "a=1&b=x%2By&a=2" || string(c.PathAfterSuffix()) != "/partners/15" {
+			t.Fatalf("raw %v: RawQuery %q, PathAfterSuffix %q", raw, c.RawQuery(), c.PathAfterSuffix())
+		}
+		c.EditQuery().Set("b", "z")
+		if v, err := e.Eval(c); err != nil || string(c.Text(v)) != "1,2|z" {
+			t.Fatalf("raw %v, edited: %q %v", raw, c.Text(v), err)
+		}
+	}
+}

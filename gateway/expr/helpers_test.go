@@ -24,7 +24,7 @@ func newTestContext(t testing.TB, method, uri string, headers ...string) *Contex
 	c.IPAddress = []byte("10.1.2.3")
 	c.RequestID = []byte("5b3b2f1e-8a0e-4f6f-9d56-2f4a1c0e7d11")
 	c.Timestamp = time.Date(2026, 11, 22, 13, 24, 1, 0, time.UTC)
-	c.Begin(req, false)
+	c.BeginTarget(req, false)
 	return c
 }
 

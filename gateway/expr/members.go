@@ -741,7 +741,7 @@ func (cp *compiler) dictMethod(n *node, rt Type, args []evalFn, types []Type) (m
 	var lookup func(c *Context, obj int64, k []byte) ([]byte, bool)
 	switch rt {
 	case TypeQuery:
-		lookup = func(c *Context, obj int64, k []byte) ([]byte, bool) { return c.lookupArgs(c.queryArgs(obj), k) }
+		lookup = (*Context).lookupQuery
 	case TypeHeaders:
 		lookup = func(c *Context, obj int64, k []byte) ([]byte, bool) { return c.lookupHeader(obj, k) }
 	default:

@@ -48,6 +48,24 @@ func RequestPath(target []byte) []byte {
 	return u
 }
 
+// RequestQuery returns the query of a raw request target, without its '?' and without a fragment ("/p?a=1#f"
+// gives "a=1"); nil when the target has none, or when a '#' comes before the '?'. It splits the target as
+// fasthttp's URI parser does, so it equals the parsed URI's QueryString without parsing the whole URI.
+func RequestQuery(target []byte) []byte {
+	q := bytes.IndexByte(target, '?')
+	if q < 0 {
+		return nil
+	}
+	if f := bytes.IndexByte(target[:q], '#'); f >= 0 {
+		return nil
+	}
+	rest := target[q+1:]
+	if f := bytes.IndexByte(rest, '#'); f >= 0 {
+		rest = rest[:f]
+	}
+	return rest
+}
+
 // CutAPISuffix matches an API URL suffix (no slashes at its ends; "" is the root API) against whole
 // leading segments of path, ASCII case-insensitively, and returns the rest of the path ("/shop/orders/7"
 // with "shop" gives "/orders/7"). It decides where an API's path ends, for routing and for the URL sent to

@@ -2,7 +2,10 @@ package forwardurl
 
 import (
 	"bytes"
+	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestRequestPath(t *testing.T) {
@@ -134,6 +137,45 @@ func FuzzForwardURL(f *testing.F) {
 		}
 		if want := len(bytes.TrimRight([]byte(base), "/")) + 1 + len(trimmed) + 1 + len(query); len(after) > 0 && len(u) != want {
 			t.Fatalf("Append(%q, %q, %q) = %q: %d bytes, want %d", base, after, query, u, len(u), want)
+		}
+	})
+}
+
+func TestRequestQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b?x=1":           "x=1",
+		"/a/b":               "",
+		"/a?":                "",
+		"/x?q=1#frag":        "q=1",
+		"/x#f?q":             "",
+		"http://h:1/p?a=%2F": "a=%2F",
+		"/p?a=1?b=2":         "a=1?b=2",
+	} {
+		if got := string(RequestQuery([]byte(in))); got != want {
+			t.Errorf("RequestQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// RequestPath and RequestQuery split an origin-form target as fasthttp's URI parser does (the expression
+// context reads the path and the query from the raw target instead of parsing the URI).
+func FuzzRequestQueryLikeFasthttp(f *testing.F) {
+	f.Add("/shop/orders/7?customer=42")
+	f.Add("/x#f?q")
+	f.Add("/a?b#c?d")
+	f.Fuzz(func(t *testing.T, target string) {
+		if len(target) < 2 || target[0] != '/' || target[1] == '/' || strings.ContainsFunc(target, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return // fasthttp refuses control bytes; "//h/p" is not origin-form
+		}
+		var u fasthttp.URI
+		if err := u.Parse([]byte("gateway.example"), []byte(target)); err != nil {
+			return
+		}
+		if got, want := RequestQuery([]byte(target)), u.QueryString(); string(got) != string(want) {
+			t.Fatalf("RequestQuery(%q) = %q, fasthttp's query %q", target, got, want)
+		}
+		if got, want := RequestPath([]byte(target)), u.PathOriginal(); string(got) != string(want) {
+			t.Fatalf("RequestPath(%q) = %q, fasthttp's path %q", target, got, want)
 		}
 	})
 }
