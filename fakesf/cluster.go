@@ -52,6 +52,7 @@ type Cluster struct {
 
 	// fake-only knobs, guarded by mu
 	resolveDelay   time.Duration
+	pageSize       int64 // SetPageSize: the most items of a paged list per answer (0 = no limit)
 	namingFault    NamingFault
 	namingLeft     int // remaining calls namingFault applies to; -1 = until cleared
 	naming         NamingCache

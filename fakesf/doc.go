@@ -167,6 +167,7 @@
 //	DELETE /_fake/naming/fault
 //	POST   /_fake/naming/cache?stale=true[&maxAge=5s]     stale naming-gateway cache on/off
 //	POST   /_fake/failover?auto=false                     automatic failover off/on
+//	POST   /_fake/paging?pageSize=2                       paged lists answer at most 2 items per call (0: no limit)
 //	POST   /_fake/replicas/{replicaId}/fault?status=503&delay=1s&drop=true&count=N&header=Name:Value
 //	DELETE /_fake/replicas/{replicaId}/fault
 //
@@ -208,11 +209,13 @@
 //	        scheme: Singleton
 //	        instances: 3            # or -1: one per node
 //	        listeners: ["", Admin]  # default [""]
+//	        extensions:             # the service type's <Extensions> in its service manifest
+//	          sfgate: {sfgate.enable: "true", sfgate.listener: Admin}
 //
 // Application types: every application's type (typeName, typeVersion) is registered with one service type per
-// distinct service typeName (its kind, hasPersistedState, listeners), so GET /ApplicationTypes lists it and
+// distinct service typeName (its kind, hasPersistedState, listeners, extensions), so GET /ApplicationTypes lists it and
 // CreateService can make more services of those types. Types no application uses yet are declared apart; an
-// application of a declared type takes its services' listeners from the type's service types:
+// application of a declared type takes its services' listeners and extensions from the type's service types:
 //
 //	applicationTypes:
 //	  - name: ToolsType

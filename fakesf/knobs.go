@@ -19,6 +19,19 @@ func (c *Cluster) SetResolveDelay(d time.Duration) {
 	c.resolveDelay = d
 }
 
+// SetPageSize makes every paged list (GET /Applications, GetServices, GetPartitions, /ApplicationTypes, ...)
+// answer at most n items per call with a ContinuationToken for the rest, whatever MaxResults asks, as a real
+// cluster pages a list too large for one message; 0 removes the limit. A client must follow the tokens.
+func (c *Cluster) SetPageSize(n int) error {
+	if n < 0 {
+		return fmt.Errorf("fakesf: page size %d is negative", n)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pageSize = int64(n)
+	return nil
+}
+
 // SetNamingFault makes ResolvePartition (or, with AllRoutes, every management call) fail with f; a zero
 // NamingFault clears it. With f.Count > 0 the fault clears itself after that many calls.
 func (c *Cluster) SetNamingFault(f NamingFault) error {
@@ -266,6 +279,16 @@ func (c *Cluster) serveFake(w http.ResponseWriter, r *http.Request, path string)
 			return
 		}
 		c.SetResolveDelay(d)
+		done()
+	case r.Method == "POST" && path == "/paging":
+		n, err := strconv.Atoi(q.Get("pageSize"))
+		if err == nil {
+			err = c.SetPageSize(n)
+		}
+		if err != nil {
+			bad(fmt.Errorf("pageSize %q: want a count of items, 0 for no limit", q.Get("pageSize")))
+			return
+		}
 		done()
 	case r.Method == "POST" && path == "/naming/fault":
 		f, err := namingFaultFromQuery(q)

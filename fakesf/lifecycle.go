@@ -199,7 +199,7 @@ func (c *Cluster) CreateService(appName string, s Service) error {
 	if st.Kind != s.Kind {
 		return invalidArg("service type %s is %s; a %s service cannot be created from it", st.Name, st.Kind, s.Kind)
 	}
-	s.Listeners, s.ListenOnSecondary = slices.Clone(st.Listeners), st.ListenOnSecondary
+	s.Listeners, s.ListenOnSecondary, s.Extensions = slices.Clone(st.Listeners), st.ListenOnSecondary, cloneExtensions(st.Extensions)
 	if err := s.validate(len(c.nodes), func(field, format string, args ...any) error {
 		return invalidArg("ServiceDescription ("+field+"): "+format, args...)
 	}); err != nil {

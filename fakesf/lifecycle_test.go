@@ -37,7 +37,8 @@ applicationTypes:
     version: 2.0.0
     parameters: {Cache_Size: "10"}
     serviceTypes:
-      - {name: CacheType, kind: Stateful, hasPersistedState: true, listeners: ["", Admin], listenOnSecondary: true}
+      - {name: CacheType, kind: Stateful, hasPersistedState: true, listeners: ["", Admin], listenOnSecondary: true,
+         extensions: {sfgate: {sfgate.enable: "true", sfgate.listener: Admin}, Traefik: {traefik.expose: "true"}}}
       - {name: ApiType, kind: Stateless}
 `))
 	if err != nil {
@@ -116,6 +117,56 @@ func TestApplicationTypes(t *testing.T) {
 		t.Errorf("service manifest %v %+v:\n%s", err, sm, m.Manifest)
 	}
 	h.wantError("GET", svcManifestTmpl, "/ApplicationTypes/ToolsType/$/GetServiceManifest?api-version=6.0&ApplicationTypeVersion=2.0.0&ServiceManifestName=NopePkg", 404, "FABRIC_E_SERVICE_MANIFEST_NOT_FOUND")
+}
+
+// TestServiceManifestExtensions: a service type's extensions are in its service manifest as SF writes them
+// (<Extensions><Extension Name><Labels xmlns=...><Label Key>value), and in GetServiceTypes' Extensions; a type
+// without extensions has none.
+func TestServiceManifestExtensions(t *testing.T) {
+	h := newHarness(t, toolsTopology(t))
+	var m struct{ Manifest string }
+	h.getJSON(svcManifestTmpl, "/ApplicationTypes/ToolsType/$/GetServiceManifest?api-version=6.0&ApplicationTypeVersion=2.0.0&ServiceManifestName=CachePkg", &m)
+	type label struct {
+		Key   string `xml:"Key,attr"`
+		Value string `xml:",chardata"`
+	}
+	var sm struct {
+		Types []struct {
+			Name       string `xml:"ServiceTypeName,attr"`
+			Extensions []struct {
+				Name   string `xml:"Name,attr"`
+				Labels struct {
+					XMLName xml.Name
+					Labels  []label `xml:"Label"`
+				} `xml:"Labels"`
+			} `xml:"Extensions>Extension"`
+		} `xml:"ServiceTypes>StatefulServiceType"`
+	}
+	if err := xml.Unmarshal([]byte(m.Manifest), &sm); err != nil || len(sm.Types) != 1 || len(sm.Types[0].Extensions) != 2 {
+		t.Fatalf("service manifest %v %+v:\n%s", err, sm, m.Manifest)
+	}
+	ext := sm.Types[0].Extensions
+	if ext[0].Name != "Traefik" || ext[1].Name != "sfgate" || ext[1].Labels.XMLName.Space != "http://schemas.microsoft.com/2015/03/fabact-no-schema" ||
+		!reflect.DeepEqual(ext[1].Labels.Labels, []label{{"sfgate.enable", "true"}, {"sfgate.listener", "Admin"}}) {
+		t.Errorf("extensions %+v:\n%s", ext, m.Manifest)
+	}
+
+	var sts []serviceTypeInfoJSON
+	h.getJSON(serviceTypesTmpl, "/ApplicationTypes/ToolsType/$/GetServiceTypes?api-version=6.0&ApplicationTypeVersion=2.0.0", &sts)
+	exts := map[string]any{}
+	for _, st := range sts {
+		for _, e := range st.ServiceTypeDescription["Extensions"].([]any) {
+			e := e.(map[string]any)
+			exts[st.ServiceTypeDescription["ServiceTypeName"].(string)+" "+e["Key"].(string)] = e["Value"]
+		}
+	}
+	if len(exts) != 2 || !strings.Contains(exts["CacheType sfgate"].(string), `<Label Key="sfgate.listener">Admin</Label>`) {
+		t.Errorf("GetServiceTypes extensions %v", exts)
+	}
+	h.getJSON(svcManifestTmpl, "/ApplicationTypes/ToolsType/$/GetServiceManifest?api-version=6.0&ApplicationTypeVersion=2.0.0&ServiceManifestName=ApiPkg", &m)
+	if strings.Contains(m.Manifest, "Extension") {
+		t.Errorf("ApiType has no extensions, its manifest has:\n%s", m.Manifest)
+	}
 }
 
 func cacheDescription(name string) string {

@@ -34,10 +34,11 @@ func invalidArg(format string, args ...any) *FabricError {
 
 // request is one management call after routing.
 type request struct {
-	r       *http.Request
-	query   map[string]string
-	vars    map[string][]string // template variable → raw (escaped) path segments
-	version float64             // api-version as a number
+	r        *http.Request
+	query    map[string]string
+	vars     map[string][]string // template variable → raw (escaped) path segments
+	version  float64             // api-version as a number
+	pageSize int64               // the cluster's SetPageSize when the call came
 }
 
 // result is what a handler produced: a JSON value, an empty body with a status, or an error.
@@ -249,7 +250,10 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidArg("no operation matches %s %s (template segments are case-sensitive)", r.Method, r.URL.EscapedPath()))
 		return
 	}
-	q := &request{r: r, query: parseQuery(r.URL.RawQuery), vars: vars}
+	c.mu.Lock()
+	pageSize := c.pageSize
+	c.mu.Unlock()
+	q := &request{r: r, query: parseQuery(r.URL.RawQuery), vars: vars, pageSize: pageSize}
 	raw, present := q.query["api-version"]
 	v, ferr := c.checkAPIVersion(raw, present, rt.min)
 	if ferr != nil {
@@ -410,15 +414,21 @@ func (q *request) boolParam(name string) (bool, *FabricError) {
 	return false, invalidArg("%s %q must be true or false", name, raw)
 }
 
-// paging reads ContinuationToken and MaxResults.
-func (q *request) paging() (token string, max int64, err *FabricError) {
+// paging reads ContinuationToken and MaxResults (ignored unless honourMax: an operation's api-version may not
+// know it); max is the most items of the page, the cluster's page size bounding it (0 = all).
+func (q *request) paging(honourMax bool) (token string, max int64, err *FabricError) {
 	token = q.query["ContinuationToken"]
 	if raw, ok := q.query["MaxResults"]; ok {
 		n, perr := strconv.ParseInt(raw, 10, 64)
 		if perr != nil || n < 0 {
 			return "", 0, invalidArg("MaxResults %q must be a non-negative integer", raw)
 		}
-		max = n
+		if honourMax {
+			max = n
+		}
+	}
+	if q.pageSize > 0 && (max == 0 || max > q.pageSize) {
+		max = q.pageSize
 	}
 	return token, max, nil
 }

@@ -248,6 +248,25 @@ func TestPaging(t *testing.T) {
 	if len(rest.Items) != 0 || rest.ContinuationToken != "" {
 		t.Errorf("token past the last application: %+v", rest)
 	}
+
+	// SetPageSize pages every list, whatever MaxResults asks (and below 6.4 too), as a real cluster pages a
+	// list too large for one message.
+	if err := h.c.SetPageSize(2); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/Applications/Shop/$/GetServices?api-version=6.0", "/Applications/Shop/$/GetServices?api-version=6.4&MaxResults=5"} {
+		h.getJSON("/Applications/{applicationId}/$/GetServices", path, &svcs)
+		if len(svcs.Items) != 2 || svcs.ContinuationToken != "fabric:/Shop/Orders" {
+			t.Errorf("%s with page size 2: %d items, token %q", path, len(svcs.Items), svcs.ContinuationToken)
+		}
+	}
+	h.getJSON("/Applications/{applicationId}/$/GetServices", "/Applications/Shop/$/GetServices?api-version=6.0&ContinuationToken=fabric:/Shop/Orders", &svcs)
+	if len(svcs.Items) != 1 || svcs.ContinuationToken != "" {
+		t.Errorf("last page with page size 2: %d items, token %q", len(svcs.Items), svcs.ContinuationToken)
+	}
+	if err := h.c.SetPageSize(-1); err == nil {
+		t.Error("SetPageSize(-1) accepted")
+	}
 }
 
 func TestAPIVersion(t *testing.T) {

@@ -412,7 +412,7 @@ func pagedInfo[T, J any](all []T, key func(T) string, token string, max int64, i
 // handlers
 
 func (c *Cluster) getApplications(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(true)
 	if err != nil {
 		return fail(err)
 	}
@@ -450,12 +450,9 @@ func (c *Cluster) getApplication(q *request) result {
 }
 
 func (c *Cluster) getServices(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(q.version >= 6.4) // MaxResults is honoured from 6.4 on
 	if err != nil {
 		return fail(err)
-	}
-	if q.version < 6.4 {
-		max = 0 // MaxResults is honoured from 6.4 on
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -492,7 +489,7 @@ func (c *Cluster) getAppService(q *request) result {
 }
 
 func (c *Cluster) getPartitions(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(true)
 	if err != nil {
 		return fail(err)
 	}
@@ -543,7 +540,7 @@ func (c *Cluster) getPartition(q *request) result {
 }
 
 func (c *Cluster) getReplicas(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(true)
 	if err != nil {
 		return fail(err)
 	}
@@ -607,7 +604,7 @@ func (c *Cluster) getServiceName(q *request) result {
 }
 
 func (c *Cluster) getNodes(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(true)
 	if err != nil {
 		return fail(err)
 	}

@@ -43,6 +43,9 @@ type ServiceType struct {
 	HasPersistedState bool     // Stateful
 	Listeners         []string // listener names each replica publishes; nil → [""]
 	ListenOnSecondary bool     // Stateful: secondaries open their listeners too
+	// Extensions are the service type's <Extensions> in its service manifest: extension name → labels (key →
+	// value), rendered as <Extension Name="..."><Labels xmlns="..."><Label Key="...">value</Label>...
+	Extensions map[string]map[string]string
 }
 
 // Node is one cluster node. Every replica placed on it listens on its IP, so stopping the node takes all of them
@@ -95,6 +98,9 @@ type Service struct {
 	Listeners         []string // listener names each replica publishes; nil → [""]
 	ListenOnSecondary bool     // Stateful: secondaries open their listeners too
 	HasPersistedState bool     // Stateful
+	// Extensions are the service manifest extensions of the service's type when the type is built from the
+	// application's services (see ServiceType.Extensions); a service of a declared type takes its type's.
+	Extensions map[string]map[string]string
 }
 
 // TopologyError is a topology that cannot be used: Field names the place (e.g.
@@ -383,6 +389,7 @@ func (d *yamlDecoder) topology(n *yaml.Node, t *Topology) error {
 								"hasPersistedState": d.bool(&st.HasPersistedState),
 								"listeners":         d.strList(&st.Listeners),
 								"listenOnSecondary": d.bool(&st.ListenOnSecondary),
+								"extensions":        d.extensions(&st.Extensions),
 							})
 							at.ServiceTypes = append(at.ServiceTypes, st)
 							return err
@@ -418,6 +425,39 @@ func (d *yamlDecoder) strMap(dst *map[string]string) func(*yaml.Node, string) er
 				return d.errAt(k, joinField(f, k.Value), "key %q given twice", k.Value)
 			}
 			m[k.Value] = val.Value
+		}
+		*dst = m
+		return nil
+	}
+}
+
+// extensions reads service manifest extensions: a mapping of extension names to label mappings.
+func (d *yamlDecoder) extensions(dst *map[string]map[string]string) func(*yaml.Node, string) error {
+	return func(v *yaml.Node, f string) error {
+		if v.Kind != yaml.MappingNode {
+			return d.errAt(v, f, "expected a mapping of extension names to labels, found %s", kindName(v))
+		}
+		m := map[string]map[string]string{}
+		for i := 0; i+1 < len(v.Content); i += 2 {
+			k, labels := v.Content[i], v.Content[i+1]
+			if err := d.plain(k, f); err != nil {
+				return err
+			}
+			if k.Kind != yaml.ScalarNode || k.Value == "" {
+				return d.errAt(k, f, "extension names are non-empty plain strings")
+			}
+			sub := joinField(f, k.Value)
+			if _, dup := m[k.Value]; dup {
+				return d.errAt(k, sub, "extension %q given twice", k.Value)
+			}
+			if err := d.plain(labels, sub); err != nil {
+				return err
+			}
+			var lm map[string]string
+			if err := d.strMap(&lm)(labels, sub); err != nil {
+				return err
+			}
+			m[k.Value] = lm
 		}
 		*dst = m
 		return nil
@@ -464,6 +504,7 @@ func (d *yamlDecoder) service(n *yaml.Node, field string, s *Service) error {
 		"listeners":         d.strList(&s.Listeners),
 		"listenOnSecondary": d.bool(&s.ListenOnSecondary),
 		"hasPersistedState": d.bool(&s.HasPersistedState),
+		"extensions":        d.extensions(&s.Extensions),
 	})
 	switch {
 	case err != nil:
@@ -654,6 +695,11 @@ func (t *Topology) applicationTypes(fail func(field, format string, args ...any)
 				} else if !slices.Equal(s.Listeners, st.Listeners) || s.ListenOnSecondary != st.ListenOnSecondary {
 					return nil, fail(sf+".listeners", "listeners come from service type %s (%q, listenOnSecondary %v); leave them out here", st.Name, st.Listeners, st.ListenOnSecondary)
 				}
+				if s.Extensions == nil {
+					s.Extensions = cloneExtensions(st.Extensions)
+				} else if !equalExtensions(s.Extensions, st.Extensions) {
+					return nil, fail(sf+".extensions", "extensions come from service type %s; leave them out here", st.Name)
+				}
 			}
 			continue
 		}
@@ -665,15 +711,17 @@ func (t *Topology) applicationTypes(fail func(field, format string, args ...any)
 			out = append(out, ApplicationType{Name: a.TypeName, Version: a.TypeVersion})
 		}
 		for si, s := range a.Services {
-			st := ServiceType{Name: s.TypeName, Kind: s.Kind, HasPersistedState: s.HasPersistedState, Listeners: slices.Clone(s.Listeners), ListenOnSecondary: s.ListenOnSecondary}
+			st := ServiceType{Name: s.TypeName, Kind: s.Kind, HasPersistedState: s.HasPersistedState, Listeners: slices.Clone(s.Listeners),
+				ListenOnSecondary: s.ListenOnSecondary, Extensions: cloneExtensions(s.Extensions)}
 			j := slices.IndexFunc(out[i].ServiceTypes, func(x ServiceType) bool { return x.Name == st.Name })
 			if j < 0 {
 				out[i].ServiceTypes = append(out[i].ServiceTypes, st)
 				continue
 			}
-			if old := out[i].ServiceTypes[j]; old.Kind != st.Kind || !slices.Equal(old.Listeners, st.Listeners) || old.ListenOnSecondary != st.ListenOnSecondary {
+			if old := out[i].ServiceTypes[j]; old.Kind != st.Kind || !slices.Equal(old.Listeners, st.Listeners) || old.ListenOnSecondary != st.ListenOnSecondary ||
+				!equalExtensions(old.Extensions, st.Extensions) {
 				return nil, fail(fmt.Sprintf("applications[%d].services[%d].typeName", ai, si),
-					"service type %s of %s %s is used with different kinds or listeners; give the services different typeNames", st.Name, a.TypeName, a.TypeVersion)
+					"service type %s of %s %s is used with different kinds, listeners or extensions; give the services different typeNames", st.Name, a.TypeName, a.TypeVersion)
 			}
 		}
 	}
@@ -695,6 +743,9 @@ func (st *ServiceType) validate(fail func(field, format string, args ...any) err
 	if st.Listeners == nil {
 		st.Listeners = []string{""}
 	}
+	if err := checkExtensions(st.Extensions, fail); err != nil {
+		return err
+	}
 	return checkListeners(st.Listeners, fail)
 }
 
@@ -704,6 +755,19 @@ func checkTypeName(name string) error {
 		return r <= ' ' || r >= 0x7f || strings.ContainsRune("/~?#%&\\\"<>{}|^`[]$", r)
 	}) {
 		return fmt.Errorf("%q must be non-empty and hold only URL-safe characters (no / ~ $)", name)
+	}
+	return nil
+}
+
+// checkExtensions requires non-empty extension names and label keys.
+func checkExtensions(e map[string]map[string]string, fail func(field, format string, args ...any) error) error {
+	for name, labels := range e {
+		if name == "" {
+			return fail("extensions", "an extension needs a name, such as sfgate")
+		}
+		if _, empty := labels[""]; empty {
+			return fail("extensions."+name, "a label needs a key, such as sfgate.enable")
+		}
 	}
 	return nil
 }
@@ -783,6 +847,9 @@ func (s *Service) validate(nodes int, fail func(field, format string, args ...an
 	if s.Listeners == nil {
 		s.Listeners = []string{""}
 	}
+	if err := checkExtensions(s.Extensions, fail); err != nil {
+		return err
+	}
 	return checkListeners(s.Listeners, fail)
 }
 
@@ -851,6 +918,7 @@ func cloneTopology(t Topology) Topology {
 			sc := s
 			sc.Names = slices.Clone(s.Names)
 			sc.Listeners = slices.Clone(s.Listeners)
+			sc.Extensions = cloneExtensions(s.Extensions)
 			ac.Services = append(ac.Services, sc)
 		}
 		c.Applications = append(c.Applications, ac)
@@ -862,9 +930,27 @@ func cloneTopology(t Topology) Topology {
 		for _, st := range at.ServiceTypes {
 			stc := st
 			stc.Listeners = slices.Clone(st.Listeners)
+			stc.Extensions = cloneExtensions(st.Extensions)
 			atc.ServiceTypes = append(atc.ServiceTypes, stc)
 		}
 		c.ApplicationTypes = append(c.ApplicationTypes, atc)
 	}
 	return c
+}
+
+// cloneExtensions deep-copies service manifest extensions (nil stays nil).
+func cloneExtensions(e map[string]map[string]string) map[string]map[string]string {
+	if e == nil {
+		return nil
+	}
+	c := make(map[string]map[string]string, len(e))
+	for name, labels := range e {
+		c[name] = maps.Clone(labels)
+	}
+	return c
+}
+
+// equalExtensions reports whether two services declare the same extensions (nil and empty are equal).
+func equalExtensions(a, b map[string]map[string]string) bool {
+	return maps.EqualFunc(a, b, func(x, y map[string]string) bool { return maps.Equal(x, y) })
 }

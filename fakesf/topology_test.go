@@ -111,6 +111,10 @@ func TestParseTopologyErrors(t *testing.T) {
 		{"both counts", strings.Replace(base, "replicas: 1", "replicas: 1\n        instances: 1", 1), 10, "applications[0].services[0].instances", "not both"},
 		{"not yaml", "nodes: [", 0, "", "invalid YAML"},
 		{"no apps", "nodes:\n  - name: n0\n", 0, "applications", "at least one application"},
+		{"extensions not a mapping", strings.Replace(base, "replicas: 1", "replicas: 1\n        extensions: [sfgate]", 1), 10, "applications[0].services[0].extensions", "mapping of extension names"},
+		{"labels not strings", strings.Replace(base, "replicas: 1", "replicas: 1\n        extensions: {sfgate: {sfgate.enable: [true]}}", 1), 10, "applications[0].services[0].extensions.sfgate", "plain key: value"},
+		{"label without key", strings.Replace(base, "replicas: 1", "replicas: 1\n        extensions: {sfgate: {'': x}}", 1), 10, "applications[0].services[0].extensions.sfgate", "needs a key"},
+		{"one type, two extension sets", strings.Replace(base, "        replicas: 1\n", "        replicas: 1\n        extensions: {sfgate: {sfgate.enable: 'true'}}\n      - {name: fabric:/A/T, typeName: SType, kind: Stateful, scheme: Singleton, replicas: 1}\n", 1), 11, "applications[0].services[1].typeName", "different kinds, listeners or extensions"},
 	} {
 		_, err := ParseTopology([]byte(tc.yaml))
 		var te *TopologyError

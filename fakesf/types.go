@@ -2,6 +2,7 @@ package fakesf
 
 import (
 	"encoding/xml"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -45,7 +46,7 @@ func typeKey(at ApplicationType) string { return at.Name + "\x00" + at.Version }
 // getApplicationTypes serves GET /ApplicationTypes and GET /ApplicationTypes/{name} (optionally one
 // ApplicationTypeVersion), paged by name and version.
 func (c *Cluster) getApplicationTypes(q *request) result {
-	token, max, err := q.paging()
+	token, max, err := q.paging(true)
 	if err != nil {
 		return fail(err)
 	}
@@ -105,9 +106,20 @@ type serviceTypeInfoJSON struct {
 	IsServiceGroup         bool           `json:"IsServiceGroup"`
 }
 
+// extensionJSON is a ServiceTypeExtensionDescription: the extension's name and its content as XML.
+type extensionJSON struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
 func serviceTypeInfo(at ApplicationType, st ServiceType) serviceTypeInfoJSON {
+	exts := []extensionJSON{}
+	for _, x := range renderExtensions(st.Extensions) {
+		b, _ := xml.Marshal(x.Labels) // the structs always marshal
+		exts = append(exts, extensionJSON{Key: x.Name, Value: string(b)})
+	}
 	desc := map[string]any{"Kind": st.Kind, "IsStateful": st.Kind == Stateful, "ServiceTypeName": st.Name, "PlacementConstraints": "",
-		"LoadMetrics": []any{}, "ServicePlacementPolicies": []any{}, "Extensions": []any{}}
+		"LoadMetrics": []any{}, "ServicePlacementPolicies": []any{}, "Extensions": exts}
 	if st.Kind == Stateful {
 		desc["HasPersistedState"] = st.HasPersistedState
 	} else {
@@ -174,8 +186,46 @@ type endpointXML struct {
 
 type serviceTypeXML struct {
 	XMLName           xml.Name
-	ServiceTypeName   string `xml:"ServiceTypeName,attr"`
-	HasPersistedState string `xml:"HasPersistedState,attr,omitempty"`
+	ServiceTypeName   string         `xml:"ServiceTypeName,attr"`
+	HasPersistedState string         `xml:"HasPersistedState,attr,omitempty"`
+	Extensions        *extensionsXML `xml:"Extensions"` // nil: no <Extensions> element
+}
+
+type extensionsXML struct {
+	Extension []extensionXML `xml:"Extension"`
+}
+
+// extensionXML is one <Extension> of a service type: its labels in SF's label schema, as service-fabric-yarp
+// and Traefik read them.
+type extensionXML struct {
+	Name   string    `xml:"Name,attr"`
+	Labels labelsXML `xml:"Labels"`
+}
+
+type labelsXML struct {
+	Xmlns  string     `xml:"xmlns,attr"`
+	Labels []labelXML `xml:"Label"`
+}
+
+type labelXML struct {
+	Key   string `xml:"Key,attr"`
+	Value string `xml:",chardata"`
+}
+
+// labelsNS is the namespace of <Labels> in an extension.
+const labelsNS = "http://schemas.microsoft.com/2015/03/fabact-no-schema"
+
+// extensionsXML renders a service type's extensions, by name and label key.
+func renderExtensions(e map[string]map[string]string) []extensionXML {
+	var out []extensionXML
+	for _, name := range slices.Sorted(maps.Keys(e)) {
+		x := extensionXML{Name: name, Labels: labelsXML{Xmlns: labelsNS}}
+		for _, k := range slices.Sorted(maps.Keys(e[name])) {
+			x.Labels.Labels = append(x.Labels.Labels, labelXML{Key: k, Value: e[name][k]})
+		}
+		out = append(out, x)
+	}
+	return out
 }
 
 type serviceManifestXML struct {
@@ -231,6 +281,9 @@ func (c *Cluster) getServiceManifest(q *request) result {
 	st := at.ServiceTypes[i]
 	m := serviceManifestXML{Xmlns: manifestNS, Name: name, Version: at.Version}
 	t := serviceTypeXML{XMLName: xml.Name{Local: st.Kind + "ServiceType"}, ServiceTypeName: st.Name}
+	if len(st.Extensions) > 0 {
+		t.Extensions = &extensionsXML{Extension: renderExtensions(st.Extensions)}
+	}
 	if st.Kind == Stateful {
 		t.HasPersistedState = strconv.FormatBool(st.HasPersistedState)
 	}
