@@ -29,8 +29,10 @@ import (
 // Place in the data flow (docs/design.md §1): a request no API matches, under reverseProxy.path, comes here
 // instead of step 2. The longest prefix of the path that names an exposed service picks the service (the
 // cluster's list of services, read by ListServices every refresh and again, at most once a second, when a
-// path names none); SFRP's query parameters become the target (key, replica, listener); then step 3 onwards
-// is the policy path's: forwardSF with resendRule, the rule's sf-resolve-condition being SFRP's.
+// path names none; with expose: labels, a service's sfgate.pathPrefix label is tried next, see
+// reverseproxy_labels.go); SFRP's query parameters, or the service's labels where the query gives none,
+// become the target (key, replica, listener); then step 3 onwards is the policy path's: forwardSF with
+// resendRule, the rule's sf-resolve-condition being SFRP's.
 
 // sfrpResolveCondition is SFRP's re-resolve rule, the recipe of docs/policies.md: connection failure, 503, 410,
 // and 404 without X-ServiceFabric: ResourceNotFound (the replica moved). resendRule decides the resend.
@@ -74,6 +76,8 @@ type reverseProxy struct {
 	op      *operation // for the access log; it has no program
 	resolve *expr.Expr // sfrpResolveCondition
 	lister  serviceLister
+	reader  manifestReader // with expose: labels
+	cache   manifestCache  // the manifests read, under mu
 
 	set        atomic.Pointer[serviceSet]
 	refreshing atomic.Bool // a background refresh runs
@@ -90,10 +94,11 @@ type serviceLister interface {
 
 // serviceSet is one reading of the cluster's services: the exposed ones by name, and why each is or is not.
 type serviceSet struct {
-	exposed map[string]*rpService
-	all     []*rpService // sorted by name, exposed or not (for /debug/routes)
-	listed  time.Time
-	err     error // the listing failed: the previous services are kept
+	exposed  map[string]*rpService
+	prefixes map[string]*rpService // by sfgate.pathPrefix (expose: labels), such as "/web"
+	all      []*rpService          // sorted by name, exposed or not (for /debug/routes)
+	listed   time.Time
+	err      error // the listing failed: the previous services are kept
 }
 
 // rpService is one service the proxy knows.
@@ -104,6 +109,10 @@ type rpService struct {
 	stateless bool
 	exposed   bool
 	why       string
+	// From the service type's labels (expose: labels): also served under prefix (below the mount point); the
+	// ListenerName and TargetReplicaSelector of a request that gives none (nil: SFRP's defaults).
+	prefix             string
+	listener, selector []byte
 }
 
 // rpScratch holds the reverse proxy's per-request buffers (in reqState).
@@ -135,6 +144,7 @@ func compileReverseProxy(cfg *config.Config, rc *config.ReverseProxy, clusters c
 		resolve: cond,
 	}
 	rp.lister, _ = be.sf.cluster.resolver.(serviceLister)
+	rp.reader, _ = be.sf.cluster.resolver.(manifestReader)
 	rp.missRefresh.Store(int64(minMissRefresh))
 	return rp, nil
 }
@@ -267,7 +277,8 @@ func sfrpBadParameter(name string, value []byte, msg string) *requestError {
 	return &requestError{Status: fasthttp.StatusBadRequest, Code: CodeInvalidAttribute, Attribute: name, Value: string(value), Message: msg}
 }
 
-// sfrpTarget fills t's partition key, replica type and listener from the query, for service svc.
+// sfrpTarget fills t's partition key, replica type and listener from the query, for service svc; the
+// service's labels give the listener and replica selector the query does not.
 func (s *reqState) sfrpTarget(q sfrpQuery, svc *rpService, t *policy.Target) *requestError {
 	r := &s.rp
 	if q.hasKey && q.kind != partition.Singleton {
@@ -275,12 +286,18 @@ func (s *reqState) sfrpTarget(q sfrpQuery, svc *rpService, t *policy.Target) *re
 	}
 	if q.hasListener {
 		t.ListenerName = r.listener
+	} else if svc.listener != nil {
+		t.ListenerName = svc.listener
 	}
 	t.ReplicaType = nil // the default: the primary of a stateful service, any instance of a stateless one
-	if !q.hasSelector {
+	selector, hasSelector := r.selector, q.hasSelector
+	if !hasSelector && svc.selector != nil {
+		selector, hasSelector = svc.selector, true // checked against the service's kind when read
+	}
+	if !hasSelector {
 		return nil
 	}
-	switch string(r.selector) {
+	switch string(selector) {
 	case "PrimaryReplica", "Default":
 		if !svc.stateless {
 			t.ReplicaType = replicaPrimary
@@ -293,10 +310,10 @@ func (s *reqState) sfrpTarget(q sfrpQuery, svc *rpService, t *policy.Target) *re
 		t.ReplicaType = replicaAny
 	case "RandomInstance":
 		if !svc.stateless {
-			return sfrpBadParameter(sfrpSelector, r.selector, "RandomInstance is for stateless services; "+svc.name+" is stateful: use PrimaryReplica, RandomSecondaryReplica or RandomReplica")
+			return sfrpBadParameter(sfrpSelector, selector, "RandomInstance is for stateless services; "+svc.name+" is stateful: use PrimaryReplica, RandomSecondaryReplica or RandomReplica")
 		}
 	default:
-		return sfrpBadParameter(sfrpSelector, r.selector, "TargetReplicaSelector is PrimaryReplica, RandomSecondaryReplica, RandomReplica or RandomInstance (the case matters)")
+		return sfrpBadParameter(sfrpSelector, selector, "TargetReplicaSelector is PrimaryReplica, RandomSecondaryReplica, RandomReplica or RandomInstance (the case matters)")
 	}
 	return nil
 }
@@ -387,7 +404,8 @@ func (rp *reverseProxy) find(s *reqState, rest []byte, now time.Time) (*rpServic
 	return svc, suffix, nil
 }
 
-// lookup finds the longest "fabric:" + prefix of rest, ending at a segment boundary, that is an exposed service.
+// lookup finds the longest "fabric:" + prefix of rest, ending at a segment boundary, that is an exposed service;
+// failing that, the longest such prefix of rest that is a service's sfgate.pathPrefix.
 func (set *serviceSet) lookup(s *reqState, rest []byte) (*rpService, []byte) {
 	buf := append(append(s.rp.name[:0], "fabric:"...), rest...)
 	s.rp.name = buf
@@ -405,6 +423,13 @@ func (set *serviceSet) lookup(s *reqState, rest []byte) (*rpService, []byte) {
 	for j := n - 1; j >= 1; j-- { // at least two segments: /App/Service
 		if svc := set.exposed[string(buf[:head+ends[j]])]; svc != nil {
 			return svc, rest[ends[j]:]
+		}
+	}
+	if set.prefixes != nil {
+		for j := n - 1; j >= 0; j-- {
+			if svc := set.prefixes[string(rest[:ends[j]])]; svc != nil {
+				return svc, rest[ends[j]:]
+			}
 		}
 	}
 	return nil, nil
@@ -433,15 +458,33 @@ func (rp *reverseProxy) list(ctx context.Context, now time.Time) *serviceSet {
 		return set
 	}
 	set.exposed = make(map[string]*rpService, len(infos))
+	var labels *labelDiscovery
+	if rp.expose == config.ExposeLabels {
+		labels = newLabelDiscovery(ctx, rp.reader, &rp.cache)
+	}
+	prev := rp.set.Load()
 	for _, in := range infos {
 		svc := &rpService{name: in.Name, nameBytes: []byte(in.Name), typeName: in.TypeName, stateless: in.Kind == "Stateless"}
-		svc.exposed, svc.why = rp.exposes(in.Name)
+		if labels == nil {
+			svc.exposed, svc.why = rp.exposes(in.Name)
+		} else if err := labels.decide(in, svc); err != nil {
+			svc.why = "not exposed: " + err.Error()
+			if prev != nil && prev.exposed[in.Name] != nil && prev.exposed[in.Name].typeName == in.TypeName {
+				kept := *prev.exposed[in.Name]
+				kept.why += " (kept from the last reading: " + err.Error() + ")"
+				svc = &kept
+			}
+		}
 		set.all = append(set.all, svc)
 		if svc.exposed {
 			set.exposed[in.Name] = svc
 		}
 	}
 	sort.Slice(set.all, func(i, j int) bool { return set.all[i].name < set.all[j].name })
+	if labels != nil {
+		set.claimPrefixes()
+		rp.cache = labels.next
+	}
 	rp.set.Store(set)
 	return set
 }
@@ -467,12 +510,16 @@ func (g *Gateway) debugRoutes(w http.ResponseWriter, r *http.Request) {
 		Path string `json:"path"`
 	}
 	type service struct {
-		Name    string `json:"name"`
-		URL     string `json:"url,omitempty"`
-		Kind    string `json:"kind"`
-		Type    string `json:"type"`
-		Exposed bool   `json:"exposed"`
-		Why     string `json:"why"`
+		Name string `json:"name"`
+		URL  string `json:"url,omitempty"`
+		// From the service type's labels (expose: labels).
+		PrefixURL       string `json:"prefixUrl,omitempty"`
+		Listener        string `json:"listener,omitempty"`
+		ReplicaSelector string `json:"replicaSelector,omitempty"`
+		Kind            string `json:"kind"`
+		Type            string `json:"type"`
+		Exposed         bool   `json:"exposed"`
+		Why             string `json:"why"`
 	}
 	type proxy struct {
 		Path     string    `json:"path"`
@@ -502,6 +549,10 @@ func (g *Gateway) debugRoutes(w http.ResponseWriter, r *http.Request) {
 			}
 			if svc.exposed {
 				e.URL = string(rp.mount) + svc.name[len("fabric:"):] + "/"
+				if svc.prefix != "" {
+					e.PrefixURL = string(rp.mount) + svc.prefix + "/"
+				}
+				e.Listener, e.ReplicaSelector = string(svc.listener), string(svc.selector)
 			}
 			p.Services = append(p.Services, e)
 		}

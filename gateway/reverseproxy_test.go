@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -168,25 +167,8 @@ reverseProxy:
 			t.Errorf("%s: %d %s, want 404", target, r.status, r.body)
 		}
 	}
-	r, err := http.Get("http://" + g.admin + "/debug/routes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	var routes struct {
-		ReverseProxy struct {
-			Path     string
-			Services []struct {
-				Name, URL, Why string
-				Exposed        bool
-			}
-		}
-	}
-	if err := json.NewDecoder(r.Body).Decode(&routes); err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]string{}
-	for _, s := range routes.ReverseProxy.Services {
+	for _, s := range debugRouteServices(t, g) {
 		got[s.Name] = s.URL + " " + s.Why
 	}
 	want := map[string]string{

@@ -250,7 +250,7 @@ func newBackoff() backoff.BackOff {
 func newPipeline(transport policy.Transporter, perRetry []policy.Policy) runtime.Pipeline {
 	return runtime.NewPipeline("sfgate/resolver", "v1", runtime.PipelineOptions{
 		AllowedHeaders:         []string{requestIDHeader},
-		AllowedQueryParameters: []string{"api-version", "PartitionKeyType", "PartitionKeyValue", "timeout"},
+		AllowedQueryParameters: []string{"api-version", "PartitionKeyType", "PartitionKeyValue", "timeout", "ApplicationTypeVersion", "ServiceManifestName"},
 	}, &policy.ClientOptions{
 		Transport:        transport,
 		Retry:            policy.RetryOptions{MaxRetries: -1},

@@ -12,14 +12,19 @@ import (
 const (
 	getApplicationsAPIVersion = "6.1"
 	getServicesAPIVersion     = "6.0"
+	getServiceTypesAPIVersion = "6.0"
+	getManifestAPIVersion     = "6.0"
 )
 
 // ServiceInfo is one service the cluster lists (GetServices), as the reverse proxy's discovery reads it.
 type ServiceInfo struct {
 	Name        string // fabric:/App/Svc
 	Application string // fabric:/App
-	TypeName    string // the service type
-	Kind        string // "Stateful" or "Stateless" (ServiceKind)
+	// AppTypeName and AppTypeVersion are the application's type: where the service type's manifest is
+	// (ServiceTypes, ServiceManifest).
+	AppTypeName, AppTypeVersion string
+	TypeName                    string // the service type
+	Kind                        string // "Stateful" or "Stateless" (ServiceKind)
 }
 
 // ListServices lists every service of every application: GET /Applications, then
@@ -27,7 +32,7 @@ type ServiceInfo struct {
 // resolver's failover and callTimeout; ctx bounds the whole listing.
 func (r *Resolver) ListServices(ctx context.Context) ([]ServiceInfo, error) {
 	c := r.client
-	var apps [][2]string // ID, name
+	var apps []appRef
 	err := c.pages(ctx, "GetApplicationInfoList", "/Applications", getApplicationsAPIVersion, func(body []byte) (string, error) {
 		page, next, err := decodeApplicationPage(body)
 		apps = append(apps, page...)
@@ -38,9 +43,9 @@ func (r *Resolver) ListServices(ctx context.Context) ([]ServiceInfo, error) {
 	}
 	var out []ServiceInfo
 	for _, a := range apps {
-		path := "/Applications/" + url.PathEscape(a[0]) + "/$/GetServices"
+		path := "/Applications/" + url.PathEscape(a.id) + "/$/GetServices"
 		err := c.pages(ctx, "GetServiceInfoList", path, getServicesAPIVersion, func(body []byte) (string, error) {
-			infos, next, err := decodeServicePage(body, a[1])
+			infos, next, err := decodeServicePage(body, a)
 			out = append(out, infos...)
 			return next, err
 		})
@@ -51,11 +56,18 @@ func (r *Resolver) ListServices(ctx context.Context) ([]ServiceInfo, error) {
 	return out, nil
 }
 
+// appRef is one application of GET /Applications: its ID (the path form), name and type.
+type appRef struct {
+	id, name, typeName, typeVersion string
+}
+
 type wireApplicationPage struct {
 	ContinuationToken string
 	Items             []struct {
-		ID   string `json:"Id"`
-		Name string
+		ID          string `json:"Id"`
+		Name        string
+		TypeName    string
+		TypeVersion string
 	}
 }
 
@@ -68,24 +80,24 @@ type wireServicePage struct {
 	}
 }
 
-// decodeApplicationPage reads one page of GET /Applications: each application's ID (the path form) and name.
-func decodeApplicationPage(body []byte) ([][2]string, string, error) {
+// decodeApplicationPage reads one page of GET /Applications: each application's ID, name and type.
+func decodeApplicationPage(body []byte) ([]appRef, string, error) {
 	var w wireApplicationPage
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, "", fmt.Errorf("decode PagedApplicationInfoList: %w", err)
 	}
-	out := make([][2]string, 0, len(w.Items))
+	out := make([]appRef, 0, len(w.Items))
 	for i, a := range w.Items {
 		if a.ID == "" || !strings.HasPrefix(a.Name, "fabric:/") {
 			return nil, "", fmt.Errorf("decode PagedApplicationInfoList: Items[%d] has no Id or no fabric:/ Name", i)
 		}
-		out = append(out, [2]string{a.ID, a.Name})
+		out = append(out, appRef{id: a.ID, name: a.Name, typeName: a.TypeName, typeVersion: a.TypeVersion})
 	}
 	return out, w.ContinuationToken, nil
 }
 
 // decodeServicePage reads one page of GetServices for application app.
-func decodeServicePage(body []byte, app string) ([]ServiceInfo, string, error) {
+func decodeServicePage(body []byte, app appRef) ([]ServiceInfo, string, error) {
 	var w wireServicePage
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, "", fmt.Errorf("decode PagedServiceInfoList: %w", err)
@@ -95,7 +107,8 @@ func decodeServicePage(body []byte, app string) ([]ServiceInfo, string, error) {
 		if !strings.HasPrefix(s.Name, "fabric:/") || (s.ServiceKind != "Stateful" && s.ServiceKind != "Stateless") {
 			return nil, "", fmt.Errorf("decode PagedServiceInfoList: Items[%d]: name %q, kind %q (want fabric:/..., Stateful or Stateless)", i, s.Name, s.ServiceKind)
 		}
-		out = append(out, ServiceInfo{Name: s.Name, Application: app, TypeName: s.TypeName, Kind: s.ServiceKind})
+		out = append(out, ServiceInfo{Name: s.Name, Application: app.name, AppTypeName: app.typeName, AppTypeVersion: app.typeVersion,
+			TypeName: s.TypeName, Kind: s.ServiceKind})
 	}
 	return out, w.ContinuationToken, nil
 }

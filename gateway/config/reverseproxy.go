@@ -17,7 +17,9 @@ type ReverseProxy struct {
 	Path string `yaml:"path"`
 	// Cluster is the cluster whose services are reached, with the fields of a backend's serviceFabricCluster.
 	Cluster *ServiceFabricCluster `yaml:"cluster"`
-	// Expose chooses the services reachable: all (as SFRP) or allowlist (the services Allow names).
+	// Expose chooses the services reachable: all (as SFRP), allowlist (the services Allow names) or labels
+	// (the services whose service type opts in with the label sfgate.enable=true in its service manifest's
+	// extension "sfgate"; docs/reverse-proxy.md lists the labels).
 	Expose string `yaml:"expose"`
 	// Allow are service-name patterns for expose: allowlist, such as fabric:/Shop/* (path.Match syntax over the
 	// name: '*' does not cross '/', so fabric:/Shop/* is the services one level below fabric:/Shop).
@@ -30,6 +32,7 @@ type ReverseProxy struct {
 const (
 	ExposeAll       = "all"
 	ExposeAllowlist = "allowlist"
+	ExposeLabels    = "labels"
 )
 
 // DefaultReverseProxyRefresh is how often the reverse proxy re-reads the cluster's services by default.
@@ -65,14 +68,16 @@ func checkReverseProxy(l *errorList, rp *ReverseProxy) {
 		if len(rp.Allow) > 0 {
 			l.bad(field+".allow", "allow is used with expose: allowlist; with expose: all every service is reachable")
 		}
+	case ExposeLabels:
+		if len(rp.Allow) > 0 {
+			l.bad(field+".allow", "allow is used with expose: allowlist; with expose: labels the service manifests' labels choose")
+		}
 	case ExposeAllowlist:
 		if len(rp.Allow) == 0 {
 			l.bad(field+".allow", "expose: allowlist needs at least one service-name pattern, such as fabric:/Shop/*")
 		}
-	case "labels":
-		l.bad(field+".expose", "labels (opting in from the service manifest's extensions) is not supported yet: use all or allowlist")
 	default:
-		l.bad(field+".expose", "%q is not all or allowlist", rp.Expose)
+		l.bad(field+".expose", "%q is not all, allowlist or labels", rp.Expose)
 	}
 	for i, p := range rp.Allow {
 		if !strings.HasPrefix(p, "fabric:/") {

@@ -15,12 +15,17 @@ func TestReverseProxyLoads(t *testing.T) {
 	if rp.Path != "/" || rp.Expose != ExposeAll || rp.Refresh != 30*time.Second || *rp.Cluster.MaxPartitionResolutionRetries != DefaultMaxPartitionResolutionRetries {
 		t.Errorf("defaults: %+v", rp)
 	}
+	cfg, err = Parse([]byte("reverseProxy:\n  cluster: {managementEndpoints: [http://127.0.0.1:19080]}\n  expose: labels\n"), "x.yaml")
+	if err != nil || cfg.ReverseProxy.Expose != ExposeLabels {
+		t.Errorf("expose: labels: %v %+v", err, cfg.ReverseProxy)
+	}
 }
 
 func TestReverseProxyErrors(t *testing.T) {
 	const cluster = "  cluster: {managementEndpoints: [http://127.0.0.1:19080]}\n"
 	for _, c := range []struct{ name, yaml, want string }{
-		{"labels", "reverseProxy:\n" + cluster + "  expose: labels\n", "x.yaml:3:3: reverseProxy.expose: labels (opting in from the service manifest's extensions) is not supported yet: use all or allowlist"},
+		{"expose", "reverseProxy:\n" + cluster + "  expose: label\n", `x.yaml:3:3: reverseProxy.expose: "label" is not all, allowlist or labels`},
+		{"allow with labels", "reverseProxy:\n" + cluster + "  expose: labels\n  allow: ['fabric:/A/*']\n", "reverseProxy.allow: allow is used with expose: allowlist; with expose: labels the service manifests' labels choose"},
 		{"no cluster", "reverseProxy:\n  path: /\n", "reverseProxy.cluster: required"},
 		{"allowlist without allow", "reverseProxy:\n" + cluster + "  expose: allowlist\n", "reverseProxy.allow: expose: allowlist needs at least one"},
 		{"allow with all", "reverseProxy:\n" + cluster + "  allow: ['fabric:/A/*']\n", "reverseProxy.allow: allow is used with expose: allowlist"},

@@ -17,7 +17,13 @@ import (
 // when the test ends.
 func Start(tb testing.TB, opts ...fakesf.Option) *fakesf.Cluster {
 	tb.Helper()
-	c, err := fakesf.Start(context.Background(), fakesf.DefaultTopology(), opts...)
+	return StartTopology(tb, fakesf.DefaultTopology(), opts...)
+}
+
+// StartTopology starts topology t on 127.0.0.1 with opts and closes it when the test ends.
+func StartTopology(tb testing.TB, t fakesf.Topology, opts ...fakesf.Option) *fakesf.Cluster {
+	tb.Helper()
+	c, err := fakesf.Start(context.Background(), t, opts...)
 	if err != nil {
 		tb.Fatalf("fakesf: %v", err)
 	}
