@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/gateway/policy"
 	"github.com/sfgate/sfgate/internal/fakesftest"
 	"github.com/sfgate/sfgate/resolver"
 )
@@ -407,6 +408,35 @@ func TestReverseProxyExample(t *testing.T) {
 			} else if strings.HasPrefix(target, "/web/") && rr.Service != "fabric:/Shop/Web" {
 				t.Errorf("%s reached %s, want fabric:/Shop/Web (its sfgate.pathPrefix)", target, rr.Service)
 			}
+		}
+	}
+}
+
+// TestLabelledLookupAllocatesNothing: finding a service by its SFRP path or its sfgate.pathPrefix, and
+// taking the labels' listener and replica selector, stay on the hot path's zero allocations.
+func TestLabelledLookupAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipped, because the race detector's instrumentation allocates")
+	}
+	web := &rpService{name: "fabric:/Shop/Web", nameBytes: []byte("fabric:/Shop/Web"), stateless: true, exposed: true,
+		prefix: "/web", listener: []byte("Admin"), selector: []byte("RandomInstance")}
+	set := &serviceSet{exposed: map[string]*rpService{web.name: web}, all: []*rpService{web}}
+	set.claimPrefixes()
+	s := &reqState{}
+	var tgt policy.Target
+	for _, path := range []string{"/Shop/Web/a/b", "/web/a/b"} {
+		rest := []byte(path)
+		n := testing.AllocsPerRun(200, func() {
+			svc, suffix := set.lookup(s, rest)
+			if svc != web || string(suffix) != "/a/b" {
+				t.Fatalf("%s: found %v, suffix %q", path, svc, suffix)
+			}
+			if re := s.sfrpTarget(sfrpQuery{}, svc, &tgt); re != nil || string(tgt.ListenerName) != "Admin" {
+				t.Fatalf("%s: target %+v, %v", path, tgt, re)
+			}
+		})
+		if n != 0 {
+			t.Errorf("%s: %.1f allocations per lookup, want 0", path, n)
 		}
 	}
 }
