@@ -26,19 +26,56 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// tlsConfig serves the current server certificate (SetServerCertificate replaces it) and asks for a client
+// certificate while any is accepted.
 func (c *Cluster) tlsConfig() *tls.Config {
-	cfg := &tls.Config{Certificates: []tls.Certificate{*c.cfg.tlsCert}, MinVersion: tls.VersionTLS12}
-	if len(c.cfg.thumbprints) > 0 || len(c.cfg.commonNames) > 0 {
-		// Ask for a certificate but do not fail the handshake without one: SF answers such calls with 403.
-		cfg.ClientAuth = tls.RequestClientCert
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		cfg := &tls.Config{Certificates: []tls.Certificate{*c.serverCert.Load()}, MinVersion: tls.VersionTLS12}
+		if len(*c.thumbprints.Load()) > 0 || len(c.cfg.commonNames) > 0 {
+			// Ask for a certificate but do not fail the handshake without one: SF answers such calls with 403.
+			cfg.ClientAuth = tls.RequestClientCert
+		}
+		return cfg, nil
+	}}
+}
+
+// SetServerCertificate makes the management endpoint serve cert from now on, as a cluster does during a
+// certificate rollover: new connections shake hands with it, and idle keep-alive connections are closed (as
+// the node restarting with the new certificate would close them) so that clients reconnect and see it. It
+// fails on a cluster started without WithTLS.
+func (c *Cluster) SetServerCertificate(cert tls.Certificate) error {
+	if c.serverCert.Load() == nil {
+		return errors.New("fakesf: SetServerCertificate: the cluster serves plain HTTP (start it WithTLS)")
 	}
-	return cfg
+	if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+		return errors.New("fakesf: SetServerCertificate: the certificate has no chain or no private key")
+	}
+	c.serverCert.Store(&cert)
+	c.mgmt.SetKeepAlivesEnabled(false) // closes the idle connections
+	c.mgmt.SetKeepAlivesEnabled(true)
+	return nil
+}
+
+// SetClientCertThumbprints replaces the accepted client certificate thumbprints (WithClientCertThumbprints) for
+// the requests that follow; none leaves only the common names and bearer tokens configured. It fails on a
+// cluster started without WithTLS, or on a thumbprint that is not 40 hex digits (and then changes nothing).
+func (c *Cluster) SetClientCertThumbprints(thumbprints ...string) error {
+	if c.serverCert.Load() == nil {
+		return errors.New("fakesf: SetClientCertThumbprints: the cluster serves plain HTTP (start it WithTLS)")
+	}
+	m, err := parseThumbprints(thumbprints)
+	if err != nil {
+		return err
+	}
+	c.thumbprints.Store(&m)
+	return nil
 }
 
 // authorized applies SF's gateway order: a bearer token first, then the client certificate (by thumbprint, or by
 // common name within its validity period, as ClientCertificateThumbprints and ClientCertificateCommonNames do).
 func (c *Cluster) authorized(r *http.Request) bool {
-	if c.cfg.bearer == nil && len(c.cfg.thumbprints) == 0 && len(c.cfg.commonNames) == 0 {
+	thumbprints := *c.thumbprints.Load()
+	if c.cfg.bearer == nil && len(thumbprints) == 0 && len(c.cfg.commonNames) == 0 {
 		return true
 	}
 	if c.cfg.bearer != nil {
@@ -52,7 +89,7 @@ func (c *Cluster) authorized(r *http.Request) bool {
 		return false
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	if c.cfg.thumbprints[Thumbprint(leaf.Raw)] {
+	if thumbprints[Thumbprint(leaf.Raw)] {
 		return true
 	}
 	now := time.Now()

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -58,6 +59,8 @@ type Cluster struct {
 	naming         NamingCache
 	manualFailover bool // no automatic promotion when a primary goes away
 
+	serverCert   atomic.Pointer[tls.Certificate] // nil: plain HTTP; SetServerCertificate replaces it
+	thumbprints  atomic.Pointer[map[string]bool] // accepted client certificates (upper-case SHA-1 hex)
 	resolveTotal atomic.Int64
 	now          func() time.Time // clock of the naming cache's MaxAge; tests replace it
 }
@@ -176,6 +179,9 @@ func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
 		started:    time.Now(),
 	}
 	c.build(t)
+	c.serverCert.Store(cfg.tlsCert)
+	thumbprints := maps.Clone(cfg.thumbprints)
+	c.thumbprints.Store(&thumbprints)
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

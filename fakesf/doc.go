@@ -49,7 +49,9 @@
 // WithClientCertCommonNames(cn...) (a valid certificate with that subject CN), WithBearerToken(func(token) error)
 // (SignedBy(publicKey, audience, tenant) verifies the signature and SF's AAD claims; ExpectAudience checks the
 // claims only; ParsePublicKeyPEM reads a key; Thumbprint computes SF's SHA-1 thumbprint of a certificate),
-// WithAADMetadata, WithNamingCache. Start's ctx bounds the cluster's life:
+// WithAADMetadata, WithNamingCache, WithManagementObserver(func(ManagementEvent)) (each management request with
+// its client certificate's thumbprint). A certificate rollover: c.SetServerCertificate(cert) (new connections get
+// it; idle ones are closed), c.SetClientCertThumbprints(sha1hex...). Start's ctx bounds the cluster's life:
 // when it is done the cluster closes. Close closes every listener and connection and waits for every goroutine.
 //
 // # Management API (SF's paths, shapes, enums, errors)

@@ -261,6 +261,7 @@ func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.version = v
+	c.observeManagement(r)
 	isAad := len(rt.tmpl) == 2 && rt.tmpl[1] == "GetAadMetadata"
 	if !isAad && !c.authorized(r) {
 		w.WriteHeader(http.StatusForbidden)

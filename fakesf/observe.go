@@ -34,3 +34,29 @@ func (c *Cluster) observe(stage Stage, r *replica, req *http.Request, bodySHA256
 		fn(ReplicaEvent{Stage: stage, ReplicaID: r.id, Method: req.Method, Header: req.Header, BodySHA256: bodySHA256})
 	}
 }
+
+// ManagementEvent is one management API request as it arrived, for tests that check what a client presented.
+type ManagementEvent struct {
+	Method, Path string
+	// ClientCertThumbprint is the SHA-1 thumbprint (Thumbprint) of the client certificate of the request's TLS
+	// connection; "" without one.
+	ClientCertThumbprint string
+}
+
+// WithManagementObserver calls fn for every management API request whose operation the cluster recognises,
+// before it checks the credentials. fn runs on the serving goroutine and must be safe for concurrent use.
+func WithManagementObserver(fn func(ManagementEvent)) Option {
+	return func(c *config) { c.mgmtObserver = fn }
+}
+
+func (c *Cluster) observeManagement(r *http.Request) {
+	fn := c.cfg.mgmtObserver
+	if fn == nil {
+		return
+	}
+	e := ManagementEvent{Method: r.Method, Path: r.URL.Path}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		e.ClientCertThumbprint = Thumbprint(r.TLS.PeerCertificates[0].Raw)
+	}
+	fn(e)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,7 @@ type config struct {
 	aad            *AADMetadata
 	naming         NamingCache
 	observer       func(ReplicaEvent)
+	mgmtObserver   func(ManagementEvent)
 	err            error
 }
 
@@ -75,18 +77,29 @@ func WithTLS(cert tls.Certificate) Option {
 // WithBearerToken too, either credential is enough (SF checks the bearer token first). Needs WithTLS.
 func WithClientCertThumbprints(thumbprints ...string) Option {
 	return func(c *config) {
+		m, err := parseThumbprints(thumbprints)
+		if err != nil {
+			c.err = err
+			return
+		}
 		if c.thumbprints == nil {
 			c.thumbprints = map[string]bool{}
 		}
-		for _, t := range thumbprints {
-			t = strings.ToUpper(strings.ReplaceAll(t, " ", ""))
-			if b, err := hex.DecodeString(t); err != nil || len(b) != 20 {
-				c.err = fmt.Errorf("fakesf: client certificate thumbprint %q is not 40 hex digits", t)
-				return
-			}
-			c.thumbprints[t] = true
-		}
+		maps.Copy(c.thumbprints, m)
 	}
+}
+
+// parseThumbprints reads SHA-1 thumbprints as SF configures them (40 hex digits, any case, spaces ignored).
+func parseThumbprints(thumbprints []string) (map[string]bool, error) {
+	m := map[string]bool{}
+	for _, t := range thumbprints {
+		t = strings.ToUpper(strings.ReplaceAll(t, " ", ""))
+		if b, err := hex.DecodeString(t); err != nil || len(b) != 20 {
+			return nil, fmt.Errorf("fakesf: client certificate thumbprint %q is not 40 hex digits", t)
+		}
+		m[t] = true
+	}
+	return m, nil
 }
 
 // WithClientCertCommonNames accepts a client certificate whose subject common name is one of names (compared

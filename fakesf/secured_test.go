@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,85 @@ func TestGenerateCertificate(t *testing.T) {
 	conn.Close()
 	if _, err := GenerateCertificate(); err == nil {
 		t.Error("no names accepted")
+	}
+}
+
+// TestCertificateRollover: SetServerCertificate serves the new certificate to the next connection (an idle one
+// is closed), SetClientCertThumbprints changes who is let in at once, and the management observer sees which
+// client certificate each request came with.
+func TestCertificateRollover(t *testing.T) {
+	oldServer, newServer := testcert.SelfSigned(t, "fakesf-old"), testcert.SelfSigned(t, "fakesf-new")
+	a, b := testcert.SelfSigned(t, "client-a").TLS, testcert.SelfSigned(t, "client-b").TLS
+	seen := make(chan ManagementEvent, 16)
+	c, err := Start(t.Context(), DefaultTopology(), WithTLS(oldServer.TLS), WithClientCertThumbprints(Thumbprint(a.Certificate[0])),
+		WithManagementObserver(func(e ManagementEvent) { seen <- e }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resolve := c.URL() + "/Services/Shop~Web/$/ResolvePartition?api-version=6.0"
+	served := func(cert *tls.Certificate) string { // the server thumbprint a new connection sees
+		var got string
+		cfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+			got = Thumbprint(cs.PeerCertificates[0].Raw)
+			return nil
+		}}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		tr := &http.Transport{TLSClientConfig: cfg}
+		defer tr.CloseIdleConnections()
+		if code, _ := status(t, &http.Client{Transport: tr}, resolve, nil); cert != nil && code != 200 {
+			t.Errorf("with an accepted client certificate: %d", code)
+		}
+		return got
+	}
+
+	clientA, trA := tlsClient(oldServer.Thumbprint(), &a)
+	defer trA.CloseIdleConnections()
+	if code, _ := status(t, clientA, resolve, nil); code != 200 {
+		t.Fatalf("client a before the rollover: %d", code)
+	}
+	if e := <-seen; e.ClientCertThumbprint != Thumbprint(a.Certificate[0]) || e.Path != "/Services/Shop~Web/$/ResolvePartition" {
+		t.Errorf("observer saw %+v, want client a on ResolvePartition", e)
+	}
+	if err := c.SetServerCertificate(newServer.TLS); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(&a); got != newServer.Thumbprint() {
+		t.Errorf("a new connection after SetServerCertificate sees %s, want the new %s", got, newServer.Thumbprint())
+	}
+	<-seen
+	// clientA pins the old certificate: its idle connection was closed, so it must reconnect and fail.
+	if _, err := clientA.Get(resolve); err == nil {
+		t.Error("a client pinning the old server certificate still got through after the rollover")
+	}
+
+	if err := c.SetClientCertThumbprints(Thumbprint(b.Certificate[0])); err != nil {
+		t.Fatal(err)
+	}
+	clientA, trA = tlsClient(newServer.Thumbprint(), &a)
+	defer trA.CloseIdleConnections()
+	clientB, trB := tlsClient(newServer.Thumbprint(), &b)
+	defer trB.CloseIdleConnections()
+	if code, _ := status(t, clientA, resolve, nil); code != 403 {
+		t.Errorf("client a after it was dropped: %d, want 403", code)
+	}
+	if code, _ := status(t, clientB, resolve, nil); code != 200 {
+		t.Errorf("client b after it was added: %d, want 200", code)
+	}
+	if <-seen; (<-seen).ClientCertThumbprint != Thumbprint(b.Certificate[0]) {
+		t.Error("observer did not see client b's certificate")
+	}
+	if err := c.SetClientCertThumbprints("xyz"); err == nil {
+		t.Error("a malformed thumbprint was accepted")
+	}
+	plain, err := Start(t.Context(), DefaultTopology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if plain.SetServerCertificate(newServer.TLS) == nil || plain.SetClientCertThumbprints() == nil {
+		t.Error("a plain-HTTP cluster took TLS settings")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/certfile"
 	"github.com/sfgate/sfgate/partition"
 	"github.com/sfgate/sfgate/resolver"
 )
@@ -45,6 +46,7 @@ type namer interface {
 	Invalidate(ctx context.Context, service string, key []byte, seenVersion string) (*resolver.Snapshot, error)
 	Scheme(ctx context.Context, service string) (*partition.Scheme, error)
 	Stats() resolver.Stats
+	ReloadClientCertificate() error
 	Close() error
 }
 
@@ -122,7 +124,7 @@ func resolverOptions(cfg *config.Config, sc *config.ServiceFabricCluster) (resol
 		fmt.Fprintf(&key, "|x509=%s/%s", n.Name, n.IssuerCertificateThumbprint)
 	}
 	if sc.ServerCAFile != "" {
-		pool, err := loadCAs(cfg.Path(sc.ServerCAFile))
+		pool, err := certfile.LoadCAs(cfg.Path(sc.ServerCAFile))
 		if err != nil {
 			return opts, "", fmt.Errorf("serverCaFile: %w", err)
 		}

@@ -11,19 +11,9 @@ import (
 	"github.com/sfgate/sfgate/internal/testcert"
 )
 
-// A secured cluster: the gateway presents its client certificate (clientCertificate PEM files) and accepts
-// the cluster by thumbprint (serverCertificateThumbprints); a wrong client certificate is refused by SF.
-func TestSecuredClusterClientCertificate(t *testing.T) {
-	t.Parallel()
-	server := testcert.SelfSigned(t, "cluster")
-	client := testcert.SelfSigned(t, "gateway")
-	certFile, keyFile := client.WritePEM(t)
-	otherCert, otherKey := testcert.SelfSigned(t, "stranger").WritePEM(t)
-	c := fakesftest.Start(t, fakesf.WithTLS(server.TLS), fakesf.WithClientCertThumbprints(client.Thumbprint()))
-	if !strings.HasPrefix(c.URL(), "https://") {
-		t.Fatalf("fake cluster URL %s", c.URL())
-	}
-	const tmpl = `
+// securedOrdersConfig routes /q/x?customer=N to fabric:/Shop/Orders (Int64Range 0..1023 in 4 partitions of
+// 256) on a secured cluster; fill in the client certificate and key files and the server thumbprints.
+const securedOrdersConfig = `
 backends:
   orders:
     url: fabric:/Shop/Orders
@@ -39,14 +29,27 @@ apis:
         <set-backend-service backend-id="orders" sf-partition-key="@(context.Request.Url.Query.GetValueOrDefault("customer",""))" />
       </inbound></policies>
 `
+
+// A secured cluster: the gateway presents its client certificate (clientCertificate PEM files) and accepts
+// the cluster by thumbprint (serverCertificateThumbprints); a wrong client certificate is refused by SF.
+func TestSecuredClusterClientCertificate(t *testing.T) {
+	t.Parallel()
+	server := testcert.SelfSigned(t, "cluster")
+	client := testcert.SelfSigned(t, "gateway")
+	certFile, keyFile := client.WritePEM(t)
+	otherCert, otherKey := testcert.SelfSigned(t, "stranger").WritePEM(t)
+	c := fakesftest.Start(t, fakesf.WithTLS(server.TLS), fakesf.WithClientCertThumbprints(client.Thumbprint()))
+	if !strings.HasPrefix(c.URL(), "https://") {
+		t.Fatalf("fake cluster URL %s", c.URL())
+	}
 	serverThumb := server.Thumbprint()
-	g := startGateway(t, fmt.Sprintf(tmpl, certFile, keyFile, serverThumb), c)
+	g := startGateway(t, fmt.Sprintf(securedOrdersConfig, certFile, keyFile, serverThumb), c)
 	rr := replicaAnswer(t, do(t, g.addr, "GET", "/q/x?customer=7", nil, ""))
 	if rr.Service != "fabric:/Shop/Orders" || rr.Role != "primary" {
 		t.Errorf("served by %+v", rr)
 	}
 
-	stranger := startGateway(t, fmt.Sprintf(tmpl, otherCert, otherKey, serverThumb), c)
+	stranger := startGateway(t, fmt.Sprintf(securedOrdersConfig, otherCert, otherKey, serverThumb), c)
 	r := do(t, stranger.addr, "GET", "/q/x?customer=7", nil, "")
 	if e := decodeError(t, r); r.status != 502 || e.Error.Code != CodeClusterUnauthorized {
 		t.Errorf("unknown client certificate: %d %s", r.status, r.body)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/certfile"
 	"github.com/sfgate/sfgate/resolver"
 	"github.com/valyala/fasthttp"
 )
@@ -27,7 +28,7 @@ type Options struct {
 	// newNamer creates a cluster's resolver; nil means resolver.New. Tests in this package set it to
 	// answer from a fixed snapshot or to adjust the resolver options, without touching shared state.
 	newNamer func(resolver.Options) (namer, error)
-	// certPoll is how often the client listener's TLS files are checked for changes (0: certPollInterval);
+	// certPoll is how often the client listener's TLS files are checked for changes (0: certfile.PollInterval);
 	// onCertReload, when set, hears the outcome of each reload a change triggered. For tests.
 	certPoll     time.Duration
 	onCertReload func(error)
@@ -126,12 +127,24 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 }
 
 // cluster implements clusterSource: it reuses the resolver of a cluster already known (same endpoints and
-// credentials) so its cache survives reloads. Called with g.mu held.
+// credentials) so its cache survives reloads; a reload reads its client certificate files again. Called with
+// g.mu held.
 func (g *Gateway) cluster(key, label string, opts resolver.Options) (*cluster, error) {
 	if c := g.clusters[key]; c != nil {
+		if err := c.resolver.ReloadClientCertificate(); err != nil {
+			return nil, err
+		}
 		return c, nil
 	}
 	c := newCluster(key, label)
+	opts.OnClientCertReload = func(err error) {
+		if err != nil {
+			g.log.Warn("cluster client certificate files changed but do not load; the previous certificate stays in use",
+				"cluster", label, "error", err)
+		} else {
+			g.log.Info("cluster client certificate reloaded", "cluster", label)
+		}
+	}
 	user := opts.OnNamingCall
 	opts.OnNamingCall = func(call resolver.NamingCall) {
 		if call.Status != 0 {
@@ -195,7 +208,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if g.closed {
 		return errors.New("gateway is shut down")
 	}
-	var nextTLS *loadedTLS
+	var nextTLS *certfile.Loaded[*tls.Config]
 	if cfg.TLS != nil && g.tls != nil {
 		var err error
 		if nextTLS, err = prepareListenerTLS(cfg); err != nil { // the files are re-read on every reload

@@ -71,27 +71,11 @@ func servedCert(t *testing.T, addr, serverName string) *x509.Certificate {
 	return c.ConnectionState().PeerCertificates[0]
 }
 
-// copyPEM overwrites the certificate and key files at certFile, keyFile with those of c, in place (not by
-// rename), the way an operator's cp would.
-func copyPEM(t *testing.T, c *testcert.Cert, certFile, keyFile string) {
-	t.Helper()
-	srcCert, srcKey := c.WritePEM(t)
-	for _, p := range [][2]string{{srcKey, keyFile}, {srcCert, certFile}} {
-		data, err := os.ReadFile(p[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p[1], data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // pemPair writes c into dir as name.pem and name-key.pem.
 func pemPair(t *testing.T, c *testcert.Cert, dir, name string) (certFile, keyFile string) {
 	t.Helper()
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	copyPEM(t, c, certFile, keyFile)
+	c.WritePEMTo(t, certFile, keyFile)
 	return certFile, keyFile
 }
 
@@ -172,7 +156,7 @@ apis:
 
 	// Replace the default certificate on disk; the watcher picks it up.
 	next := ca.Issue(t, "a.example")
-	copyPEM(t, next, aCert, aKey)
+	next.WritePEMTo(t, aCert, aKey)
 	waitReload(t, reloads)
 	if got := servedCert(t, g.addr, "a.example"); !got.Equal(next.Leaf) {
 		t.Errorf("after the files changed the gateway serves serial %x, want the new one %x", got.SerialNumber, next.Leaf.SerialNumber)
@@ -204,7 +188,7 @@ apis: [{name: echo, path: "", serviceUrl: "http://%s/"}]
 `, certFile, keyFile, startEcho(t, nil))
 	g := startGatewayWith(t, text, nil, Options{certPoll: time.Hour})
 	next := ca.Issue(t, "a.example")
-	copyPEM(t, next, certFile, keyFile)
+	next.WritePEMTo(t, certFile, keyFile)
 	if got := servedCert(t, g.addr, "a.example"); got.Equal(next.Leaf) {
 		t.Fatal("the new certificate is served before any reload")
 	}

@@ -8,10 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/sfgate/sfgate/gateway/config"
+	"github.com/sfgate/sfgate/internal/certfile"
 )
 
 // endpointTLS makes the TLS client configuration of each endpoint of one backend. The name a certificate
@@ -66,7 +66,7 @@ func backendTLS(c *config.Config, bc *config.Backend) (*endpointTLS, error) {
 	}
 	e.serverName = t.ServerName
 	if t.CAFile != "" {
-		pool, err := loadCAs(c.Path(t.CAFile))
+		pool, err := certfile.LoadCAs(c.Path(t.CAFile))
 		if err != nil {
 			return nil, fmt.Errorf("tls.caFile: %w", err)
 		}
@@ -114,16 +114,4 @@ func backendTLS(c *config.Config, bc *config.Backend) (*endpointTLS, error) {
 		return nil
 	}
 	return e, nil
-}
-
-func loadCAs(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/sfgate/sfgate/internal/certfile"
 )
 
 // Auth configures how the resolver authenticates to the cluster's HTTP gateway and how it validates the
@@ -25,6 +27,7 @@ type Auth struct {
 	// ClientCertFile and ClientKeyFile are PEM files of the X.509 client certificate and its private key
 	// (ClientKeyFile may be empty when the key is in ClientCertFile). TLS renegotiation is allowed, since the
 	// http.sys-based gateway may ask for the certificate mid-connection; HTTP/2 is never used for that reason.
+	// The files are read again when they change (Options.CertPollInterval) and on ReloadClientCertificate.
 	ClientCertFile, ClientKeyFile string
 	// ClientCertificate is an alternative to the files.
 	ClientCertificate *tls.Certificate
@@ -87,13 +90,16 @@ func normalizeThumbprint(s string) (string, bool) {
 	return s, err == nil
 }
 
-// tlsConfig builds the client TLS configuration for the management endpoints.
-func (a *Auth) tlsConfig() (*tls.Config, error) {
+// tlsConfig builds the client TLS configuration for the management endpoints. With client certificate files
+// it also returns them watched: every handshake presents the certificate they held when last read
+// successfully (certfile.Watched), so a rotated certificate reaches new connections without a new Resolver.
+func (a *Auth) tlsConfig() (*tls.Config, *certfile.Watched[*tls.Certificate], error) {
 	cfg := &tls.Config{
 		MinVersion:    tls.VersionTLS12,
 		RootCAs:       a.RootCAs,
 		Renegotiation: tls.RenegotiateFreelyAsClient,
 	}
+	var files *certfile.Watched[*tls.Certificate]
 	switch {
 	case a.ClientCertificate != nil:
 		cfg.Certificates = []tls.Certificate{*a.ClientCertificate}
@@ -102,26 +108,39 @@ func (a *Auth) tlsConfig() (*tls.Config, error) {
 		if keyFile == "" {
 			keyFile = a.ClientCertFile
 		}
-		cert, err := tls.LoadX509KeyPair(a.ClientCertFile, keyFile)
+		loaded, err := certfile.Load(func(read certfile.Reader) (*tls.Certificate, error) {
+			cert, err := certfile.ReadKeyPair(read, a.ClientCertFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("client certificate: %w", err)
+			}
+			return cert, nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("client certificate %s (key %s): %w", a.ClientCertFile, keyFile, err)
+			return nil, nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		files = certfile.NewWatched(loaded)
+		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert := files.Current()
+			if cri.SupportsCertificate(cert) != nil {
+				return &tls.Certificate{}, nil // what Go does with Certificates: send none the server cannot take
+			}
+			return cert, nil
+		}
 	case a.ClientKeyFile != "":
-		return nil, fmt.Errorf("client key file %s given without a client certificate file", a.ClientKeyFile)
+		return nil, nil, fmt.Errorf("client key file %s given without a client certificate file", a.ClientKeyFile)
 	}
 	if len(a.ServerCertThumbprints) == 0 && len(a.ServerX509Names) == 0 {
-		return cfg, nil
+		return cfg, files, nil
 	}
 	v, err := newServerVerifier(a)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Standard verification is replaced, not skipped: VerifyConnection runs on every handshake (including
 	// resumed ones) and applies the thumbprint / name rules.
 	cfg.InsecureSkipVerify = true
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return v.verify(cs.PeerCertificates) }
-	return cfg, nil
+	return cfg, files, nil
 }
 
 type serverVerifier struct {

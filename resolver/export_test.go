@@ -19,7 +19,7 @@ func VerifyServer(a *Auth, certs []*x509.Certificate) error {
 
 // TransportFor exposes the management HTTP transport built from a for tests.
 func TransportFor(a *Auth) (*http.Transport, error) {
-	cfg, err := a.tlsConfig()
+	cfg, _, err := a.tlsConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/sfgate/sfgate/internal/certfile"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
 )
@@ -95,6 +98,13 @@ type Options struct {
 	OnNamingCall func(NamingCall)
 	// Transport replaces the built-in HTTP client (and then Auth's TLS settings are not applied).
 	Transport policy.Transporter
+	// CertPollInterval is how often Auth's client certificate files are checked for changes; a changed
+	// pair that loads is presented by the next new naming connection (idle connections are closed), one that
+	// does not leaves the previous certificate in use. Default certfile.PollInterval (5s).
+	CertPollInterval time.Duration
+	// OnClientCertReload, if set, is called after each check that found the client certificate files changed:
+	// nil when the new certificate is in use, else why it is not (the error names the file). For logs.
+	OnClientCertReload func(error)
 	// Clock is the time source for snapshot ages; default the real clock.
 	Clock Clock
 }
@@ -140,6 +150,7 @@ type Resolver struct {
 	flights singleflight.Group
 	stats   *counters // separate allocation: its hit stripes share no cache line with the read-mostly fields above
 
+	clientCert     *clientCert            // nil without client certificate files
 	testHookJoined func(flightKey string) // tests only: called after a caller joined (or started) a flight
 
 	ctx     context.Context // cancelled by Close; parent of naming calls shared by several callers
@@ -217,12 +228,15 @@ func New(opts Options) (*Resolver, error) {
 		perRetry = append(perRetry, bearer)
 	}
 	transport := o.Transport
+	var certFiles *certfile.Watched[*tls.Certificate]
+	var idle *http.Client
 	if transport == nil {
-		cfg, err := o.Auth.tlsConfig()
+		cfg, files, err := o.Auth.tlsConfig()
 		if err != nil {
 			return nil, fmt.Errorf("resolver: %w", err)
 		}
-		transport = newTransport(cfg)
+		idle = newTransport(cfg)
+		transport, certFiles = idle, files
 	}
 
 	r := &Resolver{
@@ -250,7 +264,46 @@ func New(opts Options) (*Resolver, error) {
 	r.snapLRU, _ = simplelru.NewLRU(o.MaxPartitions, r.onSnapshotEvicted)
 	r.negative, _ = simplelru.NewLRU[string, negativeEntry](o.MaxServices, nil)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if certFiles != nil {
+		r.clientCert = &clientCert{files: certFiles, client: idle}
+		r.workers.Add(1)
+		go func() {
+			defer r.workers.Done()
+			certFiles.Watch(r.ctx.Done(), o.CertPollInterval, func(err error) {
+				if err == nil {
+					idle.CloseIdleConnections()
+				}
+				if o.OnClientCertReload != nil {
+					o.OnClientCertReload(err)
+				}
+			})
+		}()
+	}
 	return r, nil
+}
+
+// clientCert is the client certificate read from Auth's files, with the HTTP client that presents it.
+type clientCert struct {
+	files  *certfile.Watched[*tls.Certificate]
+	client *http.Client
+}
+
+// ReloadClientCertificate reads Auth's client certificate files again now (on SIGHUP) rather than at the
+// next check. When they changed and load, new naming connections present the new certificate and idle ones
+// are closed; when they do not load, the error names the file and the previous certificate stays in use.
+// The caches are untouched. Without client certificate files it does nothing.
+func (r *Resolver) ReloadClientCertificate() error {
+	if r.clientCert == nil {
+		return nil
+	}
+	changed, err := r.clientCert.files.Reload()
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	if changed {
+		r.clientCert.client.CloseIdleConnections()
+	}
+	return nil
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {

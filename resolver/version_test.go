@@ -114,7 +114,7 @@ func TestGetStopsBackoffWhenContextEnds(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	cfg, err := (&Auth{}).tlsConfig()
+	cfg, _, err := (&Auth{}).tlsConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 
+	"github.com/sfgate/sfgate/internal/certfile"
 	"github.com/sfgate/sfgate/listener"
 	"github.com/sfgate/sfgate/partition"
 	"github.com/sfgate/sfgate/resolver"
@@ -233,14 +233,11 @@ func (f *resolveFlags) auth() (resolver.Auth, error) {
 		a.ServerX509Names = append(a.ServerX509Names, resolver.X509Name{Name: n, IssuerThumbprints: f.issuerThumbprints})
 	}
 	if f.caFile != "" {
-		pem, err := os.ReadFile(f.caFile)
+		pool, err := certfile.LoadCAs(f.caFile)
 		if err != nil {
 			return a, fmt.Errorf("--ca-file: %w", err)
 		}
-		a.RootCAs = x509.NewCertPool()
-		if !a.RootCAs.AppendCertsFromPEM(pem) {
-			return a, fmt.Errorf("--ca-file %s: no PEM certificate found", f.caFile)
-		}
+		a.RootCAs = pool
 	}
 	if f.aadAppID != "" {
 		opts := resolver.CredentialOptions{

@@ -142,19 +142,26 @@ func build(tb testing.TB, name string, issuer *Cert, isCA bool, names func(*x509
 // test and returns their paths.
 func (c *Cert) WritePEM(tb testing.TB) (certFile, keyFile string) {
 	tb.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(c.TLS.PrivateKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	dir := tb.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Leaf.Raw}), 0o600); err != nil {
+	c.WritePEMTo(tb, certFile, keyFile)
+	return certFile, keyFile
+}
+
+// WritePEMTo writes the certificate and its PKCS #8 key as PEM to certFile and keyFile, overwriting them in
+// place (not by rename), the way an operator's cp replaces a certificate; the key is written first.
+func (c *Cert) WritePEMTo(tb testing.TB, certFile, keyFile string) {
+	tb.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(c.TLS.PrivateKey)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	return certFile, keyFile
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Leaf.Raw}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // Thumbprint is the certificate's SHA-1 thumbprint in upper-case hex, as Service Fabric settings write it.
