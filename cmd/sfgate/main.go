@@ -271,14 +271,11 @@ func secondSignal(done <-chan struct{}) <-chan struct{} {
 
 // control is what, besides the end of the context (which drains and stops), acts on a running gateway.
 type control struct {
-	reload <-chan struct{} // re-read the configuration file (SIGHUP); nil: never
-	// refresh fetches the Key Vault named values again; nil: a ticker every keyVaultRefresh of the configuration.
-	refresh  <-chan time.Time
-	hurry    <-chan struct{} // closed: end the drain delay at once (a second SIGINT/SIGTERM); nil: never
-	onListen listening       // told the bound addresses (tests and demo); nil: nobody
-	// loader loaded the configuration and loads it again on reload (its Key Vault client keeps the last good
-	// values); serve sets its Log. nil: a new Loader.
-	loader *config.Loader
+	reload   <-chan struct{}  // re-read the configuration file (SIGHUP); nil: never
+	refresh  <-chan time.Time // fetch the Key Vault named values again; nil: every keyVaultRefresh of the configuration
+	hurry    <-chan struct{}  // closed: end the drain delay at once (a second SIGINT/SIGTERM); nil: never
+	onListen listening        // told the bound addresses (tests and demo); nil: nobody
+	loader   *config.Loader   // loaded the file and loads it on reload (Key Vault's last good values kept); serve sets its Log; nil: a new one
 }
 
 // listening is told the bound addresses once the gateway accepts connections ("" for a listener that is off).
@@ -286,7 +283,8 @@ type listening func(gatewayAddr, adminAddr, healthAddr string)
 
 // serve runs a gateway for cfg until ctx ends, then drains (cfg.DrainDelay: /readyz answers 503 while the
 // listener still accepts), closes the listener and lets in-flight requests finish within cfg.ShutdownTimeout.
-// Each value on ctl.reload re-reads cfg.File; a bad file is logged and the running configuration kept.
+// Each value on ctl.reload re-reads cfg.File; a bad file is logged and the running configuration kept. Each
+// value on ctl.refresh fetches the Key Vault named values again and, when one changed, reloads the gateway with them.
 func serve(ctx context.Context, cfg *config.Config, ctl control, stdout, stderr io.Writer) error {
 	logger, logSettings := newLogger(cfg.Log, stderr)
 	if cfg.GOMAXPROCS > 0 {
