@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -33,8 +34,9 @@ type Auth struct {
 	ClientCertificate *tls.Certificate
 
 	// ServerCertThumbprints accepts a server whose leaf certificate's SHA-1 thumbprint (40 hex digits,
-	// case-insensitive, spaces and colons ignored) is listed, whatever its chain and host name
-	// (APIM serverCertificateThumbprints; SF clusters often use self-signed certificates).
+	// case-insensitive, spaces and colons ignored; a SHA-256 one, 64 digits, too) is listed, whatever its chain
+	// and host name (APIM serverCertificateThumbprints; SF clusters often use self-signed certificates). Each
+	// connection checks the certificate it is shown, so during a rollover list the old and the new one.
 	ServerCertThumbprints []string
 	// ServerX509Names accepts a server whose leaf certificate's common name or a DNS name equals Name
 	// (case-insensitive) and that either is issued (or self-signed) by a certificate with one of
@@ -80,10 +82,17 @@ func Thumbprint(cert *x509.Certificate) string {
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
-// normalizeThumbprint strips separators and upper-cases; it reports whether the result is 40 hex digits.
+// thumbprint256 is the SHA-256 of a certificate's DER bytes, upper-case hex (a thumbprint some tools print).
+func thumbprint256(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// normalizeThumbprint strips separators and upper-cases; it reports whether the result is 40 (SHA-1) or 64
+// (SHA-256) hex digits.
 func normalizeThumbprint(s string) (string, bool) {
 	s = strings.ToUpper(strings.NewReplacer(" ", "", ":", "", "\u200e", "").Replace(strings.TrimSpace(s)))
-	if len(s) != 40 {
+	if len(s) != 40 && len(s) != 64 {
 		return s, false
 	}
 	_, err := hex.DecodeString(s)
@@ -155,7 +164,7 @@ func newServerVerifier(a *Auth) (*serverVerifier, error) {
 	for _, t := range a.ServerCertThumbprints {
 		n, ok := normalizeThumbprint(t)
 		if !ok {
-			return nil, fmt.Errorf("server certificate thumbprint %q is not 40 hex digits (SHA-1)", t)
+			return nil, fmt.Errorf("server certificate thumbprint %q is not 40 (SHA-1) or 64 (SHA-256) hex digits", t)
 		}
 		v.thumbprints[n] = true
 	}
@@ -167,7 +176,7 @@ func newServerVerifier(a *Auth) (*serverVerifier, error) {
 		for _, t := range xn.IssuerThumbprints {
 			n, ok := normalizeThumbprint(t)
 			if !ok {
-				return nil, fmt.Errorf("issuer thumbprint %q for server name %q is not 40 hex digits (SHA-1)", t, xn.Name)
+				return nil, fmt.Errorf("issuer thumbprint %q for server name %q is not 40 (SHA-1) or 64 (SHA-256) hex digits", t, xn.Name)
 			}
 			out.IssuerThumbprints = append(out.IssuerThumbprints, n)
 		}
@@ -182,7 +191,7 @@ func (v *serverVerifier) verify(certs []*x509.Certificate) error {
 	}
 	leaf := certs[0]
 	tp := Thumbprint(leaf)
-	if v.thumbprints[tp] {
+	if v.thumbprints[tp] || v.thumbprints[thumbprint256(leaf)] {
 		return nil
 	}
 	reasons := []string{}
@@ -224,7 +233,7 @@ func (v *serverVerifier) verifyIssuer(leaf *x509.Certificate, presented []*x509.
 	}
 	candidates := append([]*x509.Certificate{leaf}, presented...)
 	for _, c := range candidates {
-		if !contains(issuers, Thumbprint(c)) {
+		if !contains(issuers, Thumbprint(c)) && !contains(issuers, thumbprint256(c)) {
 			continue
 		}
 		if leaf.CheckSignatureFrom(c) == nil || (c == leaf && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil) {

@@ -1,10 +1,13 @@
 package resolver_test
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sfgate/sfgate/internal/testcert"
 	"github.com/sfgate/sfgate/resolver"
@@ -15,6 +18,8 @@ func TestServerVerifier(t *testing.T) {
 	otherCA := testcert.CA(t, "Other CA")
 	issued := ca.Issue(t, "mycluster.example")
 	selfSigned := testcert.SelfSigned(t, "selfsigned.example")
+	dnsOnly := ca.IssueFor(t, "front.example", "alt.example") // common name front.example
+	cnOnly := ca.IssueFor(t, "127.0.0.1")                     // common name 127.0.0.1, no DNS names
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Leaf)
 
@@ -42,6 +47,20 @@ func TestServerVerifier(t *testing.T) {
 		{"name + wrong issuer pinned", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(otherCA.Leaf)}}}}, issued, false},
 		{"name + self-signed pinned to itself", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "selfsigned.example", IssuerThumbprints: []string{resolver.Thumbprint(selfSigned.Leaf)}}}}, selfSigned, true},
 		{"thumbprint or name: name wins", resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(selfSigned.Leaf)}, ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}, issued, true},
+		// A rollover lists the old and the new thumbprint: either is accepted, a third is not.
+		{"rollover: new of two listed", resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(issued.Leaf), resolver.Thumbprint(selfSigned.Leaf)}}, selfSigned, true},
+		{"rollover: old of two listed", resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(issued.Leaf), resolver.Thumbprint(selfSigned.Leaf)}}, issued, true},
+		{"rollover: neither listed", resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(issued.Leaf), resolver.Thumbprint(ca.Leaf)}}, selfSigned, false},
+		{"thumbprint SHA-256", resolver.Auth{ServerCertThumbprints: []string{sha256Hex(selfSigned.Leaf)}}, selfSigned, true},
+		{"thumbprint SHA-256 of another", resolver.Auth{ServerCertThumbprints: []string{sha256Hex(issued.Leaf)}}, selfSigned, false},
+		{"thumbprint of the issuer is not the leaf's", resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}, issued, false},
+		// Names match the leaf's common name or one of its DNS names, never the issuer's name.
+		{"name in DNS names only", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "ALT.example", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}, dnsOnly, true},
+		{"name in common name only", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "127.0.0.1", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}, cnOnly, true},
+		{"name of the issuer", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "Test Cluster CA", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}, issued, false},
+		{"name is a prefix", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}, issued, false},
+		{"issuer pinned by SHA-256", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{sha256Hex(ca.Leaf)}}}}, issued, true},
+		{"issuer pinned to the leaf's own thumbprint, not self-signed", resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(issued.Leaf)}}}}, issued, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := resolver.VerifyServer(&tc.auth, presented(tc.server))
@@ -58,6 +77,38 @@ func TestServerVerifier(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A certificate outside its validity period is refused by name, with a pinned issuer or a chain, and still
+// accepted by a listed thumbprint (a pinned certificate is taken as it is).
+func TestServerVerifierValidityPeriod(t *testing.T) {
+	ca := testcert.CA(t, "Test Cluster CA")
+	issued := ca.Issue(t, "mycluster.example")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Leaf)
+	certs := []*x509.Certificate{issued.Leaf, ca.Leaf}
+	pinned := resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster.example", IssuerThumbprints: []string{resolver.Thumbprint(ca.Leaf)}}}}
+	chained := resolver.Auth{ServerX509Names: []resolver.X509Name{{Name: "mycluster.example"}}, RootCAs: roots}
+	byThumbprint := resolver.Auth{ServerCertThumbprints: []string{resolver.Thumbprint(issued.Leaf)}}
+	for _, at := range []time.Time{issued.Leaf.NotBefore.Add(-time.Minute), issued.Leaf.NotAfter.Add(time.Minute)} {
+		for name, a := range map[string]resolver.Auth{"pinned issuer": pinned, "chain": chained} {
+			if err := resolver.VerifyServerAt(&a, certs, at); err == nil {
+				t.Errorf("%s at %s (outside %s..%s): accepted", name, at, issued.Leaf.NotBefore, issued.Leaf.NotAfter)
+			}
+		}
+		if err := resolver.VerifyServerAt(&byThumbprint, certs, at); err != nil {
+			t.Errorf("thumbprint at %s: %v", at, err)
+		}
+	}
+	now := issued.Leaf.NotBefore.Add(time.Hour)
+	if err := resolver.VerifyServerAt(&pinned, certs, now); err != nil {
+		t.Errorf("pinned issuer inside the validity period: %v", err)
+	}
+}
+
+func sha256Hex(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 func TestServerVerifierRejectsBadThumbprintConfig(t *testing.T) {

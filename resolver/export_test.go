@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 )
@@ -14,6 +15,16 @@ func VerifyServer(a *Auth, certs []*x509.Certificate) error {
 	if err != nil {
 		return err
 	}
+	return v.verify(certs)
+}
+
+// VerifyServerAt is VerifyServer with the clock at now (validity periods).
+func VerifyServerAt(a *Auth, certs []*x509.Certificate, now time.Time) error {
+	v, err := newServerVerifier(a)
+	if err != nil {
+		return err
+	}
+	v.now = func() time.Time { return now }
 	return v.verify(certs)
 }
 

@@ -92,7 +92,7 @@
 //	      callTimeout: 2s                                        one naming call; a silent endpoint is left for the next
 //	      maxCallAttempts: 3                                     naming calls per lookup, 1..100 (max(3, 2 × endpoints))
 //	      clientCertificate: {certFile: c.pem, keyFile: k.pem}   re-read on change and on SIGHUP, cache kept
-//	      serverCertificateThumbprints: [SHA-1 hex]              list old and new during a rollover
+//	      serverCertificateThumbprints: [SHA-1 or SHA-256 hex]   list old and new during a rollover
 //	      serverX509Names: [{name: cluster.example, issuerCertificateThumbprint: SHA-1 hex}]
 //	      serverCaFile: ca.pem
 //	      azureActiveDirectory:
