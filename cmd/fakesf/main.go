@@ -1,6 +1,7 @@
 // Command fakesf runs a fake Service Fabric cluster (package fakesf): SF's HTTP management API on --listen and
 // one HTTP server per replica listener on each node's loopback IP. It prints the management URL and every
-// replica endpoint, and stops cleanly on SIGINT or SIGTERM.
+// replica endpoint, and stops cleanly on SIGINT or SIGTERM. SIGHUP reads --tls-cert and --tls-key again and
+// serves the certificate they hold to new connections (a server certificate rollover).
 //
 //	fakesf [--listen 127.0.0.1:19080] [--topology FILE] [--stale-naming]
 //	fakesf --version    module version, VCS revision and Go version of this binary
@@ -106,8 +107,21 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "try: curl '%s/Services/Shop~Orders/$/ResolvePartition?api-version=6.0&PartitionKeyType=2&PartitionKeyValue=42'\n", c.URL())
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fmt.Fprintln(out, "ready")
-	<-ctx.Done()
-	fmt.Fprintln(out, "stopping")
-	return c.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out, "stopping")
+			return c.Close()
+		case <-hup:
+			if thumb, err := sec.reloadServerCertificate(c); err != nil {
+				fmt.Fprintln(errOut, "fakesf: SIGHUP:", err)
+			} else {
+				fmt.Fprintf(out, "server certificate reloaded, thumbprint: %s\n", thumb)
+			}
+		}
+	}
 }

@@ -92,10 +92,8 @@ func (s *security) options(listen string, out io.Writer) ([]fakesf.Option, error
 		}
 	}
 	fmt.Fprintf(out, "server certificate thumbprint: %s\n", fakesf.Thumbprint(cert.Certificate[0]))
-	if s.certOut != "" {
-		if err := os.WriteFile(s.certOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
-			return nil, fmt.Errorf("--tls-cert-out: %w", err)
-		}
+	if err := s.writeCertOut(cert); err != nil {
+		return nil, err
 	}
 	opts = append(opts, fakesf.WithTLS(cert))
 	if len(s.thumbprints) > 0 {
@@ -116,4 +114,31 @@ func (s *security) options(listen string, out io.Writer) ([]fakesf.Option, error
 		opts = append(opts, fakesf.WithBearerToken(fakesf.SignedBy(key, s.audience, s.tenant)))
 	}
 	return opts, nil
+}
+
+// reloadServerCertificate reads --tls-cert and --tls-key again and makes the cluster serve them (SIGHUP); it
+// returns the new thumbprint. On an error the previous certificate stays.
+func (s *security) reloadServerCertificate(c *fakesf.Cluster) (string, error) {
+	if s.certFile == "" {
+		return "", errors.New("nothing to reload: the server certificate is read from files only with --tls-cert and --tls-key")
+	}
+	cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	if err != nil {
+		return "", fmt.Errorf("--tls-cert %s, --tls-key %s: %w; the previous certificate stays", s.certFile, s.keyFile, err)
+	}
+	if err := c.SetServerCertificate(cert); err != nil {
+		return "", err
+	}
+	return fakesf.Thumbprint(cert.Certificate[0]), s.writeCertOut(cert)
+}
+
+// writeCertOut writes the server certificate to --tls-cert-out, when given.
+func (s *security) writeCertOut(cert tls.Certificate) error {
+	if s.certOut == "" {
+		return nil
+	}
+	if err := os.WriteFile(s.certOut, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o644); err != nil {
+		return fmt.Errorf("--tls-cert-out: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,5 +189,77 @@ func TestSecuredFlagsGivenCertAndErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// SIGHUP reads --tls-cert and --tls-key again: new connections get the new certificate (and --tls-cert-out
+// holds it); files that do not load are reported on stderr and the previous certificate stays.
+func TestBinaryReloadsServerCertificateOnSIGHUP(t *testing.T) {
+	a, b := testcert.SelfSigned(t, "fakesf-a.example"), testcert.SelfSigned(t, "fakesf-b.example")
+	certFile, keyFile := a.WritePEM(t)
+	certOut := filepath.Join(t.TempDir(), "served.pem")
+	cmd := fakesfCommand(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--tls-cert-out", certOut)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	out, errOut := bufio.NewScanner(stdout), bufio.NewScanner(stderr)
+	next := func(sc *bufio.Scanner, prefix string) string { // the rest of the next line starting with prefix
+		t.Helper()
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %q line: %v", prefix, sc.Err())
+		return ""
+	}
+	mgmt := next(out, "management: ")
+	next(out, "ready")
+
+	b.WritePEMTo(t, certFile, keyFile)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(out, "server certificate reloaded, thumbprint: "); got != b.Thumbprint() {
+		t.Fatalf("reloaded thumbprint %s, want %s", got, b.Thumbprint())
+	}
+	if got := pinnedGet(t, mgmt+"/", b.Thumbprint(), nil, ""); got != 200 {
+		t.Errorf("GET / pinning the new certificate: %d", got)
+	}
+	if served, err := os.ReadFile(certOut); err != nil || !strings.Contains(string(served), "CERTIFICATE") {
+		t.Errorf("--tls-cert-out after the reload: %v", err)
+	} else if block, _ := pem.Decode(served); block == nil || fakesf.Thumbprint(block.Bytes) != b.Thumbprint() {
+		t.Error("--tls-cert-out does not hold the new certificate")
+	}
+
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if msg := next(errOut, "fakesf: SIGHUP: "); !strings.Contains(msg, certFile) || !strings.Contains(msg, "previous certificate stays") {
+		t.Errorf("a broken certificate file on SIGHUP: %q", msg)
+	}
+	if got := pinnedGet(t, mgmt+"/", b.Thumbprint(), nil, ""); got != 200 {
+		t.Errorf("GET / after a broken reload: %d, want the previous certificate served", got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stderr)
+	for out.Scan() {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 }
