@@ -136,6 +136,7 @@ type replica struct {
 	fault   ReplicaFault
 	hits    atomic.Int64
 	reports healthReports
+	events  eventStreams // open server-sent-event answers (streams.go)
 }
 
 // resolution is one immutable ResolvePartition answer (what a naming-gateway cache would hold).

@@ -252,6 +252,13 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		dropConnection(w)
 		return
 	}
+	resp.Method = req.Method
+	resp.Path, resp.Query = rawTarget(req)
+	resp.Host = req.Host
+	resp.Headers = req.Header
+	if h.stream(w, req, resp) { // streams.go
+		return
+	}
 
 	hash := sha256.New()
 	var body []byte
@@ -274,10 +281,6 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	resp.Method = req.Method
-	resp.Path, resp.Query = rawTarget(req)
-	resp.Host = req.Host
-	resp.Headers = req.Header
 	resp.BodySHA256 = hex.EncodeToString(hash.Sum(nil))
 	resp.Body = string(body)
 	c.observe(StageExecuted, r, req, resp.BodySHA256)

@@ -51,8 +51,8 @@ func compileBackend(cfg *config.Config, bc *config.Backend, clusters clusterSour
 	}
 	settings := poolSettings{
 		tls: tlsCfg, connectTimeout: bc.ConnectTimeout, maxConns: bc.MaxConnectionsPerEndpoint, connWait: bc.ConnectionWaitTimeout,
-		idleTimeout: bc.IdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
-		maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		idleTimeout: bc.IdleConnectionTimeout, maxResponseBody: orNoLimit(cfg.Limits.MaxResponseBodyBytes),
+		bufferBody: bufferBodyOf(cfg.Limits), maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 	}
 	b.pool = newPool(settings)
 	if bc.WriteConnections == "fresh" {

@@ -3,9 +3,11 @@ package gateway
 import (
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"sync/atomic"
 
+	"github.com/sfgate/sfgate/gateway/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -23,6 +25,27 @@ func (b *bodyBudget) reserve(n, limit int64) bool {
 }
 
 func (b *bodyBudget) release(n int64) { b.used.Add(-n) }
+
+// noLimit stands for a body limit written as 0 (limits.maxBodyBytes, limits.maxResponseBodyBytes): no body is
+// larger.
+const noLimit = math.MaxInt
+
+func orNoLimit(n int) int {
+	if n <= 0 {
+		return noLimit
+	}
+	return n
+}
+
+// bufferBodyOf is limits.bufferBodyBytes as it applies to request and response bodies: at most maxBodyBytes,
+// and config.DefaultBufferBodyBytes when unset and maxBodyBytes is no limit.
+func bufferBodyOf(lim config.Limits) int {
+	b, m := lim.BufferBodyBytes, orNoLimit(lim.MaxBodyBytes)
+	if b <= 0 || b > m {
+		b = min(m, config.DefaultBufferBodyBytes)
+	}
+	return b
+}
 
 const (
 	// bodyChunk is the first buffer for a streamed body; it doubles as bytes arrive.

@@ -24,10 +24,12 @@ type compiled struct {
 	requestTimeout time.Duration
 	defaultTimeout time.Duration
 	maxAttempts    int           // limits.maxAttemptsPerRequest
-	maxBody        int           // limits.maxBodyBytes
+	maxBody        int           // limits.maxBodyBytes (noLimit for 0)
 	maxBuffered    int64         // limits.maxBufferedBodyBytes
 	rp             *reverseProxy // reverseProxy:, nil without
 	tunnelIdle     time.Duration // limits.idleTimeout: an upgraded connection idle this long is closed
+	tunnelLife     time.Duration // limits.tunnelMaxLifetime: an upgraded connection is closed this long after it opened (0: never)
+	writeTimeout   time.Duration // limits.writeTimeout: a streamed response's write to the client waits at most this
 	bufferBody     int           // limits.bufferBodyBytes: the rest of a larger body streams
 	states         sync.Pool     // *reqState
 	proxies        trustedProxies
@@ -65,9 +67,10 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 		maxAttempts:    cfg.Limits.MaxAttemptsPerRequest,
 		maxBody:        cfg.Limits.MaxBodyBytes,
 		maxBuffered:    cfg.Limits.MaxBufferedBodyBytes,
-		bufferBody:     cfg.Limits.BufferBodyBytes,
 		proxies:        trustedProxiesOf(cfg.TrustedProxies),
 		tunnelIdle:     cfg.Limits.IdleTimeout,
+		tunnelLife:     cfg.Limits.TunnelMaxLifetime,
+		writeTimeout:   cfg.Limits.WriteTimeout,
 	}
 	if rt.tunnelIdle <= 0 {
 		rt.tunnelIdle = config.DefaultIdleTimeout
@@ -75,20 +78,15 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 	if rt.maxAttempts <= 0 { // a Config built in code rather than loaded
 		rt.maxAttempts = config.DefaultMaxAttemptsPerRequest
 	}
-	if rt.maxBody <= 0 {
-		rt.maxBody = config.DefaultMaxBodyBytes
-	}
-	if rt.bufferBody <= 0 || rt.bufferBody > rt.maxBody {
-		rt.bufferBody = rt.maxBody
-	}
+	rt.maxBody, rt.bufferBody = orNoLimit(rt.maxBody), bufferBodyOf(cfg.Limits)
 	if rt.maxBuffered <= 0 {
 		rt.maxBuffered = config.DefaultMaxBufferedBodyBytes
 	}
 	rt.basePool = newPool(poolSettings{
 		connectTimeout: config.DefaultConnectTimeout, maxConns: config.DefaultMaxConnectionsPerEndpoint,
 		connWait:    config.DefaultConnectionWaitTimeout,
-		idleTimeout: config.DefaultIdleConnectionTimeout, maxResponseBody: cfg.Limits.MaxResponseBodyBytes,
-		maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		idleTimeout: config.DefaultIdleConnectionTimeout, maxResponseBody: orNoLimit(cfg.Limits.MaxResponseBodyBytes),
+		bufferBody: rt.bufferBody, maxHeaderBytes: cfg.Limits.MaxHeaderBytes,
 	})
 	named := policy.NamedValues(cfg.Values())
 

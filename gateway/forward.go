@@ -492,9 +492,12 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 	}
 	resp := s.nextResponse()
 	start := time.Now()
+	s.plan.idle = timeout // a streamed body's reads (respstream.go)
 	if left := s.deadline.Sub(start); left < timeout {
 		timeout = left // the request's own deadline comes first
 	}
+	s.plan.deadline = start.Add(timeout)
+	out.SetUserValue(attemptKey{}, &s.plan)
 	err = hc.DoTimeout(out, resp, timeout) // ErrTimeout at once when nothing is left
 	s.upstreamTime += time.Since(start)
 	if be != nil {

@@ -57,6 +57,7 @@ type Gateway struct {
 	shown      []string                         // configSecrets of the current configuration; guarded by mu
 	adminGuard atomic.Pointer[adminGuard]       // adminAuth and adminPprof of the current configuration
 	draining   atomic.Bool                      // Drain was called: /readyz answers 503
+	tunnels    tunnelSet                        // open upgraded connections, closed by Shutdown
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -393,7 +394,7 @@ func (g *Gateway) isClosed() bool {
 func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Shutdown stops accepting connections, waits for in-flight requests to finish (or ctx to end), then closes
-// the admin and health listeners, the connection pools and the resolvers.
+// the upgraded (WebSocket) tunnels, the admin and health listeners, the connection pools and the resolvers.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	if g.closed {
@@ -411,6 +412,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Unlock()
 
 	err := g.server.ShutdownWithContext(ctx)
+	g.tunnels.closeAll() // hijacked connections are not the server's: the requests done, the tunnels end too
 	for _, srv := range servers {
 		if srv == nil {
 			continue
@@ -445,7 +447,7 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		ErrorHandler:                 g.serverError,
 		Concurrency:                  lim.MaxConcurrentRequests,
 		ReadBufferSize:               lim.MaxHeaderBytes,
-		MaxRequestBodySize:           lim.MaxBodyBytes,
+		MaxRequestBodySize:           orNoLimit(lim.MaxBodyBytes),
 		StreamRequestBody:            true, // readBody buffers bodies as they arrive, within limits.maxBufferedBodyBytes
 		ReadTimeout:                  lim.ReadTimeout,
 		WriteTimeout:                 lim.WriteTimeout,

@@ -132,7 +132,17 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 func (s *reqState) answer(ctx *fasthttp.RequestCtx) int {
 	if resp := s.lastGood; resp != &ctx.Response {
 		resp.Header.CopyTo(&ctx.Response.Header)
-		ctx.Response.SetBody(resp.Body())
+		if b, ok := resp.BodyStream().(*backendBody); ok {
+			b.moveTo(&ctx.Response, ctx.Response.Header.ContentLength())
+		} else {
+			ctx.Response.SetBody(resp.Body())
+		}
+	}
+	if b, ok := ctx.Response.BodyStream().(*backendBody); ok {
+		// A streamed body (respstream.go): the head goes out at once, each piece as it is read, and each write
+		// to the client gets limits.writeTimeout.
+		b.client, b.writeTimeout = ctx.Conn(), s.rt.writeTimeout
+		ctx.Response.ImmediateHeaderFlush = true
 	}
 	s.scratch = stripResponseHopByHop(&ctx.Response.Header, s.scratch)
 	if c := &s.ec; c.Response != nil && c.Response.StatusCode > 0 {

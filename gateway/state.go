@@ -46,6 +46,7 @@ type reqState struct {
 	stream       streamedBody
 
 	out      fasthttp.Request
+	plan     attemptPlan        // the attempt's deadlines, for responseTransport (out's user value)
 	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
 	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfgate/sfgate/gateway/expr"
@@ -18,8 +19,9 @@ import (
 // "Upgrade: <protocol>") are sent to the endpoint the request resolves to, on a connection of their own. A
 // connection that cannot be made is, like any request that never left the gateway, re-resolved and tried
 // again (resendRule) before anything is answered. When the endpoint answers 101 Switching Protocols, the
-// gateway answers 101 to the client and then copies bytes both ways until either side closes or neither
-// sends anything for limits.idleTimeout. Any other answer is an ordinary response.
+// gateway answers 101 to the client and then copies bytes both ways until either side closes, one direction
+// carries nothing for limits.idleTimeout, the tunnel has been open for limits.tunnelMaxLifetime, or the gateway
+// shuts down. Any other answer is an ordinary response.
 
 var (
 	hdrUpgrade   = []byte("Upgrade")
@@ -136,49 +138,116 @@ func (g *Gateway) switchProtocols(ctx *fasthttp.RequestCtx, s *reqState) {
 	if len(t.proto) > 0 {
 		ctx.Response.Header.SetCanonical(hdrUpgrade, t.proto)
 	}
-	idle := s.rt.tunnelIdle
+	idle, life := s.rt.tunnelIdle, s.rt.tunnelLife
 	ctx.Hijack(func(client net.Conn) {
 		g.metrics.tunnels.Add(1)
 		defer g.metrics.tunnels.Add(-1)
-		joinConns(client, client, t.conn, t.br, idle)
+		joinConns(&g.tunnels, client, client, t.conn, t.br, idle, life)
 	})
 }
 
+// joined is one open tunnel: a client connection joined to an endpoint's.
+type joined struct {
+	client, backend net.Conn
+	once            sync.Once
+	closed          atomic.Bool // set before the connections are woken: a copy that set a deadline since stops
+}
+
+// close ends the tunnel: both connections are closed, which ends both copies.
+func (j *joined) close() {
+	j.once.Do(func() {
+		j.closed.Store(true)
+		j.client.SetDeadline(time.Now()) // a hijacked connection is closed when the hijack handler returns: wake its reader
+		j.client.Close()
+		j.backend.Close()
+	})
+}
+
+// tunnelSet holds the open tunnels: a hijacked connection is no longer the server's, so Shutdown closes them
+// here (closeAll).
+type tunnelSet struct {
+	mu     sync.Mutex
+	open   map[*joined]struct{}
+	closed bool
+}
+
+// add records j; false when closeAll ran already (j must be closed).
+func (ts *tunnelSet) add(j *joined) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
+	if ts.open == nil {
+		ts.open = map[*joined]struct{}{}
+	}
+	ts.open[j] = struct{}{}
+	return true
+}
+
+func (ts *tunnelSet) remove(j *joined) {
+	ts.mu.Lock()
+	delete(ts.open, j)
+	ts.mu.Unlock()
+}
+
+// closeAll closes every open tunnel and every one opened from now on.
+func (ts *tunnelSet) closeAll() {
+	ts.mu.Lock()
+	ts.closed = true
+	open := ts.open
+	ts.open = nil
+	ts.mu.Unlock()
+	for j := range open {
+		j.close()
+	}
+}
+
 // joinConns copies client → backend and backend (from backendR, which may hold bytes already) → client until
-// one side ends or nothing moves for idle in one direction; then both connections are closed.
-func joinConns(client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle time.Duration) {
-	var once sync.Once
-	closeBoth := func() {
-		once.Do(func() {
-			client.SetDeadline(time.Now()) // a hijacked connection is closed when the hijack handler returns: wake its reader
-			client.Close()
-			backend.Close()
-		})
+// one side ends, nothing moves for idle in one direction, the tunnel has been open for life (0: no limit) or
+// Shutdown closes it (ts); then both connections are closed.
+func joinConns(ts *tunnelSet, client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle, life time.Duration) {
+	j := &joined{client: client, backend: backend}
+	if !ts.add(j) {
+		j.close()
+		return
+	}
+	defer ts.remove(j)
+	if life > 0 {
+		t := time.AfterFunc(life, j.close)
+		defer t.Stop()
 	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		defer closeBoth()
-		copyIdle(backend, clientR, client, idle)
+		defer j.close()
+		j.copy(backend, clientR, client, idle)
 	}()
 	go func() {
 		defer wg.Done()
-		defer closeBoth()
-		copyIdle(client, backendR, backend, idle)
+		defer j.close()
+		j.copy(client, backendR, backend, idle)
 	}()
 	wg.Wait()
 }
 
-// copyIdle copies src (read from the connection from) to dst until src ends or fails, giving each read and
-// each write idle to complete.
-func copyIdle(dst net.Conn, src io.Reader, from net.Conn, idle time.Duration) {
+// copy copies src (read from the connection from) to dst until src ends or fails or the tunnel is closed,
+// giving each read and each write idle to complete. The closed check follows each deadline it sets, so that a
+// close (which sets the deadline to now) cannot be undone by it.
+func (j *joined) copy(dst net.Conn, src io.Reader, from net.Conn, idle time.Duration) {
 	buf := make([]byte, 32<<10)
 	for {
 		from.SetReadDeadline(time.Now().Add(idle))
+		if j.closed.Load() {
+			return
+		}
 		n, err := src.Read(buf)
 		if n > 0 {
 			dst.SetWriteDeadline(time.Now().Add(idle))
+			if j.closed.Load() {
+				return
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}

@@ -2,15 +2,22 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sfgate/sfgate/fakesf"
 	"github.com/sfgate/sfgate/internal/fakesftest"
+	"golang.org/x/net/websocket"
 )
 
 // startUpgradeEcho starts a backend that accepts "Upgrade: echo" with 101 Switching Protocols and then echoes
@@ -68,18 +75,7 @@ func openTunnels(t *testing.T, admin string) string {
 func TestUpgradeTunnel(t *testing.T) {
 	echo, heads := startUpgradeEcho(t)
 	g := startGateway(t, fmt.Sprintf("apis:\n  - {name: ws, path: ws, serviceUrl: 'http://%s/base/'}\n", echo), nil)
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET /ws/chat?room=1 HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, Upgrade\r\nUpgrade: echo\r\nSec-Test: 7\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, resp := openUpgrade(t, g.addr, "/ws/chat?room=1", "Sec-Test: 7\r\n")
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "echo" ||
 		!strings.EqualFold(resp.Header.Get("Connection"), "upgrade") || resp.Header.Get("X-Echo") != "1" {
 		t.Fatalf("answer %d %v, want 101 with Connection: Upgrade, Upgrade: echo and the backend's headers", resp.StatusCode, resp.Header)
@@ -90,13 +86,7 @@ func TestUpgradeTunnel(t *testing.T) {
 		t.Errorf("the backend read %s %v", head.URL, head.Header)
 	}
 	for _, msg := range []string{"hello", strings.Repeat("x", 100<<10)} {
-		if _, err := io.WriteString(conn, msg); err != nil {
-			t.Fatal(err)
-		}
-		got := make([]byte, len(msg))
-		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
-			t.Fatalf("echo of %d bytes: %v (%d bytes matched)", len(msg), err, commonPrefix(got, msg))
-		}
+		echoOnce(t, conn, br, msg)
 	}
 	if n := openTunnels(t, g.admin); n != "1" {
 		t.Errorf("sfgate_open_tunnels %s while one is open", n)
@@ -111,6 +101,93 @@ func TestUpgradeTunnel(t *testing.T) {
 	}
 }
 
+// openUpgrade sends an "Upgrade: echo" request for target (with the extra header lines given) and reads the
+// answer's head; the connection is closed when the test ends.
+func openUpgrade(t *testing.T, addr, target, extra string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, Upgrade\r\nUpgrade: echo\r\n%s\r\n", target, extra)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, br, resp
+}
+
+// echoOnce writes msg into an open tunnel and reads it back.
+func echoOnce(t *testing.T, conn net.Conn, br *bufio.Reader, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(conn, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+		t.Fatalf("echo of %d bytes: %v (%d bytes matched)", len(msg), err, commonPrefix(got, msg))
+	}
+}
+
+// openEchoTunnel starts an upgrade echo backend and a gateway (with the configuration lines given) routing /ws/
+// to it, and opens a tunnel through it.
+func openEchoTunnel(t *testing.T, config string) (*testGateway, net.Conn, *bufio.Reader) {
+	t.Helper()
+	echo, _ := startUpgradeEcho(t)
+	g := startGateway(t, fmt.Sprintf("%sapis:\n  - {name: ws, path: ws, serviceUrl: 'http://%s/'}\n", config, echo), nil)
+	conn, br, resp := openUpgrade(t, g.addr, "/ws/", "")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("answer %d, want 101", resp.StatusCode)
+	}
+	return g, conn, br
+}
+
+// TestTunnelMaxLifetime: limits.tunnelMaxLifetime closes a tunnel however busy it is, long before the idle limit
+// (90 s) could; the client sees the end of its connection.
+func TestTunnelMaxLifetime(t *testing.T) {
+	_, conn, br := openEchoTunnel(t, "limits: {tunnelMaxLifetime: 300ms}\n")
+	for {
+		if _, err := io.WriteString(conn, "ping"); err != nil {
+			break // closed by the gateway while writing
+		}
+		got := make([]byte, 4)
+		if _, err := io.ReadFull(br, got); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("the tunnel was still open after 10 s, with tunnelMaxLifetime 300ms")
+			}
+			break
+		}
+	}
+}
+
+// TestShutdownClosesTunnels: a hijacked connection is no longer the HTTP server's, so Shutdown closes open
+// tunnels itself (it returns without waiting for them) and /metrics counts none after.
+func TestShutdownClosesTunnels(t *testing.T) {
+	g, conn, br := openEchoTunnel(t, "")
+	echoOnce(t, conn, br, "before shutdown")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a tunnel open: %v", err)
+	}
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after Shutdown the tunnel still stands (read: %v)", err)
+	}
+	if n := g.metrics.tunnels.Load(); n != 0 {
+		// the hijack handler's count drops as it returns, just after the close; wait on nothing but its end
+		deadline := time.Now().Add(5 * time.Second)
+		for g.metrics.tunnels.Load() != 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := g.metrics.tunnels.Load(); n != 0 {
+			t.Errorf("%d tunnels counted open after Shutdown closed them", n)
+		}
+	}
+}
+
 func commonPrefix(b []byte, s string) int {
 	n := 0
 	for n < len(b) && n < len(s) && b[n] == s[n] {
@@ -119,26 +196,82 @@ func commonPrefix(b []byte, s string) int {
 	return n
 }
 
-// TestUpgradeReresolvesAFailedDial: the cached primary's node is down, so dialling it fails; the upgrade request
-// is re-resolved and sent to the new primary before anything is answered. (fakesf's replicas do not switch
-// protocols, so the new primary answers 200 naming itself.)
-func TestUpgradeReresolvesAFailedDial(t *testing.T) {
+// TestWebSocketEchoThroughReresolution: a WebSocket through the gateway reaches a replica of fakesf (its first
+// message names the replica) and echoes, through a policy route and through the reverse proxy. Then the primary
+// moves: the next upgrade's dial to the old primary fails (its listener closed), so the request is re-resolved
+// and upgraded on the new primary before anything is answered; the first tunnel stays open meanwhile.
+func TestWebSocketEchoThroughReresolution(t *testing.T) {
 	c := fakesftest.Start(t)
-	g := startGateway(t, rpConfig, c)
-	target := "/Shop/Orders/ws?PartitionKind=Int64Range&PartitionKey=42"
-	up := map[string]string{"Connection": "Upgrade", "Upgrade": "websocket"}
-	before := replicaAnswer(t, do(t, g.addr, "GET", target, up, ""))
-	if err := c.StopNode(before.Node); err != nil {
+	g := startGateway(t, streamBothConfig, c)
+	for i, tc := range streamTargets {
+		key := "42"
+		if i == 1 {
+			key = "900"
+		}
+		p := partitionFor(t, c, "fabric:/Shop/Orders", key)
+		before := webSocketEcho(t, g.addr, tc.target)
+		if before.Role != "primary" || before.PartitionID != p.ID {
+			t.Fatalf("%s: the WebSocket reached %s of partition %s", tc.mode, before.Role, before.PartitionID)
+		}
+		if err := c.MovePrimary(p.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		after := webSocketEcho(t, g.addr, tc.target)
+		if after.Node == before.Node || after.Role != "primary" {
+			t.Errorf("%s: after the primary moved: reached %s on %s (before: %s)", tc.mode, after.Role, after.Node, before.Node)
+		}
+		if _, complaints := c.PartitionResolveCalls(p.ID); complaints == 0 {
+			t.Errorf("%s: no re-resolution (PreviousRspVersion) after the dial to the old primary", tc.mode)
+		}
+	}
+	if n := openTunnels(t, g.admin); n != "4" {
+		t.Errorf("sfgate_open_tunnels %s with four WebSockets open", n)
+	}
+}
+
+// webSocketEcho opens a WebSocket to target through the gateway at addr, reads the replica's first message (its
+// ReplicaResponse) and checks that a text and a binary message come back unchanged. The connection stays open
+// until the test ends.
+func webSocketEcho(t *testing.T, addr, target string) fakesf.ReplicaResponse {
+	t.Helper()
+	cfg, err := websocket.NewConfig("ws://"+addr+target, "http://"+addr+"/")
+	if err != nil {
 		t.Fatal(err)
 	}
-	after := replicaAnswer(t, do(t, g.addr, "GET", target, up, ""))
-	if after.Node == before.Node || after.Role != "primary" {
-		t.Errorf("after the primary's node stopped: reached %s on %s (before: %s)", after.Role, after.Node, before.Node)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, complaints := c.PartitionResolveCalls(before.PartitionID); complaints == 0 {
-		t.Error("no re-resolution (PreviousRspVersion) after the dial to the stopped node")
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	ws, err := websocket.NewClient(cfg, conn)
+	if err != nil {
+		t.Fatalf("WebSocket handshake through the gateway: %v", err)
 	}
-	if n := openTunnels(t, g.admin); n != "0" {
-		t.Errorf("sfgate_open_tunnels %s after answers without 101", n)
+	var first string
+	if err := websocket.Message.Receive(ws, &first); err != nil {
+		t.Fatalf("the replica's first message: %v", err)
 	}
+	var rr fakesf.ReplicaResponse
+	if err := json.Unmarshal([]byte(first), &rr); err != nil {
+		t.Fatalf("first message %q: %v", first, err)
+	}
+	for _, msg := range []any{"hello", bytes.Repeat([]byte{0, 1, 2, 255}, 40<<10)} {
+		if err := websocket.Message.Send(ws, msg); err != nil {
+			t.Fatal(err)
+		}
+		switch want := msg.(type) {
+		case string:
+			var got string
+			if err := websocket.Message.Receive(ws, &got); err != nil || got != want {
+				t.Fatalf("text echo %q, %v; want %q", got, err, want)
+			}
+		case []byte:
+			var got []byte
+			if err := websocket.Message.Receive(ws, &got); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("binary echo of %d bytes: %d bytes back, %v", len(want), len(got), err)
+			}
+		}
+	}
+	return rr
 }

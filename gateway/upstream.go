@@ -19,23 +19,25 @@ type poolSettings struct {
 	maxConns        int
 	connWait        time.Duration // how long a request waits for a free connection when maxConns are busy
 	idleTimeout     time.Duration
-	maxResponseBody int
+	maxResponseBody int // noLimit for limits.maxResponseBodyBytes: 0
+	bufferBody      int // limits.bufferBodyBytes: a response with a larger or unknown length streams
 	maxHeaderBytes  int
 }
 
 // pool holds one fasthttp.HostClient (a keep-alive connection pool) per endpoint, keyed by
 // "scheme://host[:port]". Lookups read an immutable map through an atomic pointer: no lock, no allocation.
 type pool struct {
-	settings poolSettings
-	clients  atomic.Pointer[map[string]*fasthttp.HostClient]
-	mu       sync.Mutex // serialises writers
+	settings  poolSettings
+	transport *responseTransport // every endpoint's: large and unknown-length responses stream (respstream.go)
+	clients   atomic.Pointer[map[string]*fasthttp.HostClient]
+	mu        sync.Mutex // serialises writers
 }
 
 // maxPoolEndpoints bounds how many endpoints one pool remembers; past it, idle clients are dropped.
 const maxPoolEndpoints = 4096
 
 func newPool(s poolSettings) *pool {
-	p := &pool{settings: s}
+	p := &pool{settings: s, transport: &responseTransport{bufferBody: s.bufferBody, maxBody: orNoLimit(s.maxResponseBody)}}
 	m := map[string]*fasthttp.HostClient{}
 	p.clients.Store(&m)
 	return p
@@ -126,6 +128,7 @@ func (p *pool) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 		MaxConnWaitTimeout:        s.connWait, // then ErrNoFreeConns: 503, never a complaint to naming
 		MaxIdleConnDuration:       s.idleTimeout,
 		MaxResponseBodySize:       s.maxResponseBody,
+		Transport:                 p.transport,
 		ReadBufferSize:            s.maxHeaderBytes,
 		MaxIdemponentCallAttempts: 1, // the gateway's loop is the only retry layer
 		RetryIfErr:                func(*fasthttp.Request, int, error) (bool, bool) { return false, false },

@@ -149,14 +149,18 @@ type Limits struct {
 	// MaxHeaderBytes is the largest request head (request line plus headers) accepted; larger → 431.
 	// Default 16384.
 	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
-	// MaxBodyBytes is the largest request body accepted (it is buffered for replay on retries); larger → 413.
-	// Default 10485760 (10 MiB).
+	// MaxBodyBytes is the largest request body accepted; larger → 413. Default 10485760 (10 MiB); 0 written in
+	// the file means no limit (bodies larger than BufferBodyBytes stream, so memory stays flat).
 	MaxBodyBytes int `yaml:"maxBodyBytes"`
-	// BufferBodyBytes is how much of a request body is buffered (and so can be sent again on a resend); the rest
-	// of a larger body streams to the backend as it arrives, and such a request is not sent again once a byte
-	// of that rest left. At most MaxBodyBytes; default MaxBodyBytes (every body is buffered).
+	// BufferBodyBytes is how much of a body is held in memory, in both directions. A request body up to it is
+	// buffered (and so can be sent again on a resend); the rest of a larger one streams to the backend as it
+	// arrives, and such a request is not sent again once a byte of that rest left. A response body whose
+	// Content-Length is up to it is buffered; a larger one, or one of unknown length (chunked, server-sent
+	// events), streams to the client as the backend writes it. At most MaxBodyBytes (when that is not 0);
+	// default MaxBodyBytes (every request body is buffered), or 10485760 when MaxBodyBytes is 0.
 	BufferBodyBytes int `yaml:"bufferBodyBytes"`
-	// MaxResponseBodyBytes is the largest backend response body accepted; larger → 502. Default 104857600.
+	// MaxResponseBodyBytes is the largest backend response body accepted: a larger declared Content-Length →
+	// 502; a streamed body that grows past it is cut off. Default 104857600; 0 written in the file means no limit.
 	MaxResponseBodyBytes int `yaml:"maxResponseBodyBytes"`
 	// MaxConcurrentRequests bounds requests served at once; more → 503. Default 10000.
 	MaxConcurrentRequests int `yaml:"maxConcurrentRequests"`
@@ -175,6 +179,9 @@ type Limits struct {
 	// MaxAttemptsPerRequest bounds how many times one client request is sent to backends, whatever the
 	// policy nests (<retry> in <retry>) and however many re-resolutions run. Default 50.
 	MaxAttemptsPerRequest int `yaml:"maxAttemptsPerRequest"`
+	// TunnelMaxLifetime closes an upgraded (WebSocket) connection this long after it switched protocols,
+	// however busy it is (IdleTimeout closes an idle one earlier). Default 0: no limit.
+	TunnelMaxLifetime time.Duration `yaml:"tunnelMaxLifetime"`
 }
 
 // Backend is an APIM Backend entity: a plain HTTP(S) base URL, or a Service Fabric service on a cluster.

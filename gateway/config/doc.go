@@ -28,16 +28,18 @@
 //	  access: true                    one info line per request; 5xx are logged at warn either way
 //	limits:
 //	  maxHeaderBytes: 16384           request head size; larger → 431
-//	  maxBodyBytes: 10485760          request body, buffered as it arrives (for retries); larger → 413
-//	  bufferBodyBytes: 10485760       buffered (replayable) part of a body; the rest of a larger one streams, not resent (maxBodyBytes)
+//	  maxBodyBytes: 10485760          request body; larger → 413; 0: no limit (bodies past bufferBodyBytes stream)
+//	  bufferBodyBytes: 10485760       buffered part of a request body (replayable); the rest streams, not resent. A response
+//	                                  up to it is buffered; larger or chunked ones stream (maxBodyBytes, or 10485760 with 0)
 //	  maxBufferedBodyBytes: 268435456 all request bodies being buffered at once; past it → 503 ServerBusy
 //	  maxAttemptsPerRequest: 50       sends to backends per client request, nested retries included
-//	  maxResponseBodyBytes: 104857600 backend response body; larger → 502
+//	  maxResponseBodyBytes: 104857600 backend response body; declared larger → 502, streamed past it → cut; 0: no limit
 //	  maxConcurrentRequests: 10000    connections served at once (fasthttp Concurrency); more → 503
 //	  requestTimeout: 120s            whole request incl. resolution and retries
 //	  readTimeout: 30s                reading a request (slow clients are cut off)
 //	  writeTimeout: 30s               writing a response
 //	  idleTimeout: 90s                idle client keep-alive connections; and an upgraded (WebSocket) connection idle one way
+//	  tunnelMaxLifetime: 0            an upgraded (WebSocket) connection is closed this long after it opened; 0: no limit
 //	namedValues:                      substituted for {{name}} in policies and backend credentials
 //	  plain: value                    a plain string
 //	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics

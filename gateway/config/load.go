@@ -30,6 +30,7 @@ const (
 	DefaultMaxHeaderBytes                = 16 << 10
 	DefaultMaxBodyBytes                  = 10 << 20
 	DefaultMaxResponseBodyBytes          = 100 << 20
+	DefaultBufferBodyBytes               = 10 << 20 // with maxBodyBytes: 0; otherwise maxBodyBytes
 	DefaultMaxConcurrentRequests         = 10000
 	DefaultRequestTimeout                = 120 * time.Second
 	DefaultReadTimeout                   = 30 * time.Second
@@ -101,7 +102,7 @@ func (ld *Loader) Parse(ctx context.Context, data []byte, file string) (cfg *Con
 	l.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	loadPolicyFiles(l, cfg)
 	ld.resolveNamedValues(ctx, l, cfg)
-	applyDefaults(cfg)
+	applyDefaults(l, cfg)
 	check(l, cfg)
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Pos.Line < l.errs[j].Pos.Line })
@@ -246,7 +247,7 @@ func loadPolicyFiles(l *errorList, cfg *Config) {
 	}
 }
 
-func applyDefaults(cfg *Config) {
+func applyDefaults(l *errorList, cfg *Config) {
 	setStr(&cfg.Listen, DefaultListen)
 	if cfg.DrainDelay == nil {
 		d := DefaultDrainDelay
@@ -256,9 +257,17 @@ func applyDefaults(cfg *Config) {
 	setDur(&cfg.KeyVaultRefresh, DefaultKeyVaultRefresh)
 	lim := &cfg.Limits
 	setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	setInt(&lim.MaxBodyBytes, DefaultMaxBodyBytes)
+	// The body limits take 0 as written (no limit); only a limit left out gets its default.
+	if _, written := l.fields["limits.maxBodyBytes"]; !written {
+		lim.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if _, written := l.fields["limits.maxResponseBodyBytes"]; !written {
+		lim.MaxResponseBodyBytes = DefaultMaxResponseBodyBytes
+	}
+	if lim.MaxBodyBytes == 0 {
+		setInt(&lim.BufferBodyBytes, DefaultBufferBodyBytes)
+	}
 	setInt(&lim.BufferBodyBytes, lim.MaxBodyBytes)
-	setInt(&lim.MaxResponseBodyBytes, DefaultMaxResponseBodyBytes)
 	setInt(&lim.MaxConcurrentRequests, DefaultMaxConcurrentRequests)
 	setDur(&lim.RequestTimeout, DefaultRequestTimeout)
 	setDur(&lim.ReadTimeout, DefaultReadTimeout)
@@ -357,8 +366,13 @@ func check(l *errorList, cfg *Config) {
 	default:
 		l.bad("log.format", "%q is not one of text, json", cfg.Log.Format)
 	}
-	if b := cfg.Limits.BufferBodyBytes; b < 0 || b > cfg.Limits.MaxBodyBytes {
-		l.bad("limits.bufferBodyBytes", "%d is outside 0..maxBodyBytes (%d): bodies up to it are buffered, larger ones stream", b, cfg.Limits.MaxBodyBytes)
+	if m := cfg.Limits.MaxBodyBytes; m < 0 {
+		l.bad("limits.maxBodyBytes", "%d is negative: give the largest request body in bytes, or 0 for no limit", m)
+	} else if b := cfg.Limits.BufferBodyBytes; b < 0 || m > 0 && b > m {
+		l.bad("limits.bufferBodyBytes", "%d is outside 0..maxBodyBytes (%d): bodies up to it are buffered, larger ones stream", b, m)
+	}
+	if m := cfg.Limits.MaxResponseBodyBytes; m < 0 {
+		l.bad("limits.maxResponseBodyBytes", "%d is negative: give the largest response body in bytes, or 0 for no limit", m)
 	}
 	if cfg.Limits.MaxBufferedBodyBytes < 0 {
 		l.bad("limits.maxBufferedBodyBytes", "must be positive (bytes all buffered request bodies may hold at once)")

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sfgate/sfgate/fakesf"
+	"github.com/sfgate/sfgate/internal/fakesftest"
+)
+
+// streamBothConfig streams bodies past 64 KiB, of any size, both ways; the reverse proxy serves SFRP URLs and
+// the API "orders" reaches the same service through a policy.
+const streamBothConfig = `
+limits:
+  bufferBodyBytes: 65536
+  maxBodyBytes: 0
+  maxResponseBodyBytes: 0
+reverseProxy:
+  cluster: {managementEndpoints: [CLUSTER_URL]}
+backends:
+  orders:
+    url: fabric:/Shop/Orders
+    serviceFabricCluster: {managementEndpoints: [CLUSTER_URL]}
+apis:
+  - name: orders
+    path: orders
+    policies: |
+      <policies>
+        <inbound><base /><set-backend-service backend-id="orders" sf-partition-key="42" /></inbound>
+        <backend><base /></backend>
+        <outbound><base /><set-header name="X-Outbound" exists-action="override"><value>ran</value></set-header></outbound>
+      </policies>
+`
+
+// streamTargets are the two ways to a primary of fabric:/Shop/Orders: a policy route (key 42) and an SFRP URL
+// (key 900).
+var streamTargets = []struct{ mode, target string }{
+	{"policy route", "/orders/stream"},
+	{"reverse proxy", "/Shop/Orders/stream?PartitionKind=Int64Range&PartitionKey=900"}, // another partition's primary
+}
+
+// openStream sends a GET with the header lines given and returns the answer with its body unread.
+func openStream(t *testing.T, addr, target, headers string) (*http.Response, net.Conn) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: gw\r\n%sConnection: close\r\n\r\n", target, headers)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, conn
+}
+
+// TestServerSentEventsStream: an event stream reaches the client event by event, through a policy route (whose
+// outbound policy sets a header) and through the reverse proxy: the first event is read before the test has the
+// replica send the second.
+func TestServerSentEventsStream(t *testing.T) {
+	c := fakesftest.Start(t)
+	g := startGateway(t, streamBothConfig, c)
+	for _, tc := range streamTargets {
+		resp, _ := openStream(t, g.addr, tc.target, "Accept: text/event-stream\r\n")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("%s: %d %v", tc.mode, resp.StatusCode, resp.Header)
+		}
+		if tc.mode == "policy route" && resp.Header.Get("X-Outbound") != "ran" {
+			t.Errorf("%s: the outbound policy's header is missing: %v", tc.mode, resp.Header)
+		}
+		events := bufio.NewReader(resp.Body)
+		first := readEvent(t, events)
+		var rr fakesf.ReplicaResponse
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(first, "event: replica\ndata: ")), &rr); err != nil || rr.Role != "primary" {
+			t.Fatalf("%s: first event %q (%v)", tc.mode, first, err)
+		}
+		id, _ := strconv.ParseInt(rr.ReplicaID, 10, 64)
+		for _, data := range []string{"second", "third"} {
+			if n, err := c.SendEvent(id, data); err != nil || n != 1 {
+				t.Fatalf("%s: SendEvent: %d streams, %v", tc.mode, n, err)
+			}
+			if ev := readEvent(t, events); ev != "data: "+data {
+				t.Errorf("%s: event %q, want data: %s", tc.mode, ev, data)
+			}
+		}
+		if n, err := c.EndEvents(id); err != nil || n != 1 {
+			t.Fatalf("%s: EndEvents: %d streams, %v", tc.mode, n, err)
+		}
+		if rest, err := io.ReadAll(events); err != nil || len(rest) != 0 {
+			t.Errorf("%s: after the replica ended its answer: %q, %v; want the end of the body", tc.mode, rest, err)
+		}
+	}
+}
+
+// readEvent reads one server-sent event (its lines up to the blank one).
+func readEvent(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	var lines []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading an event after %q: %v", lines, err)
+		}
+		if line = strings.TrimRight(line, "\r\n"); line == "" {
+			return strings.Join(lines, "\n")
+		}
+		lines = append(lines, line)
+	}
+}
+
+// TestStreamedResponseBeforeBackendEnds: a response larger than bufferBodyBytes, with Content-Length or chunked,
+// reaches the client while the backend is still writing it: the client reads the first MiB before the test lets
+// the backend write the rest, and then gets every byte.
+func TestStreamedResponseBeforeBackendEnds(t *testing.T) {
+	const size, head = 8 << 20, 1 << 20
+	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	release := make(chan struct{}, 1)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		w.Write(body[:head])
+		http.NewResponseController(w).Flush()
+		<-release
+		w.Write(body[head:])
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go backend.Serve(ln)
+	t.Cleanup(func() { backend.Close() })
+	g := startGateway(t, fmt.Sprintf("limits: {bufferBodyBytes: 65536}\napis:\n  - {name: dl, path: dl, serviceUrl: 'http://%s/'}\n", ln.Addr()), nil)
+	for _, query := range []string{"", "?chunked=1"} {
+		resp, _ := openStream(t, g.addr, "/dl/file"+query, "")
+		if query == "" && resp.ContentLength != size || query != "" && resp.ContentLength != -1 {
+			t.Errorf("%q: Content-Length %d", query, resp.ContentLength)
+		}
+		got := make([]byte, size)
+		if _, err := io.ReadFull(resp.Body, got[:head]); err != nil {
+			t.Fatalf("%q: the first MiB did not arrive before the backend wrote the rest: %v", query, err)
+		}
+		release <- struct{}{}
+		if _, err := io.ReadFull(resp.Body, got[head:]); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("%q: the body arrived different (%v)", query, err)
+		}
+		if n, _ := resp.Body.Read(make([]byte, 1)); n != 0 {
+			t.Errorf("%q: bytes after the body", query)
+		}
+	}
+}
+
+// TestLargeBodiesStreamWithFlatMemory: 64 MiB up and 64 MiB down go through the gateway (both modes) while the
+// whole test process allocates far less than one body: neither is held whole. (The 2 GiB version, with the
+// resident memory measured, is TestTwoGiBStreams.)
+func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
+	c := fakesftest.Start(t)
+	g := startGateway(t, streamBothConfig, c)
+	const size = 64 << 20
+	for _, tc := range streamTargets {
+		allocated := allocatedDuring(func() {
+			rr, sent := streamUpload(t, g.addr, tc.target, size)
+			if rr.BodyLength != size || rr.BodySHA256 != sent {
+				t.Errorf("%s: the replica read %d bytes (sha %s) of %d", tc.mode, rr.BodyLength, rr.BodySHA256, size)
+			}
+		})
+		if allocated > size/2 {
+			t.Errorf("%s: uploading %d MiB allocated %d MiB", tc.mode, size>>20, allocated>>20)
+		}
+		allocated = allocatedDuring(func() {
+			if n, err := streamDownload(t, g.addr, tc.target, size); err != nil || n != size {
+				t.Errorf("%s: downloaded %d of %d bytes: %v", tc.mode, n, size, err)
+			}
+		})
+		if allocated > size/2 {
+			t.Errorf("%s: downloading %d MiB allocated %d MiB", tc.mode, size>>20, allocated>>20)
+		}
+	}
+}
+
+// allocatedDuring is how many bytes the process allocated while f ran.
+func allocatedDuring(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
