@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 
@@ -57,6 +59,12 @@ func (n *staticNamer) Close() error                   { return nil }
 // allocGateway builds a gateway whose SF backend resolves, through staticNamer, to a fasthttp backend.
 func allocGateway(tb testing.TB) (*Gateway, string) {
 	tb.Helper()
+	return allocGatewayLogging(tb, nil)
+}
+
+// allocGatewayLogging is allocGateway logging to logger (nil: discarded).
+func allocGatewayLogging(tb testing.TB, logger *slog.Logger) (*Gateway, string) {
+	tb.Helper()
 	be := startFastBackend(tb)
 	cfg, err := config.Parse([]byte(ordersBackendYAML(5)+fmt.Sprintf(`
 apis:
@@ -90,7 +98,7 @@ apis:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return staticSFGateway(tb, cfg, be), be
+	return staticSFGatewayLogging(tb, cfg, be, logger), be
 }
 
 // ordersBackendYAML is the backends: section staticSFGateway serves: backend "orders", a Service Fabric
@@ -110,6 +118,12 @@ backends:
 // one primary at the address be (partition p0 of a two-partition Int64Range scheme, keys 0-511).
 func staticSFGateway(tb testing.TB, cfg *config.Config, be string) *Gateway {
 	tb.Helper()
+	return staticSFGatewayLogging(tb, cfg, be, nil)
+}
+
+// staticSFGatewayLogging is staticSFGateway logging to logger (nil: discarded).
+func staticSFGatewayLogging(tb testing.TB, cfg *config.Config, be string, logger *slog.Logger) *Gateway {
+	tb.Helper()
 	scheme, err := partition.NewScheme(partition.Int64Range, []partition.Info{
 		{ID: "p0", Kind: partition.Int64Range, LowKey: 0, HighKey: 511},
 		{ID: "p1", Kind: partition.Int64Range, LowKey: 512, HighKey: 1023},
@@ -123,7 +137,7 @@ func staticSFGateway(tb testing.TB, cfg *config.Config, be string) *Gateway {
 	}
 	snap := &resolver.Snapshot{Service: "fabric:/Shop/Orders", Partition: *scheme.Partition(0), Version: "v1",
 		Replicas: listener.NewSet([]listener.Replica{rep})}
-	g, err := New(cfg, Options{newNamer: func(resolver.Options) (namer, error) {
+	g, err := New(cfg, Options{Logger: logger, newNamer: func(resolver.Options) (namer, error) {
 		return &staticNamer{snap: snap, scheme: scheme}, nil
 	}})
 	if err != nil {
@@ -178,8 +192,21 @@ func BenchmarkProxyBaseURL(b *testing.B) { benchmarkProxy(b, "/api/partners/15?v
 
 func BenchmarkProxyServiceFabric(b *testing.B) { benchmarkProxy(b, "/shop/orders/7?customer=42") }
 
+// BenchmarkProxyServiceFabricAccessLog is BenchmarkProxyServiceFabric with the access log on (log.access, the
+// default, at level info) through slog's text handler, the sfgate command's default format, into io.Discard:
+// what the request's log line costs.
+func BenchmarkProxyServiceFabricAccessLog(b *testing.B) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	g, _ := allocGatewayLogging(b, logger)
+	benchmarkGateway(b, g, "/shop/orders/7?customer=42")
+}
+
 func benchmarkProxy(b *testing.B, target string) {
 	g, _ := allocGateway(b)
+	benchmarkGateway(b, g, target)
+}
+
+func benchmarkGateway(b *testing.B, g *Gateway, target string) {
 	ctx := newTestCtx(target)
 	serveOnce(g, ctx, target)
 	if ctx.Response.StatusCode() != 200 {

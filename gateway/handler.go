@@ -218,8 +218,7 @@ func (g *Gateway) requestLogLevel(status int) slog.Level {
 // logRequest writes the request's line: the access log fields, and for a failure its code and detail.
 // The path is logged without the query string, which may carry credentials.
 func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.Level, status int, elapsed time.Duration) {
-	attrs := make([]slog.Attr, 0, 17)
-	attrs = append(attrs, slog.String("client", string(s.clientIP)))
+	attrs := append(s.logAttrs[:0], slog.String("client", string(s.clientIP)))
 	if s.trustedPeer && !bytes.Equal(s.clientIP, s.ipBuf) {
 		attrs = append(attrs, slog.String("proxy", string(s.ipBuf)))
 	}
@@ -249,7 +248,13 @@ func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.L
 	if s.failure != nil {
 		attrs = append(attrs, slog.String("code", s.failure.Code), slog.String("error", logDetail(s.failure)))
 	}
-	g.log.LogAttrs(context.Background(), level, "request", attrs...)
+	// The record is handed to the handler directly: Logger.LogAttrs would also capture the caller's program
+	// counter (a stack walk), which no handler of the gateway prints.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(attrs...)
+	g.log.Handler().Handle(context.Background(), rec)
+	clear(attrs)
+	s.logAttrs = attrs[:0]
 }
 
 // logDetail is a failure as the log shows it: the client's message and, once, the cause behind it.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ type reqState struct {
 	upgrade   []byte  // the Upgrade protocol of an upgrade request (upgrade.go); empty for others
 	tunnel    *tunnel // an endpoint connection that switched protocols, for switchProtocols
 	scratch   []byte
+	logAttrs  []slog.Attr // the request's log line (logRequest)
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)
 	bodyReserved int64  // bytes of body taken from Gateway.bodies
