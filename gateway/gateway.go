@@ -57,7 +57,8 @@ type Gateway struct {
 	shown      []string                         // configSecrets of the current configuration; guarded by mu
 	adminGuard atomic.Pointer[adminGuard]       // adminAuth and adminPprof of the current configuration
 	draining   atomic.Bool                      // Drain was called: /readyz answers 503
-	tunnels    tunnelSet                        // open upgraded connections, closed by Shutdown
+	tunnels    liveSet[*joined]                 // open upgraded connections, closed by Shutdown
+	streams    liveSet[*backendBody]            // response bodies streaming to clients, cut by Shutdown
 }
 
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
@@ -393,8 +394,9 @@ func (g *Gateway) isClosed() bool {
 // sending, while Serve goes on accepting and serving until Shutdown.
 func (g *Gateway) Drain() { g.draining.Store(true) }
 
-// Shutdown stops accepting connections, waits for in-flight requests to finish (or ctx to end), then closes
-// the upgraded (WebSocket) tunnels, the admin and health listeners, the connection pools and the resolvers.
+// Shutdown stops accepting connections, waits for in-flight requests (streamed responses too) to finish or ctx
+// to end, then cuts the streams still running and closes the upgraded (WebSocket) tunnels, the admin and health
+// listeners, the connection pools and the resolvers.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	if g.closed {
@@ -412,7 +414,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Unlock()
 
 	err := g.server.ShutdownWithContext(ctx)
-	g.tunnels.closeAll() // hijacked connections are not the server's: the requests done, the tunnels end too
+	// The requests are done, or ctx ended: streams still running are cut (the server waited for them until
+	// ctx ended), and the tunnels end (hijacked connections are not the server's, it waits for none).
+	g.streams.abortAll()
+	g.tunnels.abortAll()
 	for _, srv := range servers {
 		if srv == nil {
 			continue

@@ -37,6 +37,9 @@ func (g *Gateway) serveHTTP(ctx *fasthttp.RequestCtx) {
 	if s.tunnel != nil {
 		g.switchProtocols(ctx, s)
 	}
+	if b, ok := ctx.Response.BodyStream().(*backendBody); ok && g.streams.add(b) {
+		b.live = &g.streams // Close removes it
+	}
 	g.releaseBody(s)
 	s.end()
 	rt.states.Put(s)

@@ -96,7 +96,7 @@ func (t *responseTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Req
 		hc.CloseConn(cc)
 		return false, fasthttp.ErrBodyTooLarge
 	}
-	b := &backendBody{br: br, conn: conn, idle: plan.idle, left: int64(t.maxBody), keep: !closeConn && size != -2,
+	b := &backendBody{br: br, conn: conn, idle: plan.idle, limit: int64(t.maxBody), keep: !closeConn && size != -2,
 		release: func(reuse bool) {
 			hc.ReleaseReader(br)
 			if reuse {
@@ -154,22 +154,24 @@ type backendBody struct {
 	chunked bool
 	want    int64 // Content-Length, 0 for the others
 	got     int64
-	left    int64 // bytes allowed before limits.maxResponseBodyBytes cuts the body off
+	limit   int64 // limits.maxResponseBodyBytes: a body growing past it is cut off
 	keep    bool  // the connection may serve another request once the body was read to its end
 	done    bool  // read to its end (and a chunked body's trailer consumed)
+	err     error // the end (io.EOF) or failure, returned by every read from now on
 	release func(reuse bool)
 
 	// The client's connection and limits.writeTimeout, set when the response is the client's (answer): each
 	// piece read pushes the client's write deadline on, so a long download is bounded per write, not as a whole.
 	client       net.Conn
 	writeTimeout time.Duration
+	live         *liveSet[*backendBody] // the Gateway's streams while it is the client's (Shutdown cuts it)
 }
 
 func (b *backendBody) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
-	}
-	if b.release == nil {
+	switch {
+	case b.err != nil:
+		return 0, b.err
+	case b.release == nil:
 		return 0, os.ErrClosed
 	}
 	now := time.Now()
@@ -178,24 +180,31 @@ func (b *backendBody) Read(p []byte) (int, error) {
 		b.client.SetWriteDeadline(now.Add(b.writeTimeout))
 	}
 	n, err := b.r.Read(p)
-	b.got += int64(n)
-	if b.left -= int64(n); b.left < 0 {
-		return n, errResponseCut
+	if over := b.got + int64(n) - b.limit; over > 0 {
+		n, err = n-int(over), errResponseCut
 	}
+	b.got += int64(n)
 	switch {
 	case err == nil:
 		if b.want > 0 && b.got == b.want {
-			b.done = true
-			return n, io.EOF
+			err = io.EOF
 		}
 	case errors.Is(err, io.EOF):
 		if b.want > 0 && b.got < b.want {
-			return n, errShortBody
+			err = errShortBody
 		}
+	}
+	if errors.Is(err, io.EOF) {
 		if b.chunked && !skipTrailer(b.br) {
 			b.keep = false
 		}
 		b.done = true
+	}
+	if err != nil {
+		b.err = err
+		if n > 0 {
+			err = nil // this read's bytes first: fasthttp's chunked writer drops an error that comes with bytes
+		}
 	}
 	return n, err
 }
@@ -218,12 +227,20 @@ func skipTrailer(br *bufio.Reader) bool {
 // Close gives the connection back: to the pool when the body was read to its end, else it is closed (the rest
 // of a large body is never read just to reuse a connection).
 func (b *backendBody) Close() error {
+	if b.live != nil {
+		b.live.remove(b)
+		b.live = nil
+	}
 	if b.release != nil {
 		b.release(b.done && b.keep)
 		b.release = nil
 	}
 	return nil
 }
+
+// abort cuts the body off from another goroutine (Shutdown): the backend connection is closed, so the read in
+// progress fails and the server's write of the client's response ends (then Close releases the rest).
+func (b *backendBody) abort() { b.conn.Close() }
 
 // moveTo makes the body dst's (the client's response) and leaves b empty, so that resetting the response b
 // came from does not close it.

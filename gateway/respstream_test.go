@@ -3,11 +3,14 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -127,7 +130,7 @@ func TestStreamedResponseBeforeBackendEnds(t *testing.T) {
 	const size, head = 8 << 20, 1 << 20
 	body := bytes.Repeat([]byte("0123456789abcdef"), size/16)
 	release := make(chan struct{}, 1)
-	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := startHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("chunked") == "" {
 			w.Header().Set("Content-Length", strconv.Itoa(size))
 		}
@@ -135,14 +138,8 @@ func TestStreamedResponseBeforeBackendEnds(t *testing.T) {
 		http.NewResponseController(w).Flush()
 		<-release
 		w.Write(body[head:])
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go backend.Serve(ln)
-	t.Cleanup(func() { backend.Close() })
-	g := startGateway(t, fmt.Sprintf("limits: {bufferBodyBytes: 65536}\napis:\n  - {name: dl, path: dl, serviceUrl: 'http://%s/'}\n", ln.Addr()), nil)
+	})
+	g := startGateway(t, fmt.Sprintf("limits: {bufferBodyBytes: 65536}\napis:\n  - {name: dl, path: dl, serviceUrl: 'http://%s/'}\n", addr), nil)
 	for _, query := range []string{"", "?chunked=1"} {
 		resp, _ := openStream(t, g.addr, "/dl/file"+query, "")
 		if query == "" && resp.ContentLength != size || query != "" && resp.ContentLength != -1 {
@@ -190,6 +187,19 @@ func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
 	}
 }
 
+// startHTTPBackend serves h (net/http) on a loopback port until the test ends and returns its address.
+func startHTTPBackend(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
 // allocatedDuring is how many bytes the process allocated while f ran.
 func allocatedDuring(f func()) uint64 {
 	var before, after runtime.MemStats
@@ -197,4 +207,45 @@ func allocatedDuring(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestShutdownCutsStreams: Shutdown waits for a streamed response like any request in flight, until its context
+// ends; then the stream is cut, so an endless event stream cannot hold the gateway (or its client) open.
+func TestShutdownCutsStreams(t *testing.T) {
+	c := fakesftest.Start(t)
+	g := startGateway(t, streamBothConfig, c)
+	resp, _ := openStream(t, g.addr, streamTargets[1].target, "Accept: text/event-stream\r\n")
+	events := bufio.NewReader(resp.Body)
+	readEvent(t, events)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with an event stream open: %v, want the context's deadline (a request was still running)", err)
+	}
+	if _, err := io.ReadAll(events); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("the event stream was still open 60 s after Shutdown returned")
+	}
+}
+
+// TestStreamedResponseLimit: limits.maxResponseBodyBytes refuses a larger declared Content-Length with 502
+// before anything is sent, and cuts a chunked stream that grows past it (the client sees its body end early).
+func TestStreamedResponseLimit(t *testing.T) {
+	const size = 4 << 20
+	body := bytes.Repeat([]byte("x"), size)
+	addr := startHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		w.Write(body)
+	})
+	g := startGateway(t, fmt.Sprintf("limits: {bufferBodyBytes: 65536, maxResponseBodyBytes: 1048576}\napis:\n  - {name: dl, path: dl, serviceUrl: 'http://%s/'}\n", addr), nil)
+	r := do(t, g.addr, "GET", "/dl/file", nil, "")
+	if r.status != 502 || !strings.Contains(string(r.body), "maxResponseBodyBytes") {
+		t.Errorf("declared %d bytes: %d %s, want 502 naming limits.maxResponseBodyBytes", size, r.status, r.body)
+	}
+	resp, _ := openStream(t, g.addr, "/dl/file?chunked=1", "")
+	got, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || err == nil || len(got) >= size {
+		t.Errorf("chunked %d bytes: status %d, %d bytes, %v; want 200 and the body cut short with an error", size, resp.StatusCode, len(got), err)
+	}
 }

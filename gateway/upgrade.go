@@ -153,6 +153,9 @@ type joined struct {
 	closed          atomic.Bool // set before the connections are woken: a copy that set a deadline since stops
 }
 
+// abort is close (liveSet).
+func (j *joined) abort() { j.close() }
+
 // close ends the tunnel: both connections are closed, which ends both copies.
 func (j *joined) close() {
 	j.once.Do(func() {
@@ -163,53 +166,12 @@ func (j *joined) close() {
 	})
 }
 
-// tunnelSet holds the open tunnels: a hijacked connection is no longer the server's, so Shutdown closes them
-// here (closeAll).
-type tunnelSet struct {
-	mu     sync.Mutex
-	open   map[*joined]struct{}
-	closed bool
-}
-
-// add records j; false when closeAll ran already (j must be closed).
-func (ts *tunnelSet) add(j *joined) bool {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.closed {
-		return false
-	}
-	if ts.open == nil {
-		ts.open = map[*joined]struct{}{}
-	}
-	ts.open[j] = struct{}{}
-	return true
-}
-
-func (ts *tunnelSet) remove(j *joined) {
-	ts.mu.Lock()
-	delete(ts.open, j)
-	ts.mu.Unlock()
-}
-
-// closeAll closes every open tunnel and every one opened from now on.
-func (ts *tunnelSet) closeAll() {
-	ts.mu.Lock()
-	ts.closed = true
-	open := ts.open
-	ts.open = nil
-	ts.mu.Unlock()
-	for j := range open {
-		j.close()
-	}
-}
-
 // joinConns copies client → backend and backend (from backendR, which may hold bytes already) → client until
 // one side ends, nothing moves for idle in one direction, the tunnel has been open for life (0: no limit) or
 // Shutdown closes it (ts); then both connections are closed.
-func joinConns(ts *tunnelSet, client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle, life time.Duration) {
+func joinConns(ts *liveSet[*joined], client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle, life time.Duration) {
 	j := &joined{client: client, backend: backend}
 	if !ts.add(j) {
-		j.close()
 		return
 	}
 	defer ts.remove(j)
