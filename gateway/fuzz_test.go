@@ -3,6 +3,10 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"strings"
 	"testing"
 	"time"
@@ -65,3 +69,40 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStreamedChunkedBody: a backend's chunked body (outside bytes) read as a streamed response (backendBody):
+// never a panic, never more than the limit, and a body read to its end holds what net/http reads from the same
+// bytes.
+func FuzzStreamedChunkedBody(f *testing.F) {
+	for _, s := range []string{"5\r\nhello\r\n0\r\n\r\n", "3;ext=1\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n", "0\r\n\r\n",
+		"ffffffffffffffffff\r\n", "2\r\nabc\r\n", "4\r\ndata", "1\r\nx\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"} {
+		f.Add([]byte(s), 3)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, limit int) {
+		limit = max(limit, 0)
+		br := bufio.NewReader(bytes.NewReader(data))
+		b := &backendBody{r: httputil.NewChunkedReader(br), br: br, conn: deadlineOnlyConn{}, chunked: true,
+			limit: int64(limit), keep: true, release: func(bool) {}}
+		got, err := io.ReadAll(b)
+		if len(got) > limit {
+			t.Fatalf("%d bytes read past the limit %d", len(got), limit)
+		}
+		resp, rerr := http.ReadResponse(bufio.NewReader(io.MultiReader(
+			strings.NewReader("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), bytes.NewReader(data))), nil)
+		if rerr != nil {
+			return
+		}
+		want, werr := io.ReadAll(resp.Body)
+		if err == nil && werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("streamed %q, net/http read %q", got, want)
+		}
+		if err == nil && len(want) > limit {
+			t.Fatalf("a %d-byte body passed the limit %d without an error", len(want), limit)
+		}
+	})
+}
+
+// deadlineOnlyConn is the backend connection of a backendBody read from memory: only its deadlines are set.
+type deadlineOnlyConn struct{ net.Conn }
+
+func (deadlineOnlyConn) SetReadDeadline(time.Time) error { return nil }

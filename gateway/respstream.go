@@ -78,9 +78,9 @@ func (t *responseTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Req
 	closeConn := req.ConnectionClose() || resp.ConnectionClose()
 	size := resp.Header.ContentLength() // -1 chunked, -2 until the connection closes
 	status := resp.StatusCode()
-	if resp.SkipBody || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified ||
-		size >= 0 && size <= t.bufferBody {
-		if !resp.SkipBody {
+	noBody := resp.SkipBody || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
+	if noBody || size >= 0 && size <= t.bufferBody {
+		if !noBody {
 			err = resp.ReadBody(br, t.maxBody)
 		}
 		hc.ReleaseReader(br)
