@@ -139,3 +139,27 @@ func TestWithoutUserinfo(t *testing.T) {
 		}
 	}
 }
+
+// A pool finds each endpoint's own client, whether it is the one added last (looked up without the map) or an
+// earlier one; a key that is a prefix of another host's is not taken for it; a forgotten endpoint gets a new
+// client.
+func TestPoolClientPerEndpoint(t *testing.T) {
+	p := newPool(poolSettings{})
+	get := func(u string) *fasthttp.HostClient {
+		t.Helper()
+		hc, key, err := p.client([]byte(u))
+		if err != nil || !strings.HasPrefix(u, string(key)) {
+			t.Fatalf("client(%s): key %q, %v", u, key, err)
+		}
+		return hc
+	}
+	a := get("http://h:1/x")
+	b := get("http://h:10/x") // added last; "http://h:1" is a prefix of its key
+	if a == b || get("http://h:1?q") != a || get("http://h:10") != b || get("http://h:1/y") != a || get("http://h:10#f") != b {
+		t.Fatal("endpoints share or swap clients")
+	}
+	p.forget("http://h:10/z")
+	if c := get("http://h:10/x"); c == b {
+		t.Fatal("a forgotten endpoint kept its client")
+	}
+}

@@ -30,7 +30,21 @@ type pool struct {
 	settings  poolSettings
 	transport *responseTransport // every endpoint's: large and unknown-length responses stream (respstream.go)
 	clients   atomic.Pointer[map[string]*fasthttp.HostClient]
-	mu        sync.Mutex // serialises writers
+	newest    atomic.Pointer[poolEndpoint] // the endpoint added last: most backends have one, found without a map lookup
+	mu        sync.Mutex                   // serialises writers
+}
+
+// poolEndpoint is one endpoint of a pool and its client.
+type poolEndpoint struct {
+	key string
+	hc  *fasthttp.HostClient
+}
+
+// keyOf reports whether the absolute URL u belongs to this endpoint: it starts with the key (the same bytes
+// endpointKey would cut from it), followed by the end or the path, query or fragment.
+func (e *poolEndpoint) keyOf(u []byte) bool {
+	n := len(e.key)
+	return len(u) >= n && string(u[:n]) == e.key && (len(u) == n || u[n] == '/' || u[n] == '?' || u[n] == '#')
 }
 
 // maxPoolEndpoints bounds how many endpoints one pool remembers; past it, idle clients are dropped.
@@ -46,6 +60,9 @@ func newPool(s poolSettings) *pool {
 // client returns the HostClient for the endpoint of the absolute URL u (http or https) and the endpoint key
 // (scheme://authority, aliasing u).
 func (p *pool) client(u []byte) (*fasthttp.HostClient, []byte, error) {
+	if e := p.newest.Load(); e != nil && e.keyOf(u) {
+		return e.hc, u[:len(e.key)], nil
+	}
 	key, auth, isTLS, err := endpointKey(u)
 	if err != nil {
 		return nil, nil, err
@@ -76,6 +93,7 @@ func (p *pool) add(key, host string, isTLS bool) *fasthttp.HostClient {
 	hc := p.newHostClient(host, isTLS)
 	m[key] = hc
 	p.clients.Store(&m)
+	p.newest.Store(&poolEndpoint{key: key, hc: hc})
 	return hc
 }
 
@@ -100,6 +118,9 @@ func (p *pool) forget(u string) {
 		}
 	}
 	p.clients.Store(&m)
+	if e := p.newest.Load(); e != nil && e.hc == hc {
+		p.newest.Store(nil)
+	}
 	hc.CloseIdleConnections()
 }
 
