@@ -190,7 +190,10 @@ type ReplicaFault struct {
 	// DropAfter, with Drop, first reads this many bytes of the request body (or all of a shorter one), so that a
 	// test knows how much of a streamed body had left the client when the connection was dropped.
 	DropAfter int64
-	Count     int // how many requests are affected; 0 = until cleared
+	// CutAnswerAfter cuts an X-Fakesf-Body-Bytes answer (streams.go): the connection is closed after this many
+	// bytes of its body, as a replica that fails mid-answer.
+	CutAnswerAfter int64
+	Count          int // how many requests are affected; 0 = until cleared
 	// Header is added to the faulty answer, e.g. {"X-ServiceFabric": "ResourceNotFound"} with Status 404 (the
 	// reverse proxy's "real 404, do not re-resolve" marker).
 	Header map[string]string

@@ -256,7 +256,7 @@ func (h *replicaHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	resp.Path, resp.Query = rawTarget(req)
 	resp.Host = req.Host
 	resp.Headers = req.Header
-	if h.stream(w, req, resp) { // streams.go
+	if h.stream(w, req, resp, fault) { // streams.go
 		return
 	}
 

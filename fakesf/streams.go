@@ -106,12 +106,12 @@ func (c *Cluster) replicaByID(id int64) (*replica, error) {
 }
 
 // stream answers the request with one of the streams above; false when it asks for none.
-func (h *replicaHandler) stream(w http.ResponseWriter, req *http.Request, resp ReplicaResponse) bool {
+func (h *replicaHandler) stream(w http.ResponseWriter, req *http.Request, resp ReplicaResponse, fault ReplicaFault) bool {
 	switch {
 	case strings.EqualFold(req.Header.Get("Upgrade"), "websocket"):
 		h.webSocket(w, req, resp)
 	case req.Header.Get(HeaderBodyBytes) != "":
-		h.bodyBytes(w, req)
+		h.bodyBytes(w, req, fault.CutAnswerAfter)
 	case strings.Contains(req.Header.Get("Accept"), "text/event-stream"):
 		h.events(w, req, resp)
 	default:
@@ -120,7 +120,7 @@ func (h *replicaHandler) stream(w http.ResponseWriter, req *http.Request, resp R
 	return true
 }
 
-func (h *replicaHandler) bodyBytes(w http.ResponseWriter, req *http.Request) {
+func (h *replicaHandler) bodyBytes(w http.ResponseWriter, req *http.Request, cutAfter int64) {
 	n, err := strconv.ParseInt(req.Header.Get(HeaderBodyBytes), 10, 64)
 	if err != nil || n < 0 {
 		http.Error(w, "fakesf replica: "+HeaderBodyBytes+" must be a byte count (0 or more)", http.StatusBadRequest)
@@ -130,12 +130,18 @@ func (h *replicaHandler) bodyBytes(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	w.Header().Set("X-Fakesf-Replica", strconv.FormatInt(h.r.id, 10))
-	for n > 0 {
-		b := patternBlock[:min(int64(len(patternBlock)), n)]
+	for sent := int64(0); sent < n; {
+		b := patternBlock[:min(int64(len(patternBlock)), n-sent)]
+		if cutAfter > 0 && sent+int64(len(b)) > cutAfter {
+			b = b[:cutAfter-sent]
+		}
 		if _, err := w.Write(b); err != nil {
 			return
 		}
-		n -= int64(len(b))
+		if sent += int64(len(b)); sent == cutAfter {
+			dropConnection(w) // the head and the bytes so far are flushed first
+			return
+		}
 	}
 }
 

@@ -249,3 +249,30 @@ func TestStreamedResponseLimit(t *testing.T) {
 		t.Errorf("chunked %d bytes: status %d, %d bytes, %v; want 200 and the body cut short with an error", size, resp.StatusCode, len(got), err)
 	}
 }
+
+// TestBrokenStreamIsNotResent: the replica fails 1 MiB into a streamed 8 MiB answer to a GET (idempotent, so
+// resent after a failed attempt): the client has the head already, so it gets the body cut short, and the
+// request is not sent again (one replica hit), through both ways.
+func TestBrokenStreamIsNotResent(t *testing.T) {
+	c := fakesftest.Start(t)
+	g := startGateway(t, streamBothConfig, c)
+	const size, cut = 8 << 20, 1 << 20
+	for i, tc := range streamTargets {
+		key := []string{"42", "900"}[i]
+		prim, ok := partitionFor(t, c, "fabric:/Shop/Orders", key).Primary()
+		if !ok {
+			t.Fatal("no primary")
+		}
+		c.ResetCounters()
+		if err := c.SetReplicaFault(prim.ID, fakesf.ReplicaFault{CutAnswerAfter: cut, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := streamDownload(t, g.addr, tc.target, size)
+		if err == nil || n >= size || n > cut {
+			t.Errorf("%s: %d bytes, %v; want at most %d and an error (the body cut short)", tc.mode, n, err, cut)
+		}
+		if hits := c.ReplicaHits(prim.ID); hits != 1 {
+			t.Errorf("%s: the replica was hit %d times; a streamed answer already sent must not be resent", tc.mode, hits)
+		}
+	}
+}
