@@ -16,7 +16,9 @@
 // every attempt; a non-idempotent request is resent only after a connect failure (it provably never reached
 // the service) or when the user's sf-resolve-condition asks. When retries run out the last backend response is
 // returned (APIM behaviour), or a 502/503/504 JSON error when no attempt got one. Endpoints a re-resolution
-// replaced lose their pooled connections at once.
+// replaced lose their pooled connections at once. Bodies past limits.bufferBodyBytes stream: a request's rest as
+// the client sends it (body.go), a response's as the client's response is written (respstream.go); upgraded
+// connections are tunnelled (upgrade.go).
 //
 // Performance: one fasthttp.HostClient (keep-alive pool) per endpoint, found through a copy-on-write map; a
 // pooled per-request state (policy context, buffers, outgoing request, two response buffers) that is also the
