@@ -170,8 +170,10 @@
 //	POST   /_fake/naming/cache?stale=true[&maxAge=5s]     stale naming-gateway cache on/off
 //	POST   /_fake/failover?auto=false                     automatic failover off/on
 //	POST   /_fake/paging?pageSize=2                       paged lists answer at most 2 items per call (0: no limit)
-//	POST   /_fake/replicas/{replicaId}/fault?status=503&delay=1s&drop=true&count=N&header=Name:Value
+//	POST   /_fake/replicas/{replicaId}/fault?status=503&delay=1s&drop=true&cutAnswerAfter=N&count=N&header=Name:Value
 //	DELETE /_fake/replicas/{replicaId}/fault
+//	POST   /_fake/replicas/{replicaId}/events?data=text     one event on the replica's event-stream answers
+//	DELETE /_fake/replicas/{replicaId}/events               end them
 //
 // # Topology YAML
 //

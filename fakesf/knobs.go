@@ -326,10 +326,27 @@ func (c *Cluster) serveFake(w http.ResponseWriter, r *http.Request, path string)
 		}
 		c.SetAutoFailover(auto)
 		done()
-	case len(segs) == 3 && segs[0] == "replicas" && segs[2] == "fault" && (r.Method == "POST" || r.Method == "DELETE"):
-		id, err := strconv.ParseInt(segs[1], 10, 64)
+	case len(segs) == 3 && segs[0] == "replicas" && segs[2] == "events" && (r.Method == "POST" || r.Method == "DELETE"):
+		id, err := replicaIDOf(segs[1])
 		if err != nil {
-			bad(fmt.Errorf("replica ID %q is not an int64", segs[1]))
+			bad(err)
+			return
+		}
+		var n int
+		if r.Method == "POST" {
+			n, err = c.SendEvent(id, q.Get("data"))
+		} else {
+			n, err = c.EndEvents(id)
+		}
+		if err != nil {
+			bad(err)
+			return
+		}
+		writeFakeJSON(w, http.StatusOK, map[string]int{"streams": n})
+	case len(segs) == 3 && segs[0] == "replicas" && segs[2] == "fault" && (r.Method == "POST" || r.Method == "DELETE"):
+		id, err := replicaIDOf(segs[1])
+		if err != nil {
+			bad(err)
 			return
 		}
 		var f ReplicaFault
@@ -378,6 +395,15 @@ func namingFaultFromQuery(q url.Values) (NamingFault, error) {
 	return f, nil
 }
 
+// replicaIDOf reads the {replicaId} of a /_fake/replicas/{replicaId}/... control.
+func replicaIDOf(seg string) (int64, error) {
+	id, err := strconv.ParseInt(seg, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("replica ID %q is not an int64", seg)
+	}
+	return id, nil
+}
+
 func replicaFaultFromQuery(q url.Values) (ReplicaFault, error) {
 	var f ReplicaFault
 	var err error
@@ -393,6 +419,11 @@ func replicaFaultFromQuery(q url.Values) (ReplicaFault, error) {
 	}
 	if f.Drop, err = optBool(q, "drop"); err != nil {
 		return f, err
+	}
+	if v := q.Get("cutAnswerAfter"); v != "" {
+		if f.CutAnswerAfter, err = strconv.ParseInt(v, 10, 64); err != nil || f.CutAnswerAfter < 0 {
+			return f, fmt.Errorf("cutAnswerAfter %q: want a byte count", v)
+		}
 	}
 	if v := q.Get("count"); v != "" {
 		if f.Count, err = strconv.Atoi(v); err != nil {
