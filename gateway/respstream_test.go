@@ -160,8 +160,8 @@ func TestStreamedResponseBeforeBackendEnds(t *testing.T) {
 }
 
 // TestLargeBodiesStreamWithFlatMemory: 64 MiB up and 64 MiB down go through the gateway (both modes) while the
-// whole test process allocates far less than one body: neither is held whole. (The 2 GiB version, with the
-// resident memory measured, is TestTwoGiBStreams.)
+// whole test process allocates less than an eighth of one body (about 1.5 MiB measured): neither is held whole.
+// (The 2 GiB version, with the resident memory measured, is TestTwoGiBStreams.)
 func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
 	c := fakesftest.Start(t)
 	g := startGateway(t, streamBothConfig, c)
@@ -173,7 +173,8 @@ func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
 				t.Errorf("%s: the replica read %d bytes (sha %s) of %d", tc.mode, rr.BodyLength, rr.BodySHA256, size)
 			}
 		})
-		if allocated > size/2 {
+		t.Logf("%s: uploading %d MiB allocated %d KiB", tc.mode, size>>20, allocated>>10)
+		if allocated > size/8 {
 			t.Errorf("%s: uploading %d MiB allocated %d MiB", tc.mode, size>>20, allocated>>20)
 		}
 		allocated = allocatedDuring(func() {
@@ -181,7 +182,8 @@ func TestLargeBodiesStreamWithFlatMemory(t *testing.T) {
 				t.Errorf("%s: downloaded %d of %d bytes: %v", tc.mode, n, size, err)
 			}
 		})
-		if allocated > size/2 {
+		t.Logf("%s: downloading %d MiB allocated %d KiB", tc.mode, size>>20, allocated>>10)
+		if allocated > size/8 {
 			t.Errorf("%s: downloading %d MiB allocated %d MiB", tc.mode, size>>20, allocated>>20)
 		}
 	}
