@@ -37,6 +37,8 @@
 //   - scale: resolver heap and hit latency with 1, 1k and 100k partitions cached; naming calls for 1M distinct
 //     keys on a 4-partition service (fakesf's ResolvePartition counter).
 //
+// The report ends with bench/TUNING.md, the hand-kept log of the performance changes and what each bought.
+//
 // Child processes: the bench binary re-executes itself with -serve-fakesf ADDR, -serve-echo ADDR or
 // -serve-fasthttp-proxy LISTEN=UPSTREAM (package internal/bareproxy) so that these servers can be pinned like the others. Every process is started and stopped by its PID. Missing tools
 // (wrk, nginx, haproxy, Caddy, taskset, perf, valgrind) turn their rows into notes that say how to install them

@@ -249,6 +249,9 @@ func run(args []string) error {
 	}
 	var buf bytes.Buffer
 	rep.markdown(&buf)
+	if err := appendTuningLog(&buf, h.root); err != nil {
+		return err
+	}
 	os.Stdout.Write(buf.Bytes())
 	if o.out != "" {
 		if err := os.WriteFile(o.out, buf.Bytes(), 0o644); err != nil {
@@ -335,4 +338,22 @@ func moduleRoot() (string, error) {
 		return "", fmt.Errorf("run inside the sfgate module (go env GOMOD is empty)")
 	}
 	return filepath.Dir(mod), nil
+}
+
+// tuningLogFile is the hand-kept log of the performance changes (what each bought, measured when it was made,
+// with its commands). The report ends with it, so that bench/RESULTS.md keeps it when a run rewrites the file.
+const tuningLogFile = "bench/TUNING.md"
+
+// appendTuningLog appends tuningLogFile of the repository at root to buf; a missing file adds nothing.
+func appendTuningLog(buf *bytes.Buffer, root string) error {
+	b, err := os.ReadFile(filepath.Join(root, tuningLogFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	buf.WriteString("\n")
+	buf.Write(b)
+	return nil
 }
