@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,9 +41,9 @@ func (c *Cluster) tlsConfig() *tls.Config {
 }
 
 // SetServerCertificate makes the management endpoint serve cert from now on, as a cluster does during a
-// certificate rollover: new connections shake hands with it, and idle keep-alive connections are closed (as
-// the node restarting with the new certificate would close them) so that clients reconnect and see it. It
-// fails on a cluster started without WithTLS.
+// certificate rollover: new connections shake hands with it, and connections made with the old one are closed
+// (idle ones at once, busy ones when their answer is done, as the node restarting with the new certificate
+// would close them) so that clients reconnect and see it. It fails on a cluster started without WithTLS.
 func (c *Cluster) SetServerCertificate(cert tls.Certificate) error {
 	if c.serverCert.Load() == nil {
 		return errors.New("fakesf: SetServerCertificate: the cluster serves plain HTTP (start it WithTLS)")
@@ -51,9 +52,77 @@ func (c *Cluster) SetServerCertificate(cert tls.Certificate) error {
 		return errors.New("fakesf: SetServerCertificate: the certificate has no chain or no private key")
 	}
 	c.serverCert.Store(&cert)
-	c.mgmt.SetKeepAlivesEnabled(false) // closes the idle connections
-	c.mgmt.SetKeepAlivesEnabled(true)
+	c.certConns.rollover()
 	return nil
+}
+
+// certConns closes the management connections that began under an earlier server certificate: the idle ones at
+// the rollover, the busy ones the moment they finish their answer (before they could read another request), so
+// no request is served over the old certificate once SetServerCertificate has returned (ServeHTTP drops one
+// that net/http had already read ahead).
+type certConns struct {
+	mu    sync.Mutex
+	gen   int                  // bumped by each rollover
+	conns map[net.Conn]connGen // open connections
+}
+
+type connGen struct {
+	gen  int
+	idle bool
+}
+
+// track is the management server's ConnState hook.
+func (cc *certConns) track(conn net.Conn, state http.ConnState) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		if cc.conns == nil {
+			cc.conns = make(map[net.Conn]connGen)
+		}
+		cc.conns[conn] = connGen{gen: cc.gen}
+	case http.StateActive:
+		if g, ok := cc.conns[conn]; ok {
+			g.idle = false
+			cc.conns[conn] = g
+		}
+	case http.StateIdle:
+		g, ok := cc.conns[conn]
+		if !ok {
+			return
+		}
+		if g.gen != cc.gen {
+			delete(cc.conns, conn)
+			_ = conn.Close()
+			return
+		}
+		g.idle = true
+		cc.conns[conn] = g
+	case http.StateClosed, http.StateHijacked:
+		delete(cc.conns, conn)
+	}
+}
+
+// retired reports whether r came over a connection that began under an earlier server certificate.
+func (cc *certConns) retired(r *http.Request) bool {
+	conn, _ := r.Context().Value(connKey{}).(net.Conn)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	g, ok := cc.conns[conn]
+	return !ok || g.gen != cc.gen
+}
+
+// rollover closes the idle connections now and marks the busy ones to close when their answer is done.
+func (cc *certConns) rollover() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.gen++
+	for conn, g := range cc.conns {
+		if g.idle {
+			delete(cc.conns, conn)
+			_ = conn.Close()
+		}
+	}
 }
 
 // SetClientCertThumbprints replaces the accepted client certificate thumbprints (WithClientCertThumbprints) for

@@ -60,6 +60,7 @@ type Cluster struct {
 	manualFailover bool // no automatic promotion when a primary goes away
 
 	serverCert   atomic.Pointer[tls.Certificate] // nil: plain HTTP; SetServerCertificate replaces it
+	certConns    certConns                       // management connections by the server certificate they began under
 	thumbprints  atomic.Pointer[map[string]bool] // accepted client certificates (upper-case SHA-1 hex)
 	resolveTotal atomic.Int64
 	now          func() time.Time // clock of the naming cache's MaxAge; tests replace it
@@ -209,7 +210,8 @@ func Start(ctx context.Context, t Topology, opts ...Option) (*Cluster, error) {
 	}
 	c.mu.Unlock()
 
-	c.mgmt = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+	c.mgmt = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog, ConnState: c.certConns.track,
+		ConnContext: withConn}
 	c.wg.Go(func() { _ = c.mgmt.Serve(ln) })
 	c.mu.Lock() // Close, run by the AfterFunc the moment ctx ends, reads stopCtx under mu
 	c.stopCtx = context.AfterFunc(ctx, func() { _ = c.Close() })

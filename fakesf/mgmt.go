@@ -212,6 +212,11 @@ func (c *Cluster) checkAPIVersion(raw string, present bool, min float64) (float6
 
 // ServeHTTP serves the management API (and /_fake/ knobs).
 func (c *Cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS != nil && c.certConns.retired(r) {
+		// The request came over a connection made with the server certificate a rollover replaced (net/http had
+		// read it ahead before the connection was closed): drop it, as a restarted node would have.
+		panic(http.ErrAbortHandler)
+	}
 	path := r.URL.EscapedPath()
 	if path == "/_fake" || strings.HasPrefix(path, "/_fake/") {
 		c.serveFake(w, r, strings.TrimPrefix(path, "/_fake"))

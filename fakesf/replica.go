@@ -39,7 +39,13 @@ type connUse struct {
 	served   bool
 }
 
+// connKey is the request context's key to the request's connection (withConn).
 type connKey struct{}
+
+// withConn is a ConnContext hook (replica and management servers): a request's context knows its connection.
+func withConn(ctx context.Context, conn net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, conn)
+}
 
 // connState is the server's ConnState hook: it keeps the set of open connections for close.
 func (s *replicaServer) connState(c net.Conn, state http.ConnState) {
@@ -124,7 +130,7 @@ func (c *Cluster) openServers(r *replica) ([]*replicaServer, error) {
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          discardLog,
 			ConnState:         s.connState,
-			ConnContext:       func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) },
+			ConnContext:       withConn,
 		}
 		go func() {
 			defer close(s.done)

@@ -275,8 +275,9 @@ func TestCertificateRollover(t *testing.T) {
 	if code, _ := status(t, clientB, resolve, nil); code != 200 {
 		t.Errorf("client b after it was added: %d, want 200", code)
 	}
-	if <-seen; (<-seen).ClientCertThumbprint != Thumbprint(b.Certificate[0]) {
-		t.Error("observer did not see client b's certificate")
+	// Exactly two requests arrived since the new connection: the pinned client's was never served.
+	if ea, eb := <-seen, <-seen; ea.ClientCertThumbprint != Thumbprint(a.Certificate[0]) || eb.ClientCertThumbprint != Thumbprint(b.Certificate[0]) {
+		t.Errorf("observer saw %s then %s, want client a (refused) then client b", ea.ClientCertThumbprint, eb.ClientCertThumbprint)
 	}
 	if err := c.SetClientCertThumbprints("xyz"); err == nil {
 		t.Error("a malformed thumbprint was accepted")
