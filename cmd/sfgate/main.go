@@ -157,7 +157,11 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return 2, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		hint := ""
+		if fs.Lookup("config") != nil {
+			hint = fmt.Sprintf(" (name the configuration file with --config, e.g. sfgate %s --config %s)", fs.Name(), fs.Arg(0))
+		}
+		fmt.Fprintf(fs.Output(), "%s: unexpected arguments %q%s\n", fs.Name(), fs.Args(), hint)
 		return 2, false
 	}
 	return 0, true

@@ -315,6 +315,9 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if code, _, errOut := runCmd(t, "run", "--bogus"); code != 2 || !strings.Contains(errOut, "-bogus") {
 		t.Errorf("a bad flag: exit %d: %s", code, errOut)
 	}
+	if code, _, errOut := runCmd(t, "validate", "x.yaml"); code != 2 || !strings.Contains(errOut, "sfgate validate --config x.yaml") {
+		t.Errorf("a file named without --config: exit %d, no hint: %s", code, errOut)
+	}
 	if code, _, errOut := runCmd(t, "validate", "--config", "x.yaml", "extra"); code != 2 || !strings.Contains(errOut, "unexpected arguments") {
 		t.Errorf("a stray argument: exit %d: %s", code, errOut)
 	}
