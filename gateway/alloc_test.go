@@ -193,9 +193,16 @@ func BenchmarkProxyBaseURL(b *testing.B) { benchmarkProxy(b, "/api/partners/15?v
 func BenchmarkProxyServiceFabric(b *testing.B) { benchmarkProxy(b, "/shop/orders/7?customer=42") }
 
 // BenchmarkProxyServiceFabricAccessLog is BenchmarkProxyServiceFabric with the access log on (log.access, the
-// default, at level info) through slog's text handler, the sfgate command's default format, into io.Discard:
-// what the request's log line costs.
+// default, at level info) in the text layout, the sfgate command's default format, into io.Discard, through a
+// handler that takes ready-made lines as the sfgate command's does (LineWriter): what the request's log line costs.
 func BenchmarkProxyServiceFabricAccessLog(b *testing.B) {
+	g, _ := allocGatewayLogging(b, slog.New(newLineHandler(io.Discard, false, slog.LevelInfo)))
+	benchmarkGateway(b, g, "/shop/orders/7?customer=42")
+}
+
+// BenchmarkProxyServiceFabricAccessLogSlog is the same through slog's text handler (a logger that is no
+// LineWriter): the line built from slog attributes.
+func BenchmarkProxyServiceFabricAccessLogSlog(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	g, _ := allocGatewayLogging(b, logger)
 	benchmarkGateway(b, g, "/shop/orders/7?customer=42")

@@ -37,6 +37,7 @@ type Options struct {
 // Gateway serves client requests per a compiled configuration and can swap configurations at run time.
 type Gateway struct {
 	log     *slog.Logger
+	lines   LineWriter // the logger's handler, when it takes ready-made request lines (accessline.go); else nil
 	opts    Options
 	metrics *metrics
 	rt      atomic.Pointer[compiled]
@@ -104,6 +105,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{opts: opts, metrics: newMetrics(), clusters: map[string]*cluster{}}
 	g.log = slog.New(redactingHandler{next: opts.Logger.Handler(), r: &g.secrets})
+	g.lines, _ = opts.Logger.Handler().(LineWriter)
 	g.shown = configSecrets(cfg)
 	g.secrets.Store(newRedactor(g.shown))
 	g.adminGuard.Store(newAdminGuard(cfg))

@@ -219,41 +219,40 @@ func (g *Gateway) requestLogLevel(status int) slog.Level {
 }
 
 // logRequest writes the request's line: the access log fields, and for a failure its code and detail.
-// The path is logged without the query string, which may carry credentials.
+// The path is logged without the query string, which may carry credentials. A handler that takes ready-made
+// lines (LineWriter) gets the line formatted by the gateway; any other through slog.
 func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.Level, status int, elapsed time.Duration) {
-	attrs := append(s.logAttrs[:0], slog.String("client", string(s.clientIP)))
-	if s.trustedPeer && !bytes.Equal(s.clientIP, s.ipBuf) {
-		attrs = append(attrs, slog.String("proxy", string(s.ipBuf)))
+	l := requestLine{
+		level: level, client: s.clientIP, method: ctx.Method(),
+		path:   forwardurl.RequestPath(ctx.Request.Header.RequestURI()),
+		status: status, duration: elapsed, partition: s.partition, replica: s.endpoint,
+		attempts: s.attempts, reresolutions: s.reresolves, requestID: s.requestID,
+		timestamp: time.Now(),
 	}
-	attrs = append(attrs,
-		slog.String("method", string(ctx.Method())),
-		slog.String("path", string(forwardurl.RequestPath(ctx.Request.Header.RequestURI()))),
-		slog.Int("status", status),
-		slog.Duration("duration", elapsed),
-	)
+	if s.trustedPeer && !bytes.Equal(s.clientIP, s.ipBuf) {
+		l.proxy = s.ipBuf
+	}
 	if s.api != nil {
-		attrs = append(attrs, slog.String("api", s.api.name), slog.String("operation", s.op.info.Name))
+		l.hasAPI, l.api, l.operation = true, s.api.name, s.op.info.Name
 	}
 	if s.backend != nil {
-		attrs = append(attrs, slog.String("backend", s.backend.id))
+		l.hasBackend, l.backend = true, s.backend.id
 	}
-	if s.partition != "" {
-		attrs = append(attrs, slog.String("partition", s.partition))
-	}
-	if len(s.endpoint) > 0 {
-		attrs = append(attrs, slog.String("replica", string(s.endpoint)))
-	}
-	attrs = append(attrs, slog.Int("attempts", s.attempts))
-	if s.reresolves > 0 {
-		attrs = append(attrs, slog.Int("reresolutions", s.reresolves))
-	}
-	attrs = append(attrs, slog.String("requestId", string(s.requestID)))
 	if s.failure != nil {
-		attrs = append(attrs, slog.String("code", s.failure.Code), slog.String("error", logDetail(s.failure)))
+		l.failed, l.code, l.detail = true, s.failure.Code, logDetail(s.failure)
 	}
+	if g.lines != nil {
+		if json, ok := g.lines.LineLayout(); ok {
+			l.secrets = g.secrets.Load()
+			s.logLine = l.appendLine(s.logLine[:0], json)
+			g.lines.WriteLine(s.logLine)
+			return
+		}
+	}
+	attrs := l.appendAttrs(s.logAttrs[:0])
 	// The record is handed to the handler directly: Logger.LogAttrs would also capture the caller's program
 	// counter (a stack walk), which no handler of the gateway prints.
-	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec := slog.NewRecord(l.timestamp, level, "request", 0)
 	rec.AddAttrs(attrs...)
 	g.log.Handler().Handle(context.Background(), rec)
 	clear(attrs)

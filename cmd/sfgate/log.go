@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sfgate/sfgate/gateway/config"
@@ -22,7 +23,20 @@ func newLogger(l config.Log, w io.Writer) (*slog.Logger, *logSettings) {
 	s := &logSettings{}
 	s.apply(l)
 	opts := &slog.HandlerOptions{Level: &s.level, ReplaceAttr: durationsInSeconds}
-	return slog.New(switchHandler{s: s, text: slog.NewTextHandler(w, opts), json: slog.NewJSONHandler(w, opts)}), s
+	lw := &lockedWriter{w: w}
+	return slog.New(switchHandler{s: s, text: slog.NewTextHandler(lw, opts), json: slog.NewJSONHandler(lw, opts), lines: lw}), s
+}
+
+// lockedWriter serialises the lines both slog handlers and the gateway's ready-made request lines write.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // apply sets the level and format of l (validated by package config: unknown values mean the default).
@@ -55,6 +69,16 @@ func durationsInSeconds(_ []string, a slog.Attr) slog.Attr {
 type switchHandler struct {
 	s          *logSettings
 	text, json slog.Handler
+	lines      *lockedWriter // nil in a handler derived with WithAttrs or WithGroup (its lines carry more)
+}
+
+// LineLayout and WriteLine let the gateway write its request lines ready-made (gateway.LineWriter): the
+// handlers' layouts are slog's text and JSON with durations as seconds, as the gateway's lines are.
+func (h switchHandler) LineLayout() (json, ok bool) { return h.s.json.Load(), h.lines != nil }
+
+func (h switchHandler) WriteLine(line []byte) error {
+	_, err := h.lines.Write(line)
+	return err
 }
 
 func (h switchHandler) current() slog.Handler {
