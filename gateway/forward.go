@@ -236,7 +236,11 @@ func (s *reqState) forwardSF(ctx context.Context, c *expr.Context, t *policy.Tar
 		if selErr == nil {
 			s.endpoint = append(s.endpoint[:0], endpoint...)
 			c.SetBaseURL(s.endpoint) // context.Request.Url names the replica this attempt goes to
-			s.urlBuf = forwardurl.Append(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
+			if t.SFRPPath {
+				s.urlBuf = forwardurl.AppendSFRP(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
+			} else {
+				s.urlBuf = forwardurl.Append(s.urlBuf[:0], s.endpoint, c.PathAfterSuffix(), c.RawQuery())
+			}
 			s.urlBuf = be.appendCredentialQuery(s.urlBuf)
 			fe = s.attempt(be.pool, s.urlBuf, be, timeout)
 			if fe != nil {

@@ -57,6 +57,10 @@ var (
 	xServiceFabricNotFound = []byte("ResourceNotFound")
 )
 
+// doubleSlash is an empty path segment. A Service Fabric name has none, so one ends the name a path can
+// hold (SFRP cuts the name it resolves there too); after the service name it is forwarded as it is.
+var doubleSlash = []byte("//")
+
 // maxNameSegments bounds how many leading path segments can form a service name: the lookup tries each
 // prefix up to it, longest first.
 const maxNameSegments = 16
@@ -170,14 +174,23 @@ func (g *Gateway) serveReverseProxy(ctx *fasthttp.RequestCtx, s *reqState, path 
 	if re != nil {
 		return fail(re)
 	}
-	svc, suffix, err := rp.find(s, path[len(rp.mount):], start)
+	rest := path[len(rp.mount):]
+	if bytes.HasPrefix(rest, doubleSlash) {
+		// SFRP reads "fabric:/" + "/App/..." here, a name SF refuses (an authority): 400, not a search.
+		return fail(&requestError{Status: fasthttp.StatusBadRequest, Code: CodeBadRequest,
+			Message: "the path starts with an empty segment (//): a reverse proxy URL is /<ApplicationName>/<ServiceName>/..., and Service Fabric names have no empty segments"})
+	}
+	svc, suffix, err := rp.find(s, rest, start)
 	if err != nil {
 		return fail(&requestError{Status: fasthttp.StatusServiceUnavailable, Code: CodeNamingUnavailable,
 			Message: "the reverse proxy could not read the cluster's services; try again", Err: err})
 	}
 	if svc == nil {
-		return fail(&requestError{Status: fasthttp.StatusNotFound, Code: CodeServiceNotFound,
-			Message: "the path names no service the reverse proxy exposes (/<ApplicationName>/<ServiceName>/...)"})
+		msg := "the path names no service the reverse proxy exposes (/<ApplicationName>/<ServiceName>/...)"
+		if bytes.Contains(rest, doubleSlash) {
+			msg += "; an empty segment (//) ends a service name, as Service Fabric names have none"
+		}
+		return fail(&requestError{Status: fasthttp.StatusNotFound, Code: CodeServiceNotFound, Message: msg})
 	}
 	if q.timeout > 0 {
 		if d := start.Add(q.timeout); d.Before(s.deadline) {
@@ -185,7 +198,7 @@ func (g *Gateway) serveReverseProxy(ctx *fasthttp.RequestCtx, s *reqState, path 
 		}
 	}
 	t := &s.res.Target
-	t.Set, t.ServiceInstanceName = true, svc.nameBytes
+	t.Set, t.ServiceInstanceName, t.SFRPPath = true, svc.nameBytes, true
 	t.SetResolveCondition(rp.resolve)
 	if re := s.sfrpTarget(q, svc, t); re != nil {
 		return fail(re)

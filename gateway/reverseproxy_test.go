@@ -287,3 +287,48 @@ func TestReverseProxyTimeoutBoundsTheRequest(t *testing.T) {
 		t.Errorf("answered after %s: Timeout=1 did not bound the request", d)
 	}
 }
+
+// TestReverseProxyEmptySegments: SFRP's name ends at an empty segment (a Service Fabric name has none), so a
+// path is read as SFRP reads it: the suffix after the service name reaches the replica byte for byte, empty
+// segments and a trailing '/' included ("/Shop/Web" as "/Shop/Web/"); an empty segment before a name is a
+// name no service has (404 with X-ServiceFabric), and one at the very start, where SF would read an
+// authority, is a 400.
+func TestReverseProxyEmptySegments(t *testing.T) {
+	c := fakesftest.Start(t)
+	g := startGateway(t, rpConfig, c)
+
+	for target, wantPath := range map[string]string{
+		"/Shop/Web//x//y/":    "//x//y/",
+		"/Shop/Web/":          "/",
+		"/Shop/Web":           "/",
+		"/Shop/Web?Timeout=5": "/",
+		"/Shop/Web//":         "//",
+		"/Shop/Web/a%2F%2Fb":  "/a%2F%2Fb",
+	} {
+		rr := replicaAnswer(t, do(t, g.addr, "GET", target, nil, ""))
+		listener := "/" + rr.PartitionID + "/" + rr.ReplicaID // the path of the address the replica publishes
+		if rr.Service != "fabric:/Shop/Web" || rr.Path != listener+wantPath {
+			t.Errorf("%s: reached %s path %q, want fabric:/Shop/Web path %q", target, rr.Service, rr.Path, listener+wantPath)
+		}
+	}
+	for _, target := range []string{"/Shop//Web/x", "/Shop//Web", "/Shop/", "/Shop//", "/Catalog//Products/"} {
+		r := do(t, g.addr, "GET", target, nil, "")
+		e := decodeError(t, r)
+		if r.status != http.StatusNotFound || e.Error.Code != CodeServiceNotFound || r.header.Get("X-ServiceFabric") != "ResourceNotFound" {
+			t.Errorf("%s: %d %q %s, want 404 ServiceNotFound with X-ServiceFabric: ResourceNotFound", target, r.status, r.header.Get("X-ServiceFabric"), r.body)
+		}
+		if strings.Contains(target, "//") && !strings.Contains(e.Error.Message, "empty segment") {
+			t.Errorf("%s: the message %q does not say that an empty segment ends a name", target, e.Error.Message)
+		}
+	}
+	for _, target := range []string{"//Shop/Web/x", "//Shop/Web", "//", "///Shop/Web/"} {
+		r := do(t, g.addr, "GET", target, nil, "")
+		e := decodeError(t, r)
+		if r.status != http.StatusBadRequest || e.Error.Code != CodeBadRequest || !strings.Contains(e.Error.Message, "empty segment") {
+			t.Errorf("%s: %d %s, want 400 BadRequest saying the path starts with an empty segment", target, r.status, r.body)
+		}
+		if r.header.Get("X-ServiceFabric") != "" {
+			t.Errorf("%s: X-ServiceFabric %q on a 400", target, r.header.Get("X-ServiceFabric"))
+		}
+	}
+}

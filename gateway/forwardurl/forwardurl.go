@@ -6,8 +6,8 @@
 //
 // Place in the data flow (docs/design.md): routing (package route) matches RequestPath against each API's
 // suffix with CutAPISuffix; the policy context (package expr) keeps AfterAPISuffix of the request path for
-// rewrite-uri; the gateway's forwarder joins the base URL, that path and the query with Append. None of
-// these allocates.
+// rewrite-uri; the gateway's forwarder joins the base URL, that path and the query with Append (the reverse
+// proxy's, with AppendSFRP). None of these allocates.
 package forwardurl
 
 import (
@@ -112,6 +112,27 @@ func Append(dst, base, pathAfterSuffix, rawQuery []byte) []byte {
 		dst = append(dst, '/')
 		dst = append(dst, bytes.TrimLeft(pathAfterSuffix, "/")...)
 	}
+	rawQuery = bytes.TrimPrefix(rawQuery, []byte("?"))
+	if len(rawQuery) > 0 {
+		dst = append(dst, '?')
+		dst = append(dst, rawQuery...)
+	}
+	return dst
+}
+
+// AppendSFRP appends the backend URL the Service Fabric Reverse Proxy forms: base without its trailing
+// '/'s, then path exactly as received (a '/' between them when path does not begin with one, so an empty
+// path gives base + "/"), then '?' and rawQuery when that is not empty. Unlike Append it keeps every byte of
+// the path after the service name, empty segments ("//x") included.
+//
+//	AppendSFRP(nil, "http://10.0.0.4:20008/r1/", "//x", "") == "http://10.0.0.4:20008/r1//x"
+//	AppendSFRP(nil, "http://10.0.0.4:20008/r1", "", "a=1") == "http://10.0.0.4:20008/r1/?a=1"
+func AppendSFRP(dst, base, path, rawQuery []byte) []byte {
+	dst = append(dst, bytes.TrimRight(base, "/")...)
+	if len(path) == 0 || path[0] != '/' {
+		dst = append(dst, '/')
+	}
+	dst = append(dst, path...)
 	rawQuery = bytes.TrimPrefix(rawQuery, []byte("?"))
 	if len(rawQuery) > 0 {
 		dst = append(dst, '?')

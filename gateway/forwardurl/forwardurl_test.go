@@ -73,6 +73,21 @@ func TestForwardURL(t *testing.T) {
 	}
 }
 
+func TestAppendSFRP(t *testing.T) {
+	for _, tc := range []struct{ base, path, query, want string }{
+		{"http://10.0.0.4:20008/r1", "/api/x", "a=1", "http://10.0.0.4:20008/r1/api/x?a=1"},
+		{"http://10.0.0.4:20008/r1/", "//x", "", "http://10.0.0.4:20008/r1//x"},
+		{"http://10.0.0.4:20008/r1//", "/a//b/", "", "http://10.0.0.4:20008/r1/a//b/"},
+		{"http://10.0.0.4:20008/r1", "", "", "http://10.0.0.4:20008/r1/"},
+		{"http://10.0.0.4:20008", "/", "?q", "http://10.0.0.4:20008/?q"},
+		{"http://10.0.0.4:20008/r1", "/a%2F%2Fb", "", "http://10.0.0.4:20008/r1/a%2F%2Fb"},
+	} {
+		if got := string(AppendSFRP(nil, []byte(tc.base), []byte(tc.path), []byte(tc.query))); got != tc.want {
+			t.Errorf("AppendSFRP(%q, %q, %q) = %q, want %q", tc.base, tc.path, tc.query, got, tc.want)
+		}
+	}
+}
+
 func TestAppendQuery(t *testing.T) {
 	for _, tc := range []struct{ url, query, want string }{
 		{"http://h/p", "key=a%26b", "http://h/p?key=a%26b"},
@@ -137,6 +152,11 @@ func FuzzForwardURL(f *testing.F) {
 		}
 		if want := len(bytes.TrimRight([]byte(base), "/")) + 1 + len(trimmed) + 1 + len(query); len(after) > 0 && len(u) != want {
 			t.Fatalf("Append(%q, %q, %q) = %q: %d bytes, want %d", base, after, query, u, len(u), want)
+		}
+		u = AppendSFRP(nil, []byte(base), after, query)
+		head := append(bytes.TrimRight([]byte(base), "/"), '/')
+		if !bytes.HasPrefix(u, head) || !bytes.HasSuffix(u, append(append([]byte(nil), after...), append([]byte("?"), query...)...)) {
+			t.Fatalf("AppendSFRP(%q, %q, %q) = %q: not the trimmed base, the path as received and the query", base, after, query, u)
 		}
 	})
 }

@@ -179,6 +179,9 @@ type Target struct {
 	ReplicaType         []byte // sf-replica-type, nil when absent
 	ListenerName        []byte // sf-listener-name, nil when absent
 	ServiceInstanceName []byte // sf-service-instance-name, nil when absent (use the backend's URL)
+	// SFRPPath joins the path after the suffix to the replica's address as the reverse proxy does
+	// (forwardurl.AppendSFRP: byte for byte, empty segments kept), not with APIM's one '/' at the join.
+	SFRPPath bool
 
 	resolve *expr.Expr
 }
