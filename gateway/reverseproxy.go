@@ -28,7 +28,7 @@ import (
 //
 // Place in the data flow (docs/design.md §1): a request no API matches, under reverseProxy.path, comes here
 // instead of step 2. The longest prefix of the path that names an exposed service picks the service (the
-// cluster's list of services, read by ListServices every refresh and again, at most once a second, when a
+// cluster's list of services, read by ListServices every refresh and again, within minMissRefresh's bound, when a
 // path names none; with expose: labels, a service's sfgate.pathPrefix label is tried next, see
 // reverseproxy_labels.go); SFRP's query parameters, or the service's labels where the query gives none,
 // become the target (key, replica, listener); then step 3 onwards is the policy path's: forwardSF with
@@ -66,7 +66,9 @@ var doubleSlash = []byte("//")
 const maxNameSegments = 16
 
 // minMissRefresh is how often at most a path that names no known service makes the proxy list the cluster's
-// services again before answering 404 (a service created since the last refresh is found at once).
+// services again before answering 404 (a service created since the last refresh is found at once). The gap
+// runs from the end of the last listing and is at least as long as that listing took, so that a flood of
+// unknown paths keeps the management API busy with the proxy's listings at most half of the time.
 const minMissRefresh = time.Second
 
 // reverseProxy is the compiled reverseProxy: section; part of a compiled configuration.
@@ -83,12 +85,22 @@ type reverseProxy struct {
 	reader  manifestReader // with expose: labels
 	cache   manifestCache  // the manifests read, under mu
 
-	set        atomic.Pointer[serviceSet]
-	refreshing atomic.Bool // a background refresh runs
-	mu         sync.Mutex  // one listing at a time
-	lastList   atomic.Int64
-	// missRefresh is minMissRefresh (tests set 0: every miss lists again).
+	set atomic.Pointer[serviceSet]
+	mu  sync.Mutex // one listing at a time
+
+	flightMu sync.Mutex
+	flight   *listing // the listing in flight, nil when none runs (under flightMu)
+	// When the last listing ended (UnixNano) and how long it took (missMayList reads them), set under flightMu.
+	listEnd, listTook atomic.Int64
+	// missRefresh is minMissRefresh (tests set 0: a miss lists again once the last listing ended).
 	missRefresh atomic.Int64
+}
+
+// listing is one listing of the cluster's services running in the background (the single flight: the
+// refresh, a miss and /debug/routes share it). set is valid once done is closed.
+type listing struct {
+	done chan struct{}
+	set  *serviceSet
 }
 
 // serviceLister lists a cluster's services (*resolver.Resolver does).
@@ -388,33 +400,95 @@ func (rp *reverseProxy) requestError(err error, svc *rpService) *requestError {
 }
 
 // find returns the exposed service whose name is the longest prefix of rest ("/App/Svc/suffix", under the
-// mount point) and the suffix after it. A name no known service has makes it list the services again (at
-// most once per minMissRefresh); an error only when no list was ever read.
+// mount point) and the suffix after it. A name no known service has makes it list the services again and
+// wait for that listing, when no listing runs and the gap after the last one (missGap) has passed;
+// otherwise it answers from the last reading. An error only when no list was ever read.
 func (rp *reverseProxy) find(s *reqState, rest []byte, now time.Time) (*rpService, []byte, error) {
 	set := rp.set.Load()
-	if set == nil || now.Sub(set.listed) >= rp.refresh {
-		if set == nil {
-			set = rp.list(s, now)
-		} else if rp.refreshing.CompareAndSwap(false, true) {
-			go func() {
-				defer rp.refreshing.Store(false)
-				ctx, cancel := context.WithTimeout(context.Background(), max(rp.refresh, 10*time.Second))
-				defer cancel()
-				rp.list(ctx, time.Now())
-			}()
+	if set == nil {
+		if set = rp.await(s, rp.startList(time.Time{})); set == nil {
+			return nil, nil, errors.New("the first listing of the cluster's services did not end before the request's time")
 		}
+	} else if now.Sub(set.listed) >= rp.refresh {
+		rp.startList(time.Time{}) // in the background: this request uses the current reading
 	}
 	if svc, suffix := set.lookup(s, rest); svc != nil {
 		return svc, suffix, nil
 	}
-	if now.Sub(time.Unix(0, rp.lastList.Load())) >= time.Duration(rp.missRefresh.Load()) {
-		set = rp.list(s, now)
+	if rp.missMayList(now) {
+		if f := rp.startList(now); f != nil {
+			if fresh := rp.await(s, f); fresh != nil {
+				set = fresh
+			}
+		}
 	}
 	if set.exposed == nil && set.err != nil {
 		return nil, nil, set.err
 	}
 	svc, suffix := set.lookup(s, rest)
 	return svc, suffix, nil
+}
+
+// startList starts a listing in the background and returns it. miss is the time of a request whose path
+// named no known service (zero for the refresh and the first listing): such a request starts one only when
+// none runs and missGap has passed since the last one ended, and gets nil otherwise, so that any number of
+// unknown paths costs at most one listing per gap.
+func (rp *reverseProxy) startList(miss time.Time) *listing {
+	rp.flightMu.Lock()
+	defer rp.flightMu.Unlock()
+	if rp.flight != nil {
+		if !miss.IsZero() {
+			return nil // a listing runs: the request answers from the last reading, without waiting
+		}
+		return rp.flight
+	}
+	if !miss.IsZero() && !rp.missMayList(miss) {
+		return nil
+	}
+	f := &listing{done: make(chan struct{})}
+	rp.flight = f
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), max(rp.refresh, 10*time.Second))
+		defer cancel()
+		start := time.Now()
+		f.set = rp.list(ctx, start)
+		end := time.Now()
+		rp.flightMu.Lock()
+		rp.flight = nil
+		rp.listEnd.Store(end.UnixNano())
+		rp.listTook.Store(int64(end.Sub(start)))
+		rp.flightMu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// missMayList reports whether a miss at now may start a listing: missGap has passed since the last one ended.
+func (rp *reverseProxy) missMayList(now time.Time) bool {
+	gap := missGap(time.Duration(rp.missRefresh.Load()), time.Duration(rp.listTook.Load()))
+	return now.Sub(time.Unix(0, rp.listEnd.Load())) >= gap
+}
+
+// missGap is how long after a listing that took took a miss may start another: minGap, and at least took
+// (0 for tests: at once).
+func missGap(minGap, took time.Duration) time.Duration {
+	if minGap <= 0 {
+		return 0
+	}
+	return max(minGap, took)
+}
+
+// await waits for listing f and returns what it read, or nil when ctx ends first (or f is nil).
+func (rp *reverseProxy) await(ctx context.Context, f *listing) *serviceSet {
+	if f == nil {
+		return nil
+	}
+	select {
+	case <-f.done:
+		return f.set
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // lookup finds the longest "fabric:" + prefix of rest, ending at a segment boundary, that is an exposed service;
@@ -456,7 +530,6 @@ func (rp *reverseProxy) list(ctx context.Context, now time.Time) *serviceSet {
 	if cur := rp.set.Load(); cur != nil && !cur.listed.Before(now) {
 		return cur // listed by another request meanwhile
 	}
-	rp.lastList.Store(now.UnixNano())
 	var infos []resolver.ServiceInfo
 	err := errors.New("the cluster's resolver cannot list services")
 	if rp.lister != nil {
@@ -550,7 +623,14 @@ func (g *Gateway) debugRoutes(w http.ResponseWriter, r *http.Request) {
 		out.APIs = append(out.APIs, apiRoute{Name: a.name, Path: "/" + a.info.Path})
 	}
 	if rp := rt.rp; rp != nil {
-		set := rp.list(r.Context(), time.Now()) // an operator asking sees the cluster as it is now
+		set := rp.await(r.Context(), rp.startList(time.Time{})) // an operator asking sees the cluster as it is now
+		if set == nil {
+			set = rp.set.Load()
+		}
+		if set == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the first listing of the cluster's services has not ended"})
+			return
+		}
 		p := &proxy{Path: rp.api.info.Path, Expose: rp.expose, Allow: rp.allow, Listed: set.listed, Services: []service{}}
 		if set.err != nil {
 			p.Error = set.err.Error()

@@ -440,3 +440,118 @@ func TestLabelledLookupAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestReverseProxyMissListingBounded: a flood of paths that name no exposed service cannot make the gateway
+// hammer the cluster's management API. Requests that arrive before the first listing ends share it; a miss
+// while a listing runs answers from the last reading without starting another; after a listing a miss
+// lists again only once the gap has passed. The cluster counts the listings (GET /Applications), and the
+// test holds one listing open in the management observer.
+func TestReverseProxyMissListingBounded(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		listings int
+		hold     chan struct{} // non-nil: the next GET /Applications waits for it to close
+		entered  = make(chan struct{}, 1)
+	)
+	observer := func(e fakesf.ManagementEvent) {
+		if e.Method != http.MethodGet || e.Path != "/Applications" {
+			return
+		}
+		mu.Lock()
+		listings++
+		h := hold
+		hold = nil
+		mu.Unlock()
+		if h != nil {
+			entered <- struct{}{}
+			<-h
+		}
+	}
+	holdNext := func() chan struct{} {
+		h := make(chan struct{})
+		mu.Lock()
+		hold = h
+		mu.Unlock()
+		return h
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return listings
+	}
+	c := fakesftest.StartTopology(t, labelledTopology(), fakesf.WithManagementObserver(observer))
+	g := startGateway(t, labelsConfig, c)
+	rp := g.rt.Load().rp
+	rp.missRefresh.Store(int64(time.Hour))
+	unknown := []string{"/Nope/Svc/x", "/Shop/Orders/x", "/Catalog/Products/", "/Shop/Nope", "/web2/x"} // unknown, unlabelled, opted out
+
+	// Before the first listing ends, every request waits for that one listing.
+	release := holdNext()
+	var wg sync.WaitGroup
+	statuses := make([]int, 40)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := "/Shop/Web/"
+			if i%2 == 1 {
+				target = unknown[i%len(unknown)]
+			}
+			statuses[i] = do(t, g.addr, "GET", target, nil, "").status
+		}()
+	}
+	<-entered
+	close(release)
+	wg.Wait()
+	for i, st := range statuses {
+		if want := []int{http.StatusOK, http.StatusNotFound}[i%2]; st != want {
+			t.Errorf("request %d at start-up: %d, want %d", i, st, want)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d listings for 40 requests at start-up, want 1", n)
+	}
+
+	// While a listing runs, misses answer at once and start none.
+	rp.missRefresh.Store(0)
+	release = holdNext()
+	first := make(chan int)
+	go func() { first <- do(t, g.addr, "GET", "/Nope/First/x", nil, "").status }()
+	<-entered
+	for i := range 100 {
+		if r := do(t, g.addr, "GET", unknown[i%len(unknown)], nil, ""); r.status != http.StatusNotFound || r.header.Get("X-ServiceFabric") != "ResourceNotFound" {
+			t.Fatalf("miss %d during a listing: %d %s, want SFRP's 404", i, r.status, r.body)
+		}
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d listings after 100 misses during one listing, want 2 (the start-up one and the one running)", n)
+	}
+	close(release)
+	if st := <-first; st != http.StatusNotFound {
+		t.Errorf("the miss that listed: %d, want 404", st)
+	}
+
+	// After a listing, a miss lists again only once the gap (here an hour) has passed.
+	if r := do(t, g.addr, "GET", "/Nope/Again/x", nil, ""); r.status != http.StatusNotFound {
+		t.Errorf("miss after the gap: %d %s", r.status, r.body) // the gap is 0 still: it lists
+	}
+	rp.missRefresh.Store(int64(time.Hour))
+	for i := range 100 {
+		do(t, g.addr, "GET", unknown[i%len(unknown)], nil, "")
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d listings, want 3: a miss after the gap lists once, and the 100 misses within the next gap none", n)
+	}
+}
+
+func TestMissGap(t *testing.T) {
+	for _, tc := range []struct{ min, took, want time.Duration }{
+		{time.Second, 10 * time.Millisecond, time.Second},
+		{time.Second, 3 * time.Second, 3 * time.Second}, // a slow listing: the API is idle at least as long
+		{0, 3 * time.Second, 0},
+	} {
+		if got := missGap(tc.min, tc.took); got != tc.want {
+			t.Errorf("missGap(%v, %v) = %v, want %v", tc.min, tc.took, got, tc.want)
+		}
+	}
+}
