@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // lineHandler is slog's text or JSON handler with durations as seconds (what the sfgate command's logger writes)
@@ -158,6 +161,25 @@ func TestAccessLogLineAllocations(t *testing.T) {
 		buf.Reset()
 		if n := testing.AllocsPerRun(500, func() { serveOnce(g, ctx, target) }); n != 0 {
 			t.Errorf("json %v: %.1f allocations per request with the access log on, want 0", jsonLayout, n)
+		}
+	}
+}
+
+// A pooled request state keeps the text of the last peer it saw (setClientAddress): a request from another peer
+// is logged, and forwarded, with its own address.
+func TestPeerAddressOfEachRequest(t *testing.T) {
+	var buf bytes.Buffer
+	g, _ := allocGatewayLogging(t, slog.New(newLineHandler(&buf, false, slog.LevelInfo)))
+	const target = "/shop/orders/7?customer=42"
+	for _, ip := range []net.IP{net.IPv4(192, 0, 2, 1), net.IPv4(192, 0, 2, 1), net.IPv4(198, 51, 100, 7), net.ParseIP("2001:db8::5"), net.IPv4(192, 0, 2, 1)} {
+		var req fasthttp.Request
+		req.SetRequestURI(target)
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, &net.TCPAddr{IP: ip, Port: 5000}, nil)
+		buf.Reset()
+		serveOnce(g, &ctx, target)
+		if want := " client=" + ip.String() + " "; !strings.Contains(buf.String(), want) {
+			t.Errorf("peer %s: line %q, want %q in it", ip, buf.String(), want)
 		}
 	}
 }

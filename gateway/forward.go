@@ -533,6 +533,7 @@ func (s *reqState) attempt(p *pool, url []byte, be *backend, timeout time.Durati
 // not overwrite; then the spare. serve copies a spare answer into the client's response at the end.
 func (s *reqState) nextResponse() *fasthttp.Response {
 	if s.lastGood == &s.fctx.Response {
+		s.spareUsed = true
 		return &s.spare
 	}
 	return &s.fctx.Response

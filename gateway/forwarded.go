@@ -88,13 +88,17 @@ func (s *reqState) setClientAddress(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	peer = peer.Unmap()
-	s.ipBuf = peer.AppendTo(s.ipBuf)
-	client := peer
-	if s.rt.proxies.trusts(peer) {
-		s.trustedPeer = true
-		client = s.rt.proxies.clientAddress(peer, ctx.Request.Header.PeekAll(fasthttp.HeaderXForwardedFor))
+	if peer != s.lastPeer || len(s.lastPeerText) == 0 {
+		s.lastPeer, s.lastPeerText = peer, peer.AppendTo(s.lastPeerText[:0])
 	}
-	s.clientIP = client.AppendTo(s.clientIP)
+	s.ipBuf = append(s.ipBuf, s.lastPeerText...)
+	if !s.rt.proxies.trusts(peer) {
+		s.clientIP = append(s.clientIP, s.lastPeerText...)
+	} else {
+		s.trustedPeer = true
+		client := s.rt.proxies.clientAddress(peer, ctx.Request.Header.PeekAll(fasthttp.HeaderXForwardedFor))
+		s.clientIP = client.AppendTo(s.clientIP)
+	}
 	s.ec.IPAddress = s.clientIP
 }
 

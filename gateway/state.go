@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -48,12 +49,15 @@ type reqState struct {
 	bodyReserved int64  // bytes of body taken from Gateway.bodies
 	stream       streamedBody
 
-	out      fasthttp.Request
-	plan     attemptPlan        // the attempt's deadlines, for responseTransport (out's user value)
-	spare    fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
-	lastGood *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
+	out       fasthttp.Request
+	plan      attemptPlan        // the attempt's deadlines, for responseTransport (out's user value)
+	spare     fasthttp.Response  // the response buffer an attempt fills while the client's holds lastGood
+	spareUsed bool               // nextResponse handed out spare: end resets it (most requests never use it)
+	lastGood  *fasthttp.Response // last response a backend gave (the client's response or spare), nil if none
 
-	trustedPeer  bool // the peer is one of trustedProxies (setClientAddress)
+	trustedPeer  bool       // the peer is one of trustedProxies (setClientAddress)
+	lastPeer     netip.Addr // the peer of the state's previous request and its text (kept across requests),
+	lastPeerText []byte     // so that a peer seen again is not formatted again (setClientAddress)
 	backend      *backend
 	partition    string        // ID of the Service Fabric partition the request went to, for the log
 	failure      *requestError // the error answered, for the log
@@ -103,7 +107,10 @@ func (s *reqState) end() {
 	s.exprResp = expr.Response{}
 	s.lastErr = expr.LastError{}
 	s.out.Reset()
-	s.spare.Reset()
+	if s.spareUsed {
+		s.spare.Reset()
+		s.spareUsed = false
+	}
 	s.lastGood = nil
 	s.attempts, s.reresolves, s.upstreamTime = 0, 0, 0
 	s.partition, s.endpoint = "", s.endpoint[:0]
