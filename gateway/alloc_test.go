@@ -52,9 +52,9 @@ func (n *staticNamer) Invalidate(ctx context.Context, s string, key []byte, _ st
 func (n *staticNamer) Scheme(context.Context, string) (*partition.Scheme, error) {
 	return n.scheme, nil
 }
-func (n *staticNamer) Stats() resolver.Stats          { return resolver.Stats{} }
-func (n *staticNamer) ReloadClientCertificate() error { return nil }
-func (n *staticNamer) Close() error                   { return nil }
+func (n *staticNamer) Stats() resolver.Stats { return resolver.Stats{} }
+func (n *staticNamer) ReloadTLSFiles() error { return nil }
+func (n *staticNamer) Close() error          { return nil }
 
 // allocGateway builds a gateway whose SF backend resolves, through staticNamer, to a fasthttp backend.
 func allocGateway(tb testing.TB) (*Gateway, string) {

@@ -46,7 +46,7 @@ type namer interface {
 	Invalidate(ctx context.Context, service string, key []byte, seenVersion string) (*resolver.Snapshot, error)
 	Scheme(ctx context.Context, service string) (*partition.Scheme, error)
 	Stats() resolver.Stats
-	ReloadClientCertificate() error
+	ReloadTLSFiles() error
 	Close() error
 }
 
@@ -124,12 +124,13 @@ func resolverOptions(cfg *config.Config, sc *config.ServiceFabricCluster) (resol
 		fmt.Fprintf(&key, "|x509=%s/%s", n.Name, n.IssuerCertificateThumbprint)
 	}
 	if sc.ServerCAFile != "" {
-		pool, err := certfile.LoadCAs(cfg.Path(sc.ServerCAFile))
-		if err != nil {
+		// Checked here so that a configuration naming a bundle that does not load is refused (validate too);
+		// the resolver reads it again, and again when it changes or on a reload (Resolver.ReloadTLSFiles).
+		if _, err := certfile.LoadCAs(cfg.Path(sc.ServerCAFile)); err != nil {
 			return opts, "", fmt.Errorf("serverCaFile: %w", err)
 		}
-		a.RootCAs = pool
-		fmt.Fprintf(&key, "|ca=%s", cfg.Path(sc.ServerCAFile))
+		a.RootCAFile = cfg.Path(sc.ServerCAFile)
+		fmt.Fprintf(&key, "|ca=%s", a.RootCAFile)
 	}
 	if aad := sc.AzureActiveDirectory; aad != nil {
 		cred, err := resolver.NewCredential(resolver.CredentialOptions{

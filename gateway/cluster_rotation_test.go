@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -78,13 +79,8 @@ func TestClusterClientCertificateRotation(t *testing.T) {
 	reloads := make(chan error, 16)
 	logs := &lockedBuffer{}
 	g := startGatewayWith(t, fmt.Sprintf(securedOrdersConfig, certFile, keyFile, server.Thumbprint()), c, Options{
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-		newNamer: func(o resolver.Options) (namer, error) {
-			o.CertPollInterval = 5 * time.Millisecond
-			logIt := o.OnClientCertReload
-			o.OnClientCertReload = func(err error) { logIt(err); reloads <- err }
-			return resolver.New(o)
-		},
+		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
+		newNamer: watchingNamer(reloads),
 	})
 
 	askOrders(t, g, 7)
@@ -142,10 +138,30 @@ func TestClusterClientCertificateReloadOnSIGHUP(t *testing.T) {
 		return resolver.New(o)
 	}})
 	askOrders(t, g, 7)
-	cl := g.rt.Load().clusters[0]
 
 	b.WritePEMTo(t, certFile, keyFile)
-	cfg, err := config.Parse([]byte(strings.ReplaceAll(text, "CLUSTER_URL", c.URL())), "test.yaml")
+	cfg, calls := reloadKeepsCache(t, g, strings.ReplaceAll(text, "CLUSTER_URL", c.URL()), seen)
+	askOrders(t, g, 300)
+	if got := seen.since(calls); !allFrom(got, b.Thumbprint()) {
+		t.Errorf("naming calls after Reload came with %v, want certificate b %s", got, b.Thumbprint())
+	}
+
+	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err == nil || !strings.Contains(err.Error(), keyFile) {
+		t.Errorf("Reload with a broken key file = %v, want an error naming %s", err, keyFile)
+	}
+	askOrders(t, g, 600) // the last good certificate and configuration keep serving
+}
+
+// reloadKeepsCache reloads g with the configuration text (Gateway.Reload, as SIGHUP does) and checks that the
+// cluster's resolver and its cache stay: customer 7, asked before, is a cache hit without a naming call. It
+// returns the configuration and the number of naming calls seen before the hit.
+func reloadKeepsCache(t *testing.T, g *testGateway, text string, seen *namingLog) (*config.Config, int) {
+	t.Helper()
+	cl := g.rt.Load().clusters[0]
+	cfg, err := config.Parse([]byte(text), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,18 +176,7 @@ func TestClusterClientCertificateReloadOnSIGHUP(t *testing.T) {
 	if after := clusterStats(g); after.Hits != before.Hits+1 || seen.len() != calls {
 		t.Errorf("a cached partition after Reload: hits %d→%d, naming calls %d→%d; want a cache hit", before.Hits, after.Hits, calls, seen.len())
 	}
-	askOrders(t, g, 300)
-	if got := seen.since(calls); !allFrom(got, b.Thumbprint()) {
-		t.Errorf("naming calls after Reload came with %v, want certificate b %s", got, b.Thumbprint())
-	}
-
-	if err := os.WriteFile(keyFile, []byte("not a key"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Reload(cfg); err == nil || !strings.Contains(err.Error(), keyFile) {
-		t.Errorf("Reload with a broken key file = %v, want an error naming %s", err, keyFile)
-	}
-	askOrders(t, g, 600) // the last good certificate and configuration keep serving
+	return cfg, calls
 }
 
 // During a server certificate rollover the cluster switches from certificate A to B; a gateway that lists both
@@ -202,4 +207,117 @@ func TestClusterServerCertificateRollover(t *testing.T) {
 	if e := decodeError(t, r); r.status != 502 || e.Error.Code != CodeClusterCertificate {
 		t.Errorf("a gateway pinning only A after the rollover: %d %s, want 502 %s", r.status, r.body, CodeClusterCertificate)
 	}
+}
+
+// securedOrdersCAConfig is securedOrdersConfig with the cluster validated by a CA bundle (serverCaFile).
+var securedOrdersCAConfig = strings.Replace(securedOrdersConfig, "serverCertificateThumbprints: [%s]", "serverCaFile: %q", 1)
+
+// watchingNamer makes resolvers that check their TLS files every 5ms and send each outcome to reloads (after
+// the gateway's log).
+func watchingNamer(reloads chan<- error) func(resolver.Options) (namer, error) {
+	return func(o resolver.Options) (namer, error) {
+		o.CertPollInterval = 5 * time.Millisecond
+		logIt := o.OnTLSFilesReload
+		o.OnTLSFilesReload = func(err error) { logIt(err); reloads <- err }
+		return resolver.New(o)
+	}
+}
+
+// serverCAFixture is a cluster whose certificate is issued by CA a, and a gateway that trusts the CA bundle
+// in caFile (a's certificate to begin with), presenting client.
+type serverCAFixture struct {
+	cluster        *fakesf.Cluster
+	a, b           *testcert.Cert // CAs
+	caFile, config string         // the configuration, with CLUSTER_URL replaced
+	seen           *namingLog
+}
+
+func newServerCAFixture(t *testing.T) *serverCAFixture {
+	f := &serverCAFixture{a: testcert.CA(t, "Cluster CA a"), b: testcert.CA(t, "Cluster CA b"), seen: &namingLog{}}
+	client := testcert.SelfSigned(t, "gateway")
+	f.cluster = fakesftest.Start(t, fakesf.WithTLS(f.a.Issue(t, "cluster").TLS), fakesf.WithClientCertThumbprints(client.Thumbprint()),
+		fakesf.WithManagementObserver(f.seen.observe))
+	certFile, keyFile := client.WritePEM(t)
+	f.caFile = filepath.Join(t.TempDir(), "cluster-ca.pem")
+	f.writeCA(t, f.a)
+	f.config = strings.ReplaceAll(fmt.Sprintf(securedOrdersCAConfig, certFile, keyFile, f.caFile), "CLUSTER_URL", f.cluster.URL())
+	return f
+}
+
+// writeCA replaces the bundle in place with ca's certificate.
+func (f *serverCAFixture) writeCA(t *testing.T, ca *testcert.Cert) {
+	ca.WritePEMTo(t, f.caFile, filepath.Join(t.TempDir(), "unused-key.pem"))
+}
+
+// rollTo gives the cluster a certificate issued by ca (closing the connections made with the old one).
+func (f *serverCAFixture) rollTo(t *testing.T, ca *testcert.Cert) {
+	if err := f.cluster.SetServerCertificate(ca.Issue(t, "cluster").TLS); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reload (SIGHUP) reads serverCaFile again: after the cluster moves to a certificate of another CA and the
+// bundle names that CA, new naming connections validate against it, while the resolver and its cache stay;
+// a bundle that does not load fails the reload, naming the file, and the last good one keeps serving.
+func TestClusterServerCAFileReloadOnSIGHUP(t *testing.T) {
+	f := newServerCAFixture(t)
+	g := startGatewayWith(t, f.config, nil, Options{newNamer: func(o resolver.Options) (namer, error) {
+		o.CertPollInterval = time.Hour // only Reload reads the files
+		return resolver.New(o)
+	}})
+	askOrders(t, g, 7)
+
+	f.writeCA(t, f.b)
+	f.rollTo(t, f.b)
+	cfg, calls := reloadKeepsCache(t, g, f.config, f.seen)
+	askOrders(t, g, 300) // a naming call on a new connection, to a certificate only CA b vouches for
+	if f.seen.len() == calls {
+		t.Error("no naming call after Reload: the test did not exercise the new bundle")
+	}
+
+	if err := os.WriteFile(f.caFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err == nil || !strings.Contains(err.Error(), f.caFile) {
+		t.Errorf("Reload with a broken serverCaFile = %v, want an error naming %s", err, f.caFile)
+	}
+	if err := f.cluster.SetServerCertificate(f.b.Issue(t, "cluster").TLS); err != nil { // new connections only
+		t.Fatal(err)
+	}
+	askOrders(t, g, 600) // the last good bundle (CA b) keeps serving
+}
+
+// serverCaFile replaced on disk is picked up by the watcher, like the client certificate files: the next
+// naming connection validates against the new bundle; a broken bundle keeps the last good one, with a
+// warning naming the file.
+func TestClusterServerCAFileRotation(t *testing.T) {
+	f := newServerCAFixture(t)
+	reloads := make(chan error, 16)
+	logs := &lockedBuffer{}
+	g := startGatewayWith(t, f.config, nil, Options{
+		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
+		newNamer: watchingNamer(reloads),
+	})
+	askOrders(t, g, 7)
+
+	f.writeCA(t, f.b)
+	waitReload(t, reloads)
+	f.rollTo(t, f.b)
+	calls := f.seen.len()
+	askOrders(t, g, 300)
+	if f.seen.len() == calls {
+		t.Error("no naming call after the rotation: the test did not exercise the new bundle")
+	}
+
+	if err := os.WriteFile(f.caFile, []byte("-----BEGIN CERTIFICATE-----\nMIIB"), 0o600); err != nil { // half-written
+		t.Fatal(err)
+	}
+	if err := waitReloadFailure(t, reloads); !strings.Contains(err.Error(), f.caFile) {
+		t.Errorf("a broken serverCaFile: %v, want an error naming %s", err, f.caFile)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), f.caFile) {
+		t.Errorf("no warning naming %s in the log:\n%s", f.caFile, logs.String())
+	}
+	f.rollTo(t, f.b) // closes the idle naming connections
+	askOrders(t, g, 600)
 }

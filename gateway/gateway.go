@@ -131,22 +131,23 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 }
 
 // cluster implements clusterSource: it reuses the resolver of a cluster already known (same endpoints and
-// credentials) so its cache survives reloads; a reload reads its client certificate files again. Called with
+// credentials) so its cache survives reloads; a reload reads its client certificate files and serverCaFile
+// again. Called with
 // g.mu held.
 func (g *Gateway) cluster(key, label string, opts resolver.Options) (*cluster, error) {
 	if c := g.clusters[key]; c != nil {
-		if err := c.resolver.ReloadClientCertificate(); err != nil {
+		if err := c.resolver.ReloadTLSFiles(); err != nil {
 			return nil, err
 		}
 		return c, nil
 	}
 	c := newCluster(key, label)
-	opts.OnClientCertReload = func(err error) {
+	opts.OnTLSFilesReload = func(err error) {
 		if err != nil {
-			g.log.Warn("cluster client certificate files changed but do not load; the previous certificate stays in use",
+			g.log.Warn("cluster TLS files (client certificate, serverCaFile) changed but do not load; the previous ones stay in use",
 				"cluster", label, "error", err)
 		} else {
-			g.log.Info("cluster client certificate reloaded", "cluster", label)
+			g.log.Info("cluster TLS files (client certificate, serverCaFile) reloaded", "cluster", label)
 		}
 	}
 	user := opts.OnNamingCall

@@ -28,7 +28,7 @@ type Auth struct {
 	// ClientCertFile and ClientKeyFile are PEM files of the X.509 client certificate and its private key
 	// (ClientKeyFile may be empty when the key is in ClientCertFile). TLS renegotiation is allowed, since the
 	// http.sys-based gateway may ask for the certificate mid-connection; HTTP/2 is never used for that reason.
-	// The files are read again when they change (Options.CertPollInterval) and on ReloadClientCertificate.
+	// The files are read again when they change (Options.CertPollInterval) and on ReloadTLSFiles.
 	ClientCertFile, ClientKeyFile string
 	// ClientCertificate is an alternative to the files.
 	ClientCertificate *tls.Certificate
@@ -45,6 +45,10 @@ type Auth struct {
 	// RootCAs is the trust store for chain validation; nil means the system pool. With neither thumbprints
 	// nor names, https endpoints are validated the standard way (chain to RootCAs and host name).
 	RootCAs *x509.CertPool
+	// RootCAFile is a PEM bundle of CAs used in place of RootCAs, read again, like the client certificate
+	// files, when it changes (Options.CertPollInterval) and on ReloadTLSFiles: new naming connections
+	// validate against the bundle last read successfully.
+	RootCAFile string
 
 	// Credential obtains Azure AD tokens (see NewCredential); requires ClusterAppID.
 	Credential azcore.TokenCredential
@@ -99,57 +103,92 @@ func normalizeThumbprint(s string) (string, bool) {
 	return s, err == nil
 }
 
-// tlsConfig builds the client TLS configuration for the management endpoints. With client certificate files
-// it also returns them watched: every handshake presents the certificate they held when last read
-// successfully (certfile.Watched), so a rotated certificate reaches new connections without a new Resolver.
-func (a *Auth) tlsConfig() (*tls.Config, *certfile.Watched[*tls.Certificate], error) {
-	cfg := &tls.Config{
-		MinVersion:    tls.VersionTLS12,
-		RootCAs:       a.RootCAs,
-		Renegotiation: tls.RenegotiateFreelyAsClient,
+// tlsFiles is what Auth's files held when last read successfully: the client certificate (nil without
+// ClientCertFile) and the CA bundle (nil without RootCAFile).
+type tlsFiles struct {
+	cert  *tls.Certificate
+	roots *x509.CertPool
+}
+
+// watchFiles reads Auth's client certificate files and RootCAFile, watched (certfile.Watched): nil when it
+// names none.
+func (a *Auth) watchFiles() (*certfile.Watched[*tlsFiles], error) {
+	if a.ClientCertificate == nil && a.ClientCertFile == "" && a.ClientKeyFile != "" {
+		return nil, fmt.Errorf("client key file %s given without a client certificate file", a.ClientKeyFile)
 	}
-	var files *certfile.Watched[*tls.Certificate]
-	switch {
-	case a.ClientCertificate != nil:
-		cfg.Certificates = []tls.Certificate{*a.ClientCertificate}
-	case a.ClientCertFile != "":
-		keyFile := a.ClientKeyFile
-		if keyFile == "" {
-			keyFile = a.ClientCertFile
-		}
-		loaded, err := certfile.Load(func(read certfile.Reader) (*tls.Certificate, error) {
-			cert, err := certfile.ReadKeyPair(read, a.ClientCertFile, keyFile)
+	certFile := a.ClientCertFile
+	if a.ClientCertificate != nil {
+		certFile = ""
+	}
+	if certFile == "" && a.RootCAFile == "" {
+		return nil, nil
+	}
+	keyFile := a.ClientKeyFile
+	if keyFile == "" {
+		keyFile = certFile
+	}
+	loaded, err := certfile.Load(func(read certfile.Reader) (*tlsFiles, error) {
+		f := &tlsFiles{}
+		if certFile != "" {
+			cert, err := certfile.ReadKeyPair(read, certFile, keyFile)
 			if err != nil {
 				return nil, fmt.Errorf("client certificate: %w", err)
 			}
-			return cert, nil
-		})
-		if err != nil {
-			return nil, nil, err
+			f.cert = cert
 		}
-		files = certfile.NewWatched(loaded)
+		if a.RootCAFile != "" {
+			roots, err := certfile.ReadCAs(read, a.RootCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("server CA file: %w", err)
+			}
+			f.roots = roots
+		}
+		return f, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return certfile.NewWatched(loaded), nil
+}
+
+// tlsConfig builds the client TLS configuration for the management endpoints from Auth and what its files
+// hold now (files may be nil). Every handshake presents the client certificate the files held when last
+// read successfully, so a rotated certificate reaches new connections without a new Resolver; a new CA
+// bundle takes a new configuration (the Resolver swaps its HTTP client, see tlsClient).
+func (a *Auth) tlsConfig(files *certfile.Watched[*tlsFiles]) (*tls.Config, error) {
+	roots := a.RootCAs
+	if files != nil && files.Current().roots != nil {
+		roots = files.Current().roots
+	}
+	cfg := &tls.Config{
+		MinVersion:    tls.VersionTLS12,
+		RootCAs:       roots,
+		Renegotiation: tls.RenegotiateFreelyAsClient,
+	}
+	switch {
+	case a.ClientCertificate != nil:
+		cfg.Certificates = []tls.Certificate{*a.ClientCertificate}
+	case files != nil && files.Current().cert != nil:
 		cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			cert := files.Current()
+			cert := files.Current().cert
 			if cri.SupportsCertificate(cert) != nil {
 				return &tls.Certificate{}, nil // what Go does with Certificates: send none the server cannot take
 			}
 			return cert, nil
 		}
-	case a.ClientKeyFile != "":
-		return nil, nil, fmt.Errorf("client key file %s given without a client certificate file", a.ClientKeyFile)
 	}
 	if len(a.ServerCertThumbprints) == 0 && len(a.ServerX509Names) == 0 {
-		return cfg, files, nil
+		return cfg, nil
 	}
-	v, err := newServerVerifier(a)
+	v, err := newServerVerifier(a, roots)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// Standard verification is replaced, not skipped: VerifyConnection runs on every handshake (including
 	// resumed ones) and applies the thumbprint / name rules.
 	cfg.InsecureSkipVerify = true
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return v.verify(cs.PeerCertificates) }
-	return cfg, files, nil
+	return cfg, nil
 }
 
 type serverVerifier struct {
@@ -159,8 +198,8 @@ type serverVerifier struct {
 	now         func() time.Time
 }
 
-func newServerVerifier(a *Auth) (*serverVerifier, error) {
-	v := &serverVerifier{thumbprints: map[string]bool{}, roots: a.RootCAs, now: time.Now}
+func newServerVerifier(a *Auth, roots *x509.CertPool) (*serverVerifier, error) {
+	v := &serverVerifier{thumbprints: map[string]bool{}, roots: roots, now: time.Now}
 	for _, t := range a.ServerCertThumbprints {
 		n, ok := normalizeThumbprint(t)
 		if !ok {

@@ -52,8 +52,8 @@
 // failures, call timeouts and 5xx move to the next management endpoint after a jittered exponential backoff
 // (cenkalti/backoff), up to MaxAttempts attempts, and the endpoint that answered is tried first next time. Auth: none; X.509 client
 // certificate (TLS renegotiation allowed, HTTP/1.1 only; its files are re-read when their contents change and
-// on ReloadClientCertificate, and new connections present the new certificate while the caches stay, see
-// internal/certfile) with server validation by thumbprint list (several during a rollover) or by
+// on ReloadTLSFiles, and new connections present the new certificate while the caches stay, see
+// internal/certfile; Auth.RootCAFile, the CA bundle, likewise) with server validation by thumbprint list (several during a rollover) or by
 // X.509 name + issuer thumbprints; Azure AD bearer tokens from an azidentity credential with scope
 // "<cluster app ID>/.default" through azcore's bearer-token policy (which caches and refreshes the token).
 // Decision: a credential with a plain-http endpoint is refused by New unless Auth.AllowBearerOverHTTP is set

@@ -11,7 +11,7 @@ import (
 
 // VerifyServer exposes the server certificate rules of a for tests.
 func VerifyServer(a *Auth, certs []*x509.Certificate) error {
-	v, err := newServerVerifier(a)
+	v, err := newServerVerifier(a, a.RootCAs)
 	if err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func VerifyServer(a *Auth, certs []*x509.Certificate) error {
 
 // VerifyServerAt is VerifyServer with the clock at now (validity periods).
 func VerifyServerAt(a *Auth, certs []*x509.Certificate, now time.Time) error {
-	v, err := newServerVerifier(a)
+	v, err := newServerVerifier(a, a.RootCAs)
 	if err != nil {
 		return err
 	}
@@ -30,7 +30,11 @@ func VerifyServerAt(a *Auth, certs []*x509.Certificate, now time.Time) error {
 
 // TransportFor exposes the management HTTP transport built from a for tests.
 func TransportFor(a *Auth) (*http.Transport, error) {
-	cfg, _, err := a.tlsConfig()
+	files, err := a.watchFiles()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := a.tlsConfig(files)
 	if err != nil {
 		return nil, err
 	}

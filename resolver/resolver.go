@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -98,13 +97,14 @@ type Options struct {
 	OnNamingCall func(NamingCall)
 	// Transport replaces the built-in HTTP client (and then Auth's TLS settings are not applied).
 	Transport policy.Transporter
-	// CertPollInterval is how often Auth's client certificate files are checked for changes; a changed
-	// pair that loads is presented by the next new naming connection (idle connections are closed), one that
-	// does not leaves the previous certificate in use. Default certfile.PollInterval (5s).
+	// CertPollInterval is how often Auth's client certificate files and RootCAFile are checked for changes;
+	// files that changed and load are used by the next new naming connection (idle connections are closed),
+	// ones that do not leave the previous certificate and CAs in use. Default certfile.PollInterval (5s).
 	CertPollInterval time.Duration
-	// OnClientCertReload, if set, is called after each check that found the client certificate files changed:
-	// nil when the new certificate is in use, else why it is not (the error names the file). For logs.
-	OnClientCertReload func(error)
+	// OnTLSFilesReload, if set, is called after each check that found the client certificate files or
+	// RootCAFile changed: nil when the new files are in use, else why they are not (the error names the
+	// file). For logs.
+	OnTLSFilesReload func(error)
 	// Clock is the time source for snapshot ages; default the real clock.
 	Clock Clock
 }
@@ -150,7 +150,7 @@ type Resolver struct {
 	flights singleflight.Group
 	stats   *counters // separate allocation: its hit stripes share no cache line with the read-mostly fields above
 
-	clientCert     *clientCert            // nil without client certificate files
+	tls            *tlsClient             // nil without client certificate files or RootCAFile
 	testHookJoined func(flightKey string) // tests only: called after a caller joined (or started) a flight
 
 	ctx     context.Context // cancelled by Close; parent of naming calls shared by several callers
@@ -228,15 +228,19 @@ func New(opts Options) (*Resolver, error) {
 		perRetry = append(perRetry, bearer)
 	}
 	transport := o.Transport
-	var certFiles *certfile.Watched[*tls.Certificate]
-	var idle *http.Client
+	var tc *tlsClient
 	if transport == nil {
-		cfg, files, err := o.Auth.tlsConfig()
+		files, err := o.Auth.watchFiles()
 		if err != nil {
 			return nil, fmt.Errorf("resolver: %w", err)
 		}
-		idle = newTransport(cfg)
-		transport, certFiles = idle, files
+		cfg, err := o.Auth.tlsConfig(files)
+		if err != nil {
+			return nil, fmt.Errorf("resolver: %w", err)
+		}
+		tc = &tlsClient{auth: o.Auth, files: files}
+		tc.client.Store(newTransport(cfg))
+		transport = tc
 	}
 
 	r := &Resolver{
@@ -264,17 +268,17 @@ func New(opts Options) (*Resolver, error) {
 	r.snapLRU, _ = simplelru.NewLRU(o.MaxPartitions, r.onSnapshotEvicted)
 	r.negative, _ = simplelru.NewLRU[string, negativeEntry](o.MaxServices, nil)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	if certFiles != nil {
-		r.clientCert = &clientCert{files: certFiles, client: idle}
+	if tc != nil && tc.files != nil {
+		r.tls = tc
 		r.workers.Add(1)
 		go func() {
 			defer r.workers.Done()
-			certFiles.Watch(r.ctx.Done(), o.CertPollInterval, func(err error) {
+			tc.files.Watch(r.ctx.Done(), o.CertPollInterval, func(err error) {
 				if err == nil {
-					idle.CloseIdleConnections()
+					err = tc.renew()
 				}
-				if o.OnClientCertReload != nil {
-					o.OnClientCertReload(err)
+				if o.OnTLSFilesReload != nil {
+					o.OnTLSFilesReload(err)
 				}
 			})
 		}()
@@ -282,26 +286,43 @@ func New(opts Options) (*Resolver, error) {
 	return r, nil
 }
 
-// clientCert is the client certificate read from Auth's files, with the HTTP client that presents it.
-type clientCert struct {
-	files  *certfile.Watched[*tls.Certificate]
-	client *http.Client
+// tlsClient is the built-in HTTP client toward the management endpoints, made anew when Auth's files
+// change: the client certificate is read at each handshake, but a CA bundle is part of the TLS
+// configuration, so new files take a new client (its connections are new naming connections).
+type tlsClient struct {
+	auth   Auth
+	files  *certfile.Watched[*tlsFiles] // nil without files
+	client atomic.Pointer[http.Client]
 }
 
-// ReloadClientCertificate reads Auth's client certificate files again now (on SIGHUP) rather than at the
-// next check. When they changed and load, new naming connections present the new certificate and idle ones
-// are closed; when they do not load, the error names the file and the previous certificate stays in use.
-// The caches are untouched. Without client certificate files it does nothing.
-func (r *Resolver) ReloadClientCertificate() error {
-	if r.clientCert == nil {
+// Do sends req with the current client (policy.Transporter).
+func (t *tlsClient) Do(req *http.Request) (*http.Response, error) { return t.client.Load().Do(req) }
+
+// renew makes a client with what the files hold now and closes the idle connections of the previous one
+// (busy ones finish their call there).
+func (t *tlsClient) renew() error {
+	cfg, err := t.auth.tlsConfig(t.files)
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	t.client.Swap(newTransport(cfg)).CloseIdleConnections()
+	return nil
+}
+
+// ReloadTLSFiles reads Auth's client certificate files and RootCAFile again now (on SIGHUP) rather than at
+// the next check. When they changed and load, new naming connections present the new certificate and
+// validate against the new CAs, and idle ones are closed; when they do not load, the error names the file
+// and the previous certificate and CAs stay in use. The caches are untouched. Without files it does nothing.
+func (r *Resolver) ReloadTLSFiles() error {
+	if r.tls == nil {
 		return nil
 	}
-	changed, err := r.clientCert.files.Reload()
+	changed, err := r.tls.files.Reload()
 	if err != nil {
 		return fmt.Errorf("resolver: %w", err)
 	}
 	if changed {
-		r.clientCert.client.CloseIdleConnections()
+		return r.tls.renew()
 	}
 	return nil
 }

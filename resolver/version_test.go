@@ -114,7 +114,7 @@ func TestGetStopsBackoffWhenContextEnds(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	cfg, _, err := (&Auth{}).tlsConfig()
+	cfg, err := (&Auth{}).tlsConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -261,7 +261,8 @@ type ServiceFabricCluster struct {
 	ServerCertificateThumbprints []string `yaml:"serverCertificateThumbprints"`
 	// ServerX509Names accept a cluster certificate by subject name, optionally pinned to an issuer.
 	ServerX509Names []X509Name `yaml:"serverX509Names"`
-	// ServerCAFile is a PEM bundle of CAs for the cluster certificate (default: system roots).
+	// ServerCAFile is a PEM bundle of CAs for the cluster certificate (default: system roots), read again when
+	// it changes and on SIGHUP (resolver.Auth.RootCAFile).
 	ServerCAFile string `yaml:"serverCaFile"`
 	// AzureActiveDirectory authenticates with Azure AD (Microsoft Entra ID) bearer tokens.
 	AzureActiveDirectory *AzureActiveDirectory `yaml:"azureActiveDirectory"`
