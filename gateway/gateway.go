@@ -206,7 +206,8 @@ func (g *Gateway) dropUnusedClusters() {
 
 // Reload compiles cfg and, only if that succeeds, makes it serve new requests; requests in flight finish on
 // the configuration they started with. A bad configuration leaves the current one serving. Listener
-// addresses and server limits (listen, admin, limits.maxHeaderBytes, read/write/idle timeouts) need a restart.
+// addresses and the limits the client listener's server reads at start need a restart
+// (config.Limits.RestartOnly); the other limits apply to the requests that start after the reload.
 func (g *Gateway) Reload(cfg *config.Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

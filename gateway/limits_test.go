@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
@@ -145,6 +147,18 @@ func TestQuotaByKey(t *testing.T) {
 	}
 }
 
+// concurrencyConfig is API c in front of backend with limit-concurrency max-count 1 around forward-request.
+func concurrencyConfig(backend string) string {
+	return fmt.Sprintf(`
+apis:
+  - name: c
+    path: c
+    serviceUrl: http://%s/
+    policies: |
+      <policies><backend><limit-concurrency key="one" max-count="1"><forward-request /></limit-concurrency></backend></policies>
+`, backend)
+}
+
 // limit-concurrency lets max-count requests with one key run its body at once; one more is refused with 429
 // at once, and the slot comes back when a request leaves.
 func TestLimitConcurrency(t *testing.T) {
@@ -157,14 +171,7 @@ func TestLimitConcurrency(t *testing.T) {
 		default:
 		}
 	})
-	g := startGateway(t, fmt.Sprintf(`
-apis:
-  - name: c
-    path: c
-    serviceUrl: http://%s/
-    policies: |
-      <policies><backend><limit-concurrency key="one" max-count="1"><forward-request /></limit-concurrency></backend></policies>
-`, be), nil)
+	g := startGateway(t, concurrencyConfig(be), nil)
 	first := make(chan rawResponse, 1)
 	go func() {
 		r, err := tryDo(g.addr, "GET", "/c/slow", nil, "")
@@ -182,4 +189,58 @@ apis:
 	if r := do(t, g.addr, "GET", "/c/x", nil, ""); r.status != 200 {
 		t.Errorf("after the first left: %d %s", r.status, r.body)
 	}
+}
+
+// limit-concurrency around forward-request frees its slot when the backend's response head arrives and the
+// block ends: a streamed (chunked) response's body then reaches the client outside the limit, so another
+// request with the key gets through while the first body is still streaming.
+func TestLimitConcurrencyStreamedResponseFreesSlotAtHead(t *testing.T) {
+	finish := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/stream" {
+			w.Write([]byte("short"))
+			return
+		}
+		w.Write([]byte("first chunk\n")) // no Content-Length: chunked, streamed by the gateway
+		w.(http.Flusher).Flush()
+		<-finish
+		w.Write([]byte("last chunk\n"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	defer func() {
+		select {
+		case <-finish:
+		default:
+			close(finish)
+		}
+	}()
+	g := startGateway(t, concurrencyConfig(ln.Addr().String()), nil)
+
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /c/stream HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if resp.StatusCode != 200 || err != nil || line != "first chunk\n" {
+		t.Fatalf("streamed response: %d, first line %q, %v", resp.StatusCode, line, err)
+	}
+	// The first response's body is still open (the backend waits for finish).
+	if r := do(t, g.addr, "GET", "/c/x", nil, ""); r.status != 200 || string(r.body) != "short" {
+		t.Errorf("a second request while the first body streams: %d %s, want 200 (the slot was freed at the head)", r.status, r.body)
+	}
+	close(finish)
 }

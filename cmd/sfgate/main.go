@@ -383,12 +383,29 @@ func serve(ctx context.Context, cfg *config.Config, ctl control, stdout, stderr 
 			logger.Info("log settings applied", "level", logSettings.level.Level().String(), "format", logSettings.format(),
 				"access", next.Log.AccessLog())
 			current = next
-			if next.Listen != cfg.Listen || next.Admin != cfg.Admin || next.Health != cfg.Health ||
-				next.GOMAXPROCS != cfg.GOMAXPROCS || next.Limits != cfg.Limits {
-				logger.Warn("listen, admin, health, gomaxprocs and limits changes take effect after a restart")
+			if restart := restartOnly(cfg, next); len(restart) > 0 {
+				logger.Warn("these changes take effect after a restart", "fields", strings.Join(restart, ", "))
 			}
 		}
 	}
+}
+
+// restartOnly names the settings that differ between the configuration the process started with (cfg) and
+// next and that a reload does not apply (the other limits do: config.Limits.RestartOnly).
+func restartOnly(cfg, next *config.Config) []string {
+	var out []string
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"listen", next.Listen != cfg.Listen}, {"admin", next.Admin != cfg.Admin},
+		{"health", next.Health != cfg.Health}, {"gomaxprocs", next.GOMAXPROCS != cfg.GOMAXPROCS},
+	} {
+		if f.changed {
+			out = append(out, f.name)
+		}
+	}
+	return append(out, cfg.Limits.RestartOnly(next.Limits)...)
 }
 
 // drain stops g gracefully: /readyz turns 503 at once, the listener keeps accepting for cfg.DrainDelay (or

@@ -184,6 +184,31 @@ type Limits struct {
 	TunnelMaxLifetime time.Duration `yaml:"tunnelMaxLifetime"`
 }
 
+// RestartOnly names, as "limits.<field>", the limits that differ between l and next and that a reload
+// (SIGHUP, a Key Vault refresh) does not apply: the client listener's HTTP server reads them once, at start.
+// The others apply to the requests that start after the reload. Two are split: limits.maxHeaderBytes bounds
+// client request heads (at start) and backend response heads (on reload); limits.writeTimeout bounds a whole
+// buffered response (at start) and each write of a streamed one (on reload); limits.idleTimeout closes idle
+// keep-alive connections (at start) and idle tunnels (on reload). They are named when they change.
+func (l Limits) RestartOnly(next Limits) []string {
+	var out []string
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"limits.maxHeaderBytes", l.MaxHeaderBytes != next.MaxHeaderBytes},
+		{"limits.maxConcurrentRequests", l.MaxConcurrentRequests != next.MaxConcurrentRequests},
+		{"limits.readTimeout", l.ReadTimeout != next.ReadTimeout},
+		{"limits.writeTimeout", l.WriteTimeout != next.WriteTimeout},
+		{"limits.idleTimeout", l.IdleTimeout != next.IdleTimeout},
+	} {
+		if f.changed {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // Backend is an APIM Backend entity: a plain HTTP(S) base URL, or a Service Fabric service on a cluster.
 type Backend struct {
 	Pos Pos
