@@ -39,6 +39,7 @@ type requestLine struct {
 	code, detail            string
 	failed                  bool
 	secrets                 *strings.Replacer // masks the configuration's secrets in every string (redact.go)
+	clock                   *clockText        // the request state's cache of the time's text; nil: none
 	timestamp               time.Time
 }
 
@@ -88,10 +89,10 @@ func (l *requestLine) appendLine(b []byte, json bool) []byte {
 	t := l.timestamp.Round(0)
 	if json {
 		w.b = append(w.b, '"')
-		w.b = t.AppendFormat(w.b, time.RFC3339Nano)
+		w.b = l.clock.appendTime(w.b, t, true)
 		w.b = append(w.b, '"')
 	} else {
-		w.b = appendRFC3339Millis(w.b, t)
+		w.b = l.clock.appendTime(w.b, t, false)
 	}
 	w.key("level")
 	w.value(l.level.String(), false)
@@ -203,6 +204,65 @@ func (w *lineWriter) seconds(f float64) {
 			w.b = w.b[:n-1]
 		}
 	}
+}
+
+// clockText keeps the RFC 3339 text of one second ("2006-01-02T15:04:05" and the zone), so that the lines of the
+// same second format only their fraction: slog's layouts of a time differ only there (text: exactly three digits of
+// milliseconds, JSON: RFC3339Nano's nine digits without trailing zeros).
+type clockText struct {
+	sec  int64
+	loc  *time.Location
+	n    int // length of text; 0: nothing kept
+	text [48]byte
+}
+
+const secondsLen = len("2006-01-02T15:04:05")
+
+// appendTime appends t as slog's JSON (RFC3339Nano) or text (appendRFC3339Millis) layout writes it.
+func (c *clockText) appendTime(b []byte, t time.Time, json bool) []byte {
+	if c == nil {
+		return appendTimeSlow(b, t, json)
+	}
+	if sec := t.Unix(); c.n == 0 || sec != c.sec || t.Location() != c.loc {
+		text := t.Truncate(time.Second).AppendFormat(c.text[:0], "2006-01-02T15:04:05Z07:00")
+		if y := t.Year(); y < 0 || y > 9999 || len(text) > len(c.text) {
+			c.n = 0
+			return appendTimeSlow(b, t, json)
+		}
+		c.sec, c.loc, c.n = sec, t.Location(), len(text)
+	}
+	b = append(b, c.text[:secondsLen]...)
+	ns := t.Nanosecond()
+	if json {
+		if ns != 0 {
+			digits := 9
+			for ns%10 == 0 {
+				ns /= 10
+				digits--
+			}
+			b = appendDigits(append(b, '.'), ns, digits)
+		}
+	} else {
+		b = appendDigits(append(b, '.'), ns/1e6, 3)
+	}
+	return append(b, c.text[secondsLen:c.n]...)
+}
+
+// appendDigits appends v with exactly n decimal digits (leading zeros).
+func appendDigits(b []byte, v, n int) []byte {
+	var d [9]byte
+	for i := n - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:n]...)
+}
+
+func appendTimeSlow(b []byte, t time.Time, json bool) []byte {
+	if json {
+		return t.AppendFormat(b, time.RFC3339Nano)
+	}
+	return appendRFC3339Millis(b, t)
 }
 
 // appendRFC3339Millis is slog's text layout of a time: RFC 3339 with exactly three digits of milliseconds.

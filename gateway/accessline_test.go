@@ -94,15 +94,18 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 			duration: 1500 * time.Hour, replica: []byte("http://u:s3cret-value@h:1"), requestID: []byte("s3cret-value"),
 			hasAPI: true, api: "s3cret-value", operation: "", timestamp: at},
 	}
+	var clock clockText // kept across lines and layouts, as a request state keeps it
 	for _, masked := range []bool{false, true} {
 		for i, l := range lines {
 			if masked {
 				l.secrets = newRedactor([]string{"s3cret-value", "request"})
 			}
-			for _, jsonLayout := range []bool{false, true} {
-				got, want := l.appendLine(nil, jsonLayout), slogLine(t, &l, jsonLayout)
-				if !bytes.Equal(got, want) {
-					t.Errorf("line %d (json %v, masked %v):\n got %s\nwant %s", i, jsonLayout, masked, got, want)
+			for _, jsonLayout := range []bool{false, true, false, true} {
+				want := slogLine(t, &l, jsonLayout)
+				got := l.appendLine(nil, jsonLayout)
+				l.clock = &clock
+				if cached := l.appendLine(nil, jsonLayout); !bytes.Equal(got, want) || !bytes.Equal(cached, want) {
+					t.Errorf("line %d (json %v, masked %v):\n got %s\n     %s (the time's text kept)\nwant %s", i, jsonLayout, masked, got, cached, want)
 				}
 				if masked && bytes.Contains(got, []byte("s3cret")) {
 					t.Errorf("line %d (json %v): the secret shows: %s", i, jsonLayout, got)
@@ -117,17 +120,25 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 func FuzzRequestLine(f *testing.F) {
 	f.Add([]byte("GET"), []byte("/shop/orders/7"), []byte("id-1"), "detail", int64(123456), "")
 	f.Add([]byte("P\"ST"), []byte("/a b/\xff\u2028"), []byte("="), "x\n\"y\"\\", int64(1), "secret")
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+30*60), time.FixedZone("", -8*3600), time.FixedZone("", 0)}
+	var clock clockText
 	f.Fuzz(func(t *testing.T, method, path, id []byte, detail string, d int64, secret string) {
 		l := requestLine{level: slog.LevelInfo, client: []byte("192.0.2.1"), method: method, path: path, status: 502,
 			duration: time.Duration(d), attempts: 2, requestID: id, failed: true, code: "BackendConnectionFailed",
-			detail: detail, timestamp: time.Unix(0, d).UTC()}
+			detail: detail, timestamp: time.Unix(d/1e9*int64(len(path)%3), d%1e9).In(zones[len(id)%len(zones)])}
 		if len(secret) >= minSecretLen {
 			l.secrets = newRedactor([]string{secret})
 		}
 		for _, jsonLayout := range []bool{false, true} {
-			if got, want := l.appendLine(nil, jsonLayout), slogLine(t, &l, jsonLayout); !bytes.Equal(got, want) {
+			want := slogLine(t, &l, jsonLayout)
+			if got := l.appendLine(nil, jsonLayout); !bytes.Equal(got, want) {
 				t.Fatalf("json %v:\n got %q\nwant %q", jsonLayout, got, want)
 			}
+			l.clock = &clock // kept across inputs, as a request state keeps it across requests
+			if got := l.appendLine(nil, jsonLayout); !bytes.Equal(got, want) {
+				t.Fatalf("json %v, the time's text kept:\n got %q\nwant %q", jsonLayout, got, want)
+			}
+			l.clock = nil
 		}
 	})
 }

@@ -243,7 +243,7 @@ func (g *Gateway) logRequest(ctx *fasthttp.RequestCtx, s *reqState, level slog.L
 	}
 	if g.lines != nil {
 		if json, ok := g.lines.LineLayout(); ok {
-			l.secrets = g.secrets.Load()
+			l.secrets, l.clock = g.secrets.Load(), &s.logClock
 			s.logLine = l.appendLine(s.logLine[:0], json)
 			g.lines.WriteLine(s.logLine)
 			return

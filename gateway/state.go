@@ -43,7 +43,8 @@ type reqState struct {
 	tunnel    *tunnel // an endpoint connection that switched protocols, for switchProtocols
 	scratch   []byte
 	logAttrs  []slog.Attr // the request's log line (logRequest)
-	logLine   []byte      // the request's log line, formatted by the gateway (writeRequestLine)
+	logLine   []byte      // the request's log line, formatted by the gateway (logRequest)
+	logClock  clockText   // the text of the last log line's second, kept across requests
 
 	body         []byte // the request body, read by readBody (aliased by the request: SetBodyRaw)
 	bodyReserved int64  // bytes of body taken from Gateway.bodies
