@@ -10,9 +10,11 @@ import (
 // drainingListener is a replica's TCP listener that can close without resetting the connections the kernel has
 // already completed but the server has not accepted yet: close stops it with drain, which wakes the accept loop;
 // the loop then takes every connection still queued and stops the socket listening in one step (takeQueued), hands
-// those connections to the server, and closes. A client whose connection was established therefore always gets
-// its request served; one that dials after the close is refused. Without this a request could be lost on a
-// connection the replica never saw, which no client can tell from a lost answer.
+// those connections to the server, and closes. A client whose connection the kernel had queued therefore gets its
+// request served; one that dials after the close is refused. Without this a request could be lost on a connection
+// the replica never saw. One case remains, as with any server: a connection whose handshake is still completing
+// on the replica's side at the close (its client already counts it established) is reset when its request
+// arrives; the replica's host acknowledged none of it, which is how the gateway knows to resend it.
 type drainingListener struct {
 	*net.TCPListener
 	draining atomic.Bool
