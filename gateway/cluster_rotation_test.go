@@ -321,3 +321,21 @@ func TestClusterServerCAFileRotation(t *testing.T) {
 	f.rollTo(t, f.b) // closes the idle naming connections
 	askOrders(t, g, 600)
 }
+
+// A cluster certificate that the serverCaFile bundle does not vouch for is refused as one outside the
+// configured thumbprints is: the client gets 502 ClusterCertificateRejected (it used to be 503
+// NamingUnavailable, as if the cluster were down), and the log says why.
+func TestClusterServerCAFileRefusesAnotherCA(t *testing.T) {
+	f := newServerCAFixture(t)
+	f.rollTo(t, f.b) // the bundle names only CA a
+	logs := &lockedBuffer{}
+	g := startGatewayWith(t, f.config, nil, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	r := do(t, g.addr, "GET", "/q/x?customer=7", nil, "")
+	e := decodeError(t, r)
+	if r.status != 502 || e.Error.Code != CodeClusterCertificate || e.Error.RequestID == "" || strings.Contains(string(r.body), f.cluster.URL()) {
+		t.Errorf("a cluster certificate of a CA outside serverCaFile: %d %s, want 502 %s", r.status, r.body, CodeClusterCertificate)
+	}
+	if want := "certificate signed by unknown authority"; !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), e.Error.RequestID) {
+		t.Errorf("the log does not say %q for request %s:\n%s", want, e.Error.RequestID, logs.String())
+	}
+}

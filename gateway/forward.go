@@ -403,7 +403,7 @@ func resolveError(err error, t *policy.Target, service string, key []byte) *requ
 		re.Message = "the partition of service " + service + " has no ready replica yet (a failover may be in progress)"
 	case errors.As(err, new(*resolver.CertificateError)):
 		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterCertificate
-		re.Message = "the cluster's server certificate is not one the gateway trusts (serverCertificateThumbprints, serverX509Names); its log says why"
+		re.Message = "the cluster's server certificate is not one the gateway trusts (serverCertificateThumbprints, serverX509Names, serverCaFile); its log says why"
 	case errors.Is(err, resolver.ErrUnauthorized):
 		re.Status, re.Code = fasthttp.StatusBadGateway, CodeClusterUnauthorized
 		re.Message = "the gateway could not authenticate to the cluster"

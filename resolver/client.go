@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -229,6 +230,15 @@ func (c *namingClient) attempt(ctx context.Context, idx int, op, path, query str
 func (c *namingClient) transportError(ctx context.Context, op, endpoint string, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return &timeoutError{op: op, endpoint: endpoint, err: err}
+	}
+	var ve *tls.CertificateVerificationError // standard validation: no thumbprints or names configured
+	if errors.As(err, &ve) {
+		ce := &CertificateError{Reason: "not trusted by the CAs the gateway uses (serverCaFile, or the system's): " + ve.Err.Error()}
+		if len(ve.UnverifiedCertificates) > 0 {
+			leaf := ve.UnverifiedCertificates[0]
+			ce.Thumbprint, ce.Subject, ce.DNSNames = Thumbprint(leaf), leaf.Subject.CommonName, leaf.DNSNames
+		}
+		return fmt.Errorf("%s on %s: %w", op, endpoint, ce)
 	}
 	return fmt.Errorf("%s on %s: %w", op, endpoint, err)
 }
