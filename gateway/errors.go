@@ -94,7 +94,7 @@ func asRequestError(err error) *requestError {
 	}
 	var le *policy.LimitError
 	if errors.As(err, &le) {
-		return &requestError{Status: le.Status, Code: le.Reason, Source: le.Source, Message: le.Message, RetryAfter: le.RetryAfter, limit: le}
+		return &requestError{Status: le.Status, Code: le.Reason, Source: le.Source, Message: le.Message, RetryAfter: le.RetryAfter, limit: le, Err: le.Cause}
 	}
 	var ee *expr.EvalError
 	if errors.As(err, &ee) { // its text names the policy file and position, and may quote values: the log only

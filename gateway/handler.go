@@ -97,7 +97,7 @@ func (g *Gateway) serve(ctx *fasthttp.RequestCtx, s *reqState, start time.Time) 
 	for _, p := range m.Params {
 		c.MatchedParameters = append(c.MatchedParameters, expr.Param{Name: p.Name, Value: p.Value})
 	}
-	c.Certificate = peerCertificate(ctx)
+	c.Certificate, c.CertificateChain = peerCertificate(ctx)
 	c.RequestID = s.requestID
 	c.Timestamp = start
 	c.BeginTarget(&ctx.Request, ctx.IsTLS())

@@ -124,15 +124,20 @@ func (lt *listenerTLS) serverConfig() *tls.Config {
 	}
 }
 
-// peerCertificate is the client's TLS certificate (context.Request.Certificate); nil over plain HTTP or when
-// the client sent none.
-func peerCertificate(ctx *fasthttp.RequestCtx) *x509.Certificate {
+// peerCertificate is the client's TLS certificate (context.Request.Certificate) and the chain the listener
+// verified it with (tls.clientCaFile, the certificate first); nil over plain HTTP or when the client sent none.
+func peerCertificate(ctx *fasthttp.RequestCtx) (*x509.Certificate, []*x509.Certificate) {
 	tc, ok := ctx.Conn().(*tls.Conn)
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-		return certs[0]
+	cs := tc.ConnectionState()
+	if len(cs.PeerCertificates) == 0 {
+		return nil, nil
 	}
-	return nil
+	var chain []*x509.Certificate
+	if len(cs.VerifiedChains) > 0 {
+		chain = cs.VerifiedChains[0]
+	}
+	return cs.PeerCertificates[0], chain
 }

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,5 +379,66 @@ apis:
 		if c.status == 401 && !strings.Contains(string(r.body), `"statusCode":401`) {
 			t.Errorf("%s: body %s, want APIM's", c.name, r.body)
 		}
+	}
+}
+
+// validate-client-certificate as APIM's reference writes it, with validate-revocation left at its default
+// (true): over mutual TLS a client certificate its CA's CRL revokes is refused with 401 ClientCertificateRevoked,
+// one whose revocation cannot be checked (it names no CRL) with ClientCertificateRevocationUnknown, and one the
+// CRL does not list passes; the client sees APIM's body, the log says why.
+func TestValidateClientCertificateRevocationOverTLS(t *testing.T) {
+	serverCA, clientCA := testcert.CA(t, "Server CA"), testcert.CA(t, "Client CA")
+	cert, key := pemPair(t, serverCA.Issue(t, "gateway.example"), t.TempDir(), "server")
+	var crl atomic.Pointer[[]byte]
+	crlServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(*crl.Load()) }))
+	t.Cleanup(crlServer.Close)
+	crlURL := crlServer.URL + "/client-ca.crl"
+	good, revoked := clientCA.IssueWithCRL(t, "good.example", crlURL), clientCA.IssueWithCRL(t, "revoked.example", crlURL)
+	unchecked := clientCA.Issue(t, "no-crl.example")
+	der := clientCA.CRL(t, time.Now().Add(time.Hour), revoked)
+	crl.Store(&der)
+
+	logs := &lockedBuffer{}
+	g := startGatewayWith(t, fmt.Sprintf(`
+tls:
+  certificates: [{certFile: %s, keyFile: %s}]
+  clientCertificate: required
+  clientCaFile: %s
+apis:
+  - name: partners
+    path: partners
+    serviceUrl: http://%s/
+    policies: |
+      <policies><inbound><base />
+        <validate-client-certificate />
+      </inbound></policies>
+`, cert, key, caFile(t, clientCA), startEcho(t, nil)), nil, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Leaf)
+	for _, c := range []struct {
+		client *testcert.Cert
+		status int
+		code   string
+	}{
+		{good, 200, ""},
+		{revoked, 401, "ClientCertificateRevoked"},
+		{unchecked, 401, "ClientCertificateRevocationUnknown"},
+	} {
+		name := c.client.Leaf.Subject.CommonName
+		conn, err := dialTLS(g.addr, "gateway.example", roots, c.client, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r, err := conn.get("/partners/x")
+		conn.Close()
+		if err != nil || r.status != c.status || !strings.Contains(string(r.body), c.code) {
+			t.Errorf("%s: %d %s %v, want %d %s", name, r.status, r.body, err, c.status, c.code)
+		}
+		if c.status == 401 && (!strings.Contains(string(r.body), `"statusCode":401`) || strings.Contains(string(r.body), crlServer.URL)) {
+			t.Errorf("%s: body %s, want APIM's, without the CRL's address", name, r.body)
+		}
+	}
+	if !strings.Contains(logs.String(), "names no http(s) CRL distribution point") {
+		t.Errorf("the log does not say why no-crl.example was refused:\n%s", logs.String())
 	}
 }

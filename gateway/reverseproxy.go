@@ -221,7 +221,7 @@ func (g *Gateway) serveReverseProxy(ctx *fasthttp.RequestCtx, s *reqState, path 
 
 	c := &s.ec
 	c.Api, c.Operation = rp.api.info, rp.op.info
-	c.Certificate = peerCertificate(ctx)
+	c.Certificate, c.CertificateChain = peerCertificate(ctx)
 	c.RequestID, c.Timestamp = s.requestID, start
 	ctx.Request.URI().SetQueryStringBytes(s.rp.query) // SFRP's own parameters removed; the rest byte for byte
 	c.Begin(&ctx.Request, ctx.IsTLS())

@@ -42,17 +42,20 @@ type Response struct {
 // pools it: Reset, fill the exported fields, then Begin. Policies read it through expressions
 // and edit the request in place (headers, query) through package policy.
 type Context struct {
-	Request           *fasthttp.Request // the request as it will be forwarded
-	IsTLS             bool              // the client called over https
-	IPAddress         []byte            // context.Request.IpAddress
-	Certificate       *x509.Certificate // context.Request.Certificate: the client's TLS certificate, nil without one
-	MatchedParameters []Param           // context.Request.MatchedParameters
-	Api               API               // context.Api
-	Operation         Operation         // context.Operation
-	RequestID         []byte            // context.RequestId (text form)
-	Timestamp         time.Time         // context.Timestamp
-	Response          *Response         // nil until a backend attempt
-	LastError         *LastError        // nil when there is no error
+	Request     *fasthttp.Request // the request as it will be forwarded
+	IsTLS       bool              // the client called over https
+	IPAddress   []byte            // context.Request.IpAddress
+	Certificate *x509.Certificate // context.Request.Certificate: the client's TLS certificate, nil without one
+	// CertificateChain is the chain the TLS listener verified Certificate against tls.clientCaFile, the
+	// certificate first and the CA last (validate-client-certificate's issuer and revocation checks).
+	CertificateChain  []*x509.Certificate
+	MatchedParameters []Param    // context.Request.MatchedParameters
+	Api               API        // context.Api
+	Operation         Operation  // context.Operation
+	RequestID         []byte     // context.RequestId (text form)
+	Timestamp         time.Time  // context.Timestamp
+	Response          *Response  // nil until a backend attempt
+	LastError         *LastError // nil when there is no error
 
 	vars        []variable
 	orig        fasthttp.URI // context.Request.OriginalUrl, copied on first use (originalURL)
@@ -81,7 +84,7 @@ func (c *Context) Reset() {
 	c.Request = nil
 	c.IsTLS = false
 	c.IPAddress = nil
-	c.Certificate = nil
+	c.Certificate, c.CertificateChain = nil, nil
 	for i := range c.MatchedParameters {
 		c.MatchedParameters[i] = Param{}
 	}

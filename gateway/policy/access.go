@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"errors"
 	"net/netip"
@@ -271,18 +272,20 @@ func (rn *runner) ipFilter(s *ipFilterStmt) error {
 }
 
 // validateCertStmt is APIM's validate-client-certificate: the client's TLS certificate (context.Request.Certificate)
-// must be present, within its validity when asked, and match one of the identities when any are listed. The
-// chain was verified by the TLS listener against tls.clientCaFile when the client connected (without a
-// verified chain no certificate reaches the policies), which is what validate-trust asks for.
+// must be present, within its validity when asked, not revoked when asked (crls, crl.go), and match one of the
+// identities when any are listed. The chain was verified by the TLS listener against tls.clientCaFile when the
+// client connected (without a verified chain no certificate reaches the policies), which is what validate-trust
+// asks for.
 type validateCertStmt struct {
 	notBefore, notAfter bool
 	ignoreError         bool
+	crls                *crlCache // validate-revocation="true" (the default); nil when false
 	identities          []certIdentity
 }
 
 // certIdentity is one <identity>: every attribute given must match.
 type certIdentity struct {
-	thumbprint, serial, commonName, subject, dnsName, issuerSubject string
+	thumbprint, serial, commonName, subject, dnsName, issuerSubject, issuerThumbprint string
 }
 
 func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, error) {
@@ -296,8 +299,8 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 	var err error
 	if revocation, err := b.literalBool(el, "validate-revocation", true); err != nil {
 		return nil, err
-	} else if revocation { // APIM's default: a policy pasted without the attribute would expect the check
-		return nil, b.errorf(el.off, "<validate-client-certificate> validate-revocation=\"true\" is not supported by sfgate (it checks no CRL or OCSP; APIM's default is true): write validate-revocation=\"false\"")
+	} else if revocation {
+		s.crls = newCRLCache()
 	}
 	if trust, err := b.literalBool(el, "validate-trust", true); err != nil {
 		return nil, err
@@ -321,12 +324,10 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 			if id.name != "identity" {
 				return nil, b.errorf(id.off, "<identities> may contain only <identity> elements, found <"+id.name+">")
 			}
-			for _, n := range []string{"issuer-certificate-id", "issuer-thumbprint"} {
-				if a := attr(id, n); a != nil {
-					return nil, b.errorf(a.off, "<identity> "+n+" is not supported by sfgate (policies see the client's certificate, not its issuer's); give issuer-subject")
-				}
+			if a := attr(id, "issuer-certificate-id"); a != nil {
+				return nil, b.errorf(a.off, "<identity> issuer-certificate-id names an APIM certificate resource, which sfgate does not have; give issuer-thumbprint or issuer-subject")
 			}
-			if err := b.checkAttrs(id, "thumbprint", "serial-number", "common-name", "subject", "dns-name", "issuer-subject"); err != nil {
+			if err := b.checkAttrs(id, "thumbprint", "serial-number", "common-name", "subject", "dns-name", "issuer-subject", "issuer-thumbprint"); err != nil {
 				return nil, err
 			}
 			get := func(name string) string {
@@ -337,7 +338,7 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 			}
 			ci := certIdentity{thumbprint: strings.ToUpper(get("thumbprint")), serial: strings.ToUpper(get("serial-number")),
 				commonName: get("common-name"), subject: get("subject"), dnsName: get("dns-name"),
-				issuerSubject: get("issuer-subject")}
+				issuerSubject: get("issuer-subject"), issuerThumbprint: strings.ToUpper(get("issuer-thumbprint"))}
 			if ci == (certIdentity{}) {
 				return nil, b.errorf(id.off, "<identity> needs at least one attribute to match")
 			}
@@ -358,22 +359,38 @@ func (rn *runner) validateClientCertificate(s *validateCertStmt) error {
 		reason = "ClientCertificateNotYetValid"
 	case s.notAfter && now.After(cert.NotAfter):
 		reason = "ClientCertificateExpired"
-	case len(s.identities) > 0 && !s.matchesAny(cert):
+	case len(s.identities) > 0 && !s.matchesAny(cert, rn.c.CertificateChain):
 		reason = "ClientCertificateIdentityNotAllowed"
+	}
+	var cause error
+	if reason == "" && s.crls != nil {
+		ctx := rn.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		switch cause = s.crls.checkChain(ctx, rn.c.CertificateChain); {
+		case errors.Is(cause, errRevoked):
+			reason = "ClientCertificateRevoked"
+		case cause != nil:
+			reason = "ClientCertificateRevocationUnknown"
+		}
 	}
 	if reason == "" || s.ignoreError {
 		return nil
 	}
-	return &LimitError{Status: 401, Message: "Invalid client certificate", Source: "validate-client-certificate", Reason: reason}
+	return &LimitError{Status: 401, Message: "Invalid client certificate", Source: "validate-client-certificate", Reason: reason, Cause: cause}
 }
 
-func (s *validateCertStmt) matchesAny(cert *x509.Certificate) bool {
+func (s *validateCertStmt) matchesAny(cert *x509.Certificate, chain []*x509.Certificate) bool {
 	have := certIdentity{ // the certificate's side of each attribute, worked out once for all identities
 		thumbprint:    expr.Thumbprint(cert),
 		serial:        trimSerial(cert.SerialNumber.Text(16)),
 		commonName:    cert.Subject.CommonName,
 		subject:       expr.DistinguishedName(cert.Subject),
 		issuerSubject: expr.DistinguishedName(cert.Issuer),
+	}
+	if len(chain) > 1 {
+		have.issuerThumbprint = expr.Thumbprint(chain[1])
 	}
 	for _, id := range s.identities {
 		if id.matches(&have, cert.DNSNames) {
@@ -394,6 +411,7 @@ func (id certIdentity) matches(have *certIdentity, dnsNames []string) bool {
 		{id.commonName, have.commonName},
 		{id.subject, have.subject},
 		{id.issuerSubject, have.issuerSubject},
+		{id.issuerThumbprint, have.issuerThumbprint},
 	}
 	for _, c := range checks {
 		if c.want != "" && c.want != c.have {

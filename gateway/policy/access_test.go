@@ -167,7 +167,8 @@ func FuzzParseAddressRange(f *testing.F) {
 }
 
 // validate-client-certificate refuses a request without a certificate, with one out of its validity, or with one
-// matching none of the identities; ignore-error lets them through; unsupported checks are load errors.
+// matching none of the identities (its issuer's subject or thumbprint included); ignore-error lets them through;
+// unsupported checks are load errors.
 func TestValidateClientCertificate(t *testing.T) {
 	ca := testcert.CA(t, "Client CA")
 	client := ca.Issue(t, "client.example")
@@ -176,12 +177,16 @@ func TestValidateClientCertificate(t *testing.T) {
     <identities>
         <identity thumbprint="`+strings.ToLower(client.Thumbprint())+`" />
         <identity common-name="partner.example" issuer-subject="CN=Client CA" />
+        <identity common-name="pinned.example" issuer-thumbprint="`+ca.Thumbprint()+`" />
     </identities>
 </validate-client-certificate>
 </inbound>`))})
 	run := func(cert *x509.Certificate) string {
 		c := request(t, "GET", "http://gw/api/x")
 		c.Certificate = cert
+		if cert != nil {
+			c.CertificateChain = []*x509.Certificate{cert, ca.Leaf}
+		}
 		err := p.Inbound(c, &Result{})
 		if err == nil {
 			return ""
@@ -207,6 +212,7 @@ func TestValidateClientCertificate(t *testing.T) {
 		"not yet valid":             {&notYet, "ClientCertificateNotYetValid"},
 		"another identity":          {ca.Issue(t, "other.example").Leaf, "ClientCertificateIdentityNotAllowed"},
 		"right name, wrong issuer":  {testcert.CA(t, "Other CA").Issue(t, "partner.example").Leaf, "ClientCertificateIdentityNotAllowed"},
+		"issuer by thumbprint":      {ca.Issue(t, "pinned.example").Leaf, ""},
 	} {
 		if got := run(c.cert); got != c.want {
 			t.Errorf("%s: reason %q, want %q", name, got, c.want)
@@ -217,11 +223,10 @@ func TestValidateClientCertificate(t *testing.T) {
 		t.Errorf("ignore-error: %v", err)
 	}
 	for text, want := range map[string]string{
-		`<validate-client-certificate />`:                                                                                                                     `validate-revocation="true" is not supported`,
-		`<validate-client-certificate validate-revocation="true" />`:                                                                                          `validate-revocation="true" is not supported`,
-		`<validate-client-certificate validate-revocation="false" validate-trust="false" />`:                                                                  `validate-trust="false" is not supported`,
-		`<validate-client-certificate validate-revocation="false"><identities><identity /></identities></validate-client-certificate>`:                        "needs at least one attribute",
-		`<validate-client-certificate validate-revocation="false"><identities><identity issuer-thumbprint="AB" /></identities></validate-client-certificate>`: "issuer-thumbprint is not supported",
+		`<validate-client-certificate validate-revocation="maybe" />`:                                                                                             `validate-revocation`,
+		`<validate-client-certificate validate-revocation="false" validate-trust="false" />`:                                                                      `validate-trust="false" is not supported`,
+		`<validate-client-certificate validate-revocation="false"><identities><identity /></identities></validate-client-certificate>`:                            "needs at least one attribute",
+		`<validate-client-certificate validate-revocation="false"><identities><identity issuer-certificate-id="ca" /></identities></validate-client-certificate>`: "issuer-certificate-id names an APIM certificate resource",
 	} {
 		_, err := Parse(Source{File: "p.xml", Line: 1, Text: []byte(doc("<inbound>" + text + "</inbound>"))}, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {

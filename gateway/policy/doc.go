@@ -20,8 +20,8 @@
 // set-body), forward-request and retry (backend section only: its waits are cancelled through
 // the context Backend receives), rate-limit, rate-limit-by-key, quota-by-key and limit-concurrency
 // (limits.go; the gateway calls Result.FinishLimits once the answer is known), and the access-control
-// policies check-header, ip-filter and validate-client-certificate (access.go) and validate-jwt (jwt.go, keys from OpenID providers in
-// jwks.go). A refusal by any of them is a [LimitError]. Any other
+// policies check-header, ip-filter and validate-client-certificate (access.go; revocation lists fetched in crl.go)
+// and validate-jwt (jwt.go, keys from OpenID providers in jwks.go). A refusal by any of them is a [LimitError]. Any other
 // element is a load error naming it and its line.
 //
 // Differences from APIM worth knowing: a missing section inherits its parent's (at global scope,

@@ -26,6 +26,7 @@ type LimitError struct {
 	Message    string
 	RetryAfter int      // seconds
 	Headers    []Header // retry-after-header-name with its value, when the policy names one
+	Cause      error    // the detail for the gateway's log, never the client's (a CRL that could not be fetched)
 }
 
 func (e *LimitError) Error() string { return e.Source + ": " + e.Message }

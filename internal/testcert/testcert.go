@@ -1,11 +1,12 @@
 // Package testcert makes real X.509 certificates for tests: a certificate authority, certificates it
-// issues, and self-signed certificates, each for a DNS name and 127.0.0.1 and usable for both server and
-// client authentication. The tests of fakesf (a cluster that serves TLS and checks client certificates),
+// issues (optionally naming a CRL), its revocation lists, and self-signed certificates, each for a DNS name
+// and 127.0.0.1 and usable for both server and client authentication. The tests of fakesf (a cluster that serves TLS and checks client certificates),
 // resolver (which verifies a cluster and presents a client certificate), gateway and cmd/sfgate use it, so
 // one place decides how a test certificate looks. It imports nothing of this module.
 package testcert
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -58,6 +59,33 @@ func CA(tb testing.TB, name string) *Cert {
 func (ca *Cert) Issue(tb testing.TB, name string) *Cert {
 	tb.Helper()
 	return newCert(tb, name, ca, false)
+}
+
+// IssueWithCRL is Issue for a certificate whose CRL distribution point is crlURL, where ca's CRL (CRL) is to be
+// served.
+func (ca *Cert) IssueWithCRL(tb testing.TB, name, crlURL string) *Cert {
+	tb.Helper()
+	return build(tb, name, ca, false, func(tmpl *x509.Certificate) {
+		tmpl.DNSNames = []string{name}
+		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
+		tmpl.CRLDistributionPoints = []string{crlURL}
+	})
+}
+
+// CRL returns a certificate revocation list (DER) signed by ca that revokes the given certificates and is valid
+// until nextUpdate.
+func (ca *Cert) CRL(tb testing.TB, nextUpdate time.Time, revoked ...*Cert) []byte {
+	tb.Helper()
+	tmpl := &x509.RevocationList{Number: big.NewInt(time.Now().UnixNano()), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: nextUpdate}
+	for _, c := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: c.Leaf.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Leaf, ca.TLS.PrivateKey.(crypto.Signer))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return der
 }
 
 // IssueFor returns a certificate signed by ca whose subject alternative names are exactly hosts (DNS names
@@ -116,7 +144,7 @@ func build(tb testing.TB, name string, issuer *Cert, isCA bool, names func(*x509
 		IsCA:                  isCA,
 	}
 	if isCA {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	}
 	names(tmpl)
 	parent, signer := tmpl, any(key)

@@ -1,0 +1,186 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Revocation of client certificates (validate-client-certificate validate-revocation="true", APIM's default):
+// each certificate of the verified chain but the CA is looked up in the certificate revocation lists (CRLs) its
+// CRL distribution points name over http(s). A CRL is fetched on first use, checked against the signature of the
+// certificate's issuer, and kept until its NextUpdate (at most crlMaxAge when it names none); after that it is
+// fetched again, and a CRL past its NextUpdate that cannot be fetched again no longer vouches for anything. A
+// certificate whose CRL cannot be had (no distribution point, none reachable, none signed by its issuer) has an
+// unknown revocation status, which refuses it as Windows' online check does under APIM. A failed fetch is not
+// tried again for crlRetryAfter, so that clients cannot make the gateway hammer an unreachable CRL server.
+const (
+	crlMaxAge       = 24 * time.Hour
+	crlRetryAfter   = 10 * time.Second
+	crlFetchTimeout = 10 * time.Second
+	maxCRLBytes     = 32 << 20
+)
+
+var (
+	errRevoked           = errors.New("the certificate is revoked")
+	errRevocationUnknown = errors.New("the certificate's revocation status is unknown")
+)
+
+// crlCache holds the CRLs of one validate-client-certificate statement, by distribution point URL.
+type crlCache struct {
+	client *http.Client
+	now    func() time.Time
+
+	mu    sync.Mutex
+	byURL map[string]*crlEntry
+}
+
+func newCRLCache() *crlCache {
+	return &crlCache{client: &http.Client{Timeout: crlFetchTimeout}, now: time.Now, byURL: map[string]*crlEntry{}}
+}
+
+// crlEntry is one distribution point's list: the last good one, and when a fetch last failed.
+type crlEntry struct {
+	mu       sync.Mutex // held while fetching: concurrent requests wait for one fetch
+	list     *revocationList
+	failedAt time.Time
+	failure  error
+}
+
+// revocationList is a parsed CRL: its revoked serial numbers, its validity and the issuer it was verified with.
+type revocationList struct {
+	crl        *x509.RevocationList
+	revoked    map[string]struct{} // serial numbers (serialKey)
+	expires    time.Time           // NextUpdate, or the fetch time plus crlMaxAge
+	verifiedBy []byte              // the raw issuer certificate whose key checked the signature
+}
+
+// checkChain checks every certificate of chain (the certificate first, the CA last) but the CA: nil when none is
+// revoked and the status of each is known; errRevoked or errRevocationUnknown (wrapped with the cause) otherwise.
+func (cc *crlCache) checkChain(ctx context.Context, chain []*x509.Certificate) error {
+	if len(chain) < 2 {
+		return fmt.Errorf("%w: no verified chain to its issuer", errRevocationUnknown)
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := cc.check(ctx, chain[i], chain[i+1]); err != nil {
+			return fmt.Errorf("certificate %q (serial %s): %w", chain[i].Subject.CommonName, chain[i].SerialNumber.Text(16), err)
+		}
+	}
+	return nil
+}
+
+// check looks cert up in the first CRL of its distribution points that can be had and is signed by issuer.
+func (cc *crlCache) check(ctx context.Context, cert, issuer *x509.Certificate) error {
+	var last error = errors.New("it names no http(s) CRL distribution point")
+	for _, u := range cert.CRLDistributionPoints {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			continue // ldap: and the like are not fetched
+		}
+		list, err := cc.list(ctx, u, issuer)
+		if err != nil {
+			last = err
+			continue
+		}
+		if _, revoked := list.revoked[serialKey(cert.SerialNumber)]; revoked {
+			return errRevoked
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: %w", errRevocationUnknown, last)
+}
+
+// list returns the valid CRL at u, signed by issuer: the cached one, or one fetched now.
+func (cc *crlCache) list(ctx context.Context, u string, issuer *x509.Certificate) (*revocationList, error) {
+	cc.mu.Lock()
+	e := cc.byURL[u]
+	if e == nil {
+		e = &crlEntry{}
+		cc.byURL[u] = e
+	}
+	cc.mu.Unlock()
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := cc.now()
+	if e.list == nil || now.After(e.list.expires) {
+		if e.failure != nil && now.Sub(e.failedAt) < crlRetryAfter {
+			return nil, e.failure
+		}
+		list, err := cc.fetch(ctx, u, now)
+		if err != nil {
+			e.failure, e.failedAt = fmt.Errorf("CRL %s: %w", u, err), now
+			return nil, e.failure
+		}
+		e.list, e.failure = list, nil
+	}
+	if !bytes.Equal(e.list.verifiedBy, issuer.Raw) {
+		if err := e.list.crl.CheckSignatureFrom(issuer); err != nil {
+			return nil, fmt.Errorf("CRL %s is not signed by the certificate's issuer %q: %w", u, issuer.Subject.CommonName, err)
+		}
+		e.list.verifiedBy = issuer.Raw
+	}
+	return e.list, nil
+}
+
+func (cc *crlCache) fetch(ctx context.Context, u string, now time.Time) (*revocationList, error) {
+	ctx, cancel := context.WithTimeout(ctx, crlFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cc.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("answered %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxCRLBytes {
+		return nil, fmt.Errorf("larger than %d MiB", maxCRLBytes>>20)
+	}
+	return parseCRL(body, now)
+}
+
+// parseCRL reads a CRL in DER or PEM ("X509 CRL") form. It fails when the list is past its NextUpdate already.
+func parseCRL(data []byte, now time.Time) (*revocationList, error) {
+	if block, _ := pem.Decode(data); block != nil {
+		if block.Type != "X509 CRL" {
+			return nil, fmt.Errorf("a PEM %q block, not an X509 CRL", block.Type)
+		}
+		data = block.Bytes
+	}
+	crl, err := x509.ParseRevocationList(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a CRL: %w", err)
+	}
+	l := &revocationList{crl: crl, revoked: make(map[string]struct{}, len(crl.RevokedCertificateEntries)), expires: crl.NextUpdate}
+	if crl.NextUpdate.IsZero() {
+		l.expires = now.Add(crlMaxAge)
+	} else if now.After(crl.NextUpdate) {
+		return nil, fmt.Errorf("its NextUpdate (%s) has passed", crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	for _, r := range crl.RevokedCertificateEntries {
+		if r.SerialNumber != nil {
+			l.revoked[serialKey(r.SerialNumber)] = struct{}{}
+		}
+	}
+	return l, nil
+}
+
+// serialKey is how revocationList.revoked spells a serial number.
+func serialKey(n *big.Int) string { return n.Text(16) }
