@@ -553,6 +553,8 @@ func (rp *reverseProxy) list(ctx context.Context, now time.Time) *serviceSet {
 		svc := &rpService{name: in.Name, nameBytes: []byte(in.Name), typeName: in.TypeName, stateless: in.Kind == "Stateless"}
 		if labels == nil {
 			svc.exposed, svc.why = rp.exposes(in.Name)
+		} else if !rp.allowed(in.Name) {
+			svc.why = "not exposed: no allow pattern matches (allow narrows expose: labels)"
 		} else if err := labels.decide(in, svc); err != nil {
 			svc.why = "not exposed: " + err.Error()
 			if prev != nil && prev.exposed[in.Name] != nil && prev.exposed[in.Name].typeName == in.TypeName {
@@ -575,17 +577,30 @@ func (rp *reverseProxy) list(ctx context.Context, now time.Time) *serviceSet {
 	return set
 }
 
-// exposes reports whether the configuration exposes the service, and why.
+// exposes reports whether the configuration exposes the service (expose: all or allowlist), and why.
 func (rp *reverseProxy) exposes(name string) (bool, string) {
-	if rp.expose == config.ExposeAll {
+	if rp.expose == config.ExposeAll && len(rp.allow) == 0 {
 		return true, "expose: all"
 	}
+	if p := rp.allowPattern(name); p != "" {
+		return true, "allow: " + p
+	}
+	return false, "expose: " + rp.expose + ", and no allow pattern matches"
+}
+
+// allowed reports whether allow lets the service be exposed: no patterns, or one that matches.
+func (rp *reverseProxy) allowed(name string) bool {
+	return len(rp.allow) == 0 || rp.allowPattern(name) != ""
+}
+
+// allowPattern is the first allow pattern that matches name ("" for none).
+func (rp *reverseProxy) allowPattern(name string) string {
 	for _, p := range rp.allow {
 		if ok, _ := path.Match(p, name); ok {
-			return true, "allow: " + p
+			return p
 		}
 	}
-	return false, "expose: allowlist, and no allow pattern matches"
+	return ""
 }
 
 // debugRoutes is /debug/routes: the APIs by path, and what the reverse proxy exposes, and why.

@@ -555,3 +555,21 @@ func TestMissGap(t *testing.T) {
 		}
 	}
 }
+
+// allow narrows expose: labels, as the configuration writes them together: a labelled service that no
+// allow pattern matches is answered as unknown, and /debug/routes says why.
+func TestReverseProxyLabelsNarrowedByAllow(t *testing.T) {
+	c := fakesftest.StartTopology(t, labelledTopology())
+	g := startGateway(t, labelsConfig+"  allow: [\"fabric:/Shop/Web\"]\n", c)
+	if rr := replicaAnswer(t, do(t, g.addr, "GET", "/Shop/Web/x", nil, "")); rr.Service != "fabric:/Shop/Web" {
+		t.Errorf("the labelled service allow matches reached %s", rr.Service)
+	}
+	if r := do(t, g.addr, "GET", "/Shop/Carts/?PartitionKind=Named&PartitionKey=eu", nil, ""); r.status != http.StatusNotFound || r.header.Get("X-ServiceFabric") != "ResourceNotFound" {
+		t.Errorf("a labelled service outside allow: %d %q, want 404 ResourceNotFound", r.status, r.header.Get("X-ServiceFabric"))
+	}
+	for _, s := range debugRouteServices(t, g) {
+		if s.Name == "fabric:/Shop/Carts" && (s.Exposed || !strings.Contains(s.Why, "no allow pattern matches")) {
+			t.Errorf("/debug/routes on fabric:/Shop/Carts: exposed %v, why %q", s.Exposed, s.Why)
+		}
+	}
+}

@@ -191,20 +191,21 @@ func TestReverseProxyRetryRules(t *testing.T) {
 	c := fakesftest.Start(t)
 	g := startGateway(t, rpConfig, c)
 	target := "/Shop/Orders/o/42?PartitionKind=Int64Range&PartitionKey=42"
-	_, prim := primaryOf42(t, c)
+	p, prim := primaryOf42(t, c)
 	for _, tc := range []struct {
-		name   string
-		method string
-		fault  fakesf.ReplicaFault
-		status int
-		hits   int64
+		name       string
+		method     string
+		fault      fakesf.ReplicaFault
+		status     int
+		hits       int64
+		complaints int64 // re-resolutions: ResolvePartition calls with the version the gateway used
 	}{
-		{"404 moved", "GET", fakesf.ReplicaFault{Status: 404, Count: 1}, 200, 2},
-		{"404 ResourceNotFound", "GET", fakesf.ReplicaFault{Status: 404, Count: 1, Header: map[string]string{"X-ServiceFabric": "ResourceNotFound"}}, 404, 1},
-		{"503 GET", "GET", fakesf.ReplicaFault{Status: 503, Count: 1}, 200, 2},
-		{"410 GET", "GET", fakesf.ReplicaFault{Status: 410, Count: 1}, 200, 2},
-		{"503 POST", "POST", fakesf.ReplicaFault{Status: 503, Count: 1}, 503, 1},
-		{"500 GET", "GET", fakesf.ReplicaFault{Status: 500, Count: 1}, 500, 1},
+		{"404 moved", "GET", fakesf.ReplicaFault{Status: 404, Count: 1}, 200, 2, 1},
+		{"404 ResourceNotFound", "GET", fakesf.ReplicaFault{Status: 404, Count: 1, Header: map[string]string{"X-ServiceFabric": "ResourceNotFound"}}, 404, 1, 0},
+		{"503 GET", "GET", fakesf.ReplicaFault{Status: 503, Count: 1}, 200, 2, 1},
+		{"410 GET", "GET", fakesf.ReplicaFault{Status: 410, Count: 1}, 200, 2, 1},
+		{"503 POST", "POST", fakesf.ReplicaFault{Status: 503, Count: 1}, 503, 1, 1}, // re-resolved, not resent
+		{"500 GET", "GET", fakesf.ReplicaFault{Status: 500, Count: 1}, 500, 1, 0},
 	} {
 		c.ResetCounters()
 		if err := c.SetReplicaFault(prim.ID, tc.fault); err != nil {
@@ -213,6 +214,9 @@ func TestReverseProxyRetryRules(t *testing.T) {
 		r := do(t, g.addr, tc.method, target, nil, "")
 		if r.status != tc.status || c.ReplicaHits(prim.ID) != tc.hits {
 			t.Errorf("%s: %d after %d replica hits, want %d after %d (%s)", tc.name, r.status, c.ReplicaHits(prim.ID), tc.status, tc.hits, r.body)
+		}
+		if _, complaints := c.PartitionResolveCalls(p.ID); complaints != tc.complaints {
+			t.Errorf("%s: %d re-resolutions, want %d", tc.name, complaints, tc.complaints)
 		}
 		if tc.status == 404 && r.header.Get("X-ServiceFabric") != "ResourceNotFound" {
 			t.Errorf("%s: the service's X-ServiceFabric header did not reach the client", tc.name)

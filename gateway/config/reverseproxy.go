@@ -21,10 +21,13 @@ type ReverseProxy struct {
 	// (the services whose service type opts in with the label sfgate.enable=true in its service manifest's
 	// extension "sfgate"; docs/reverse-proxy.md lists the labels).
 	Expose string `yaml:"expose"`
-	// Allow are service-name patterns for expose: allowlist, such as fabric:/Shop/* (path.Match syntax over the
-	// name: '*' does not cross '/', so fabric:/Shop/* is the services one level below fabric:/Shop).
+	// Allow are service-name patterns, such as fabric:/Shop/* (path.Match syntax over the name: '*' does not
+	// cross '/', so fabric:/Shop/* is the services one level below fabric:/Shop). Required with expose:
+	// allowlist; with all or labels, when given, only the services they match can be exposed (labels still opt
+	// in), so a labelled service outside them stays unreachable.
 	Allow []string `yaml:"allow"`
-	// Refresh is how often the list of the cluster's services is read again. Default 30s.
+	// Refresh is how old the list of the cluster's services may grow while requests arrive: the first request
+	// after it has passed starts a new listing in the background. Default 30s.
 	Refresh time.Duration `yaml:"refresh"`
 }
 
@@ -64,14 +67,7 @@ func checkReverseProxy(l *errorList, rp *ReverseProxy) {
 		checkCluster(l, field+".cluster", rp.Cluster)
 	}
 	switch rp.Expose {
-	case ExposeAll:
-		if len(rp.Allow) > 0 {
-			l.bad(field+".allow", "allow is used with expose: allowlist; with expose: all every service is reachable")
-		}
-	case ExposeLabels:
-		if len(rp.Allow) > 0 {
-			l.bad(field+".allow", "allow is used with expose: allowlist; with expose: labels the service manifests' labels choose")
-		}
+	case ExposeAll, ExposeLabels: // allow, when given, narrows them (docs/reverse-proxy.md)
 	case ExposeAllowlist:
 		if len(rp.Allow) == 0 {
 			l.bad(field+".allow", "expose: allowlist needs at least one service-name pattern, such as fabric:/Shop/*")
