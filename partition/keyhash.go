@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // KeyHash maps a string partition key to the int64 key of an [Int64Range] service, for services whose
@@ -13,8 +14,9 @@ import (
 // equals (docs/policies.md, "String partition keys"). The zero value, [NoKeyHash], leaves keys as they are.
 type KeyHash uint8
 
-// The key hashes. Both read the key's bytes as they are: the UTF-8 bytes .NET's Encoding.UTF8.GetBytes
-// gives for the same text.
+// The key hashes. Both read the key's bytes as .NET's Encoding.UTF8.GetBytes gives them for the string
+// the key's bytes decode to: valid UTF-8 as it is, an ill-formed part replaced by U+FFFD as .NET replaces
+// it ([AppendValidUTF8]).
 const (
 	NoKeyHash KeyHash = iota
 	// MD5Int64 is the first 8 bytes of the key's MD5 digest read as a little-endian int64:
@@ -49,8 +51,19 @@ func (h KeyHash) String() string {
 	return ""
 }
 
-// Sum returns the int64 key of key. It allocates nothing.
+// Sum returns the int64 key of key, after [AppendValidUTF8] when key is not valid UTF-8. It allocates
+// nothing unless key is invalid UTF-8 of more than 256 bytes after the replacement ([KeyHash.AppendKey]
+// never allocates for it, past the growth of dst).
 func (h KeyHash) Sum(key []byte) int64 {
+	if !utf8.Valid(key) {
+		var buf [256]byte
+		key = AppendValidUTF8(buf[:0], key)
+	}
+	return h.sum(key)
+}
+
+// sum is Sum of a key of valid UTF-8.
+func (h KeyHash) sum(key []byte) int64 {
 	switch h {
 	case MD5Int64:
 		d := md5.Sum(key)
@@ -67,11 +80,17 @@ func (h KeyHash) Sum(key []byte) int64 {
 	return 0
 }
 
-// AppendKey appends the decimal int64 key of key to dst: what [Scheme.Find] then reads as an
-// Int64Range key. With NoKeyHash it appends key unchanged.
+// AppendKey appends the decimal int64 key of key ([KeyHash.Sum]) to dst: what [Scheme.Find] then reads as
+// an Int64Range key. With NoKeyHash it appends key unchanged. A key of invalid UTF-8 is replaced in dst's
+// spare capacity, so a dst reused from request to request makes that allocation-free too.
 func (h KeyHash) AppendKey(dst, key []byte) []byte {
 	if h == NoKeyHash {
 		return append(dst, key...)
 	}
-	return strconv.AppendInt(dst, h.Sum(key), 10)
+	if utf8.Valid(key) {
+		return strconv.AppendInt(dst, h.sum(key), 10)
+	}
+	n := len(dst)
+	dst = AppendValidUTF8(dst, key) // dst[n:] is the replaced key; the number overwrites it
+	return strconv.AppendInt(dst[:n], h.sum(dst[n:]), 10)
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sfgate/sfgate/partition"
 )
 
 // This file holds the .NET byte[] members APIM policies use to hash a string partition key into an
@@ -191,23 +193,14 @@ func toBase64(c *Context, a evalFn) (Value, error) {
 	return str(out), nil
 }
 
-// validUTF8 returns b when it is valid UTF-8, else a copy in the arena with each invalid byte replaced by
-// U+FFFD, which is what .NET's string holds after decoding such bytes (so GetBytes gives the same bytes).
+// validUTF8 returns b when it is valid UTF-8, else a copy in the arena with each ill-formed part replaced
+// by U+FFFD as .NET's decoder replaces it (partition.AppendValidUTF8, which the built-in partitionKeyHash
+// shares): what .NET's string holds after decoding such bytes, so GetBytes gives the same bytes.
 func (c *Context) validUTF8(b []byte) []byte {
 	if utf8.Valid(b) {
 		return b
 	}
 	start := len(c.arena)
-	out := c.arena
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError && size <= 1 {
-			out = append(out, "\uFFFD"...)
-		} else {
-			out = append(out, b[:size]...)
-		}
-		b = b[size:]
-	}
-	c.arena = out
-	return out[start:len(out):len(out)]
+	c.arena = partition.AppendValidUTF8(c.arena, b)
+	return c.arena[start:len(c.arena):len(c.arena)]
 }
