@@ -27,7 +27,7 @@ type compiled struct {
 	maxBody        int           // limits.maxBodyBytes (noLimit for 0)
 	maxBuffered    int64         // limits.maxBufferedBodyBytes
 	rp             *reverseProxy // reverseProxy:, nil without
-	tunnelIdle     time.Duration // limits.idleTimeout: an upgraded connection idle this long is closed
+	tunnelIdle     time.Duration // limits.idleTimeout: an upgraded connection idle this long (both ways) is closed
 	tunnelLife     time.Duration // limits.tunnelMaxLifetime: an upgraded connection is closed this long after it opened (0: never)
 	writeTimeout   time.Duration // limits.writeTimeout: a streamed response's write to the client waits at most this
 	bufferBody     int           // limits.bufferBodyBytes: the rest of a larger body streams

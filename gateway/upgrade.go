@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -19,9 +20,10 @@ import (
 // "Upgrade: <protocol>") are sent to the endpoint the request resolves to, on a connection of their own. A
 // connection that cannot be made is, like any request that never left the gateway, re-resolved and tried
 // again (resendRule) before anything is answered. When the endpoint answers 101 Switching Protocols, the
-// gateway answers 101 to the client and then copies bytes both ways until either side closes, one direction
-// carries nothing for limits.idleTimeout, the tunnel has been open for limits.tunnelMaxLifetime, or the gateway
-// shuts down. Any other answer is an ordinary response.
+// gateway answers 101 to the client and then copies bytes both ways until either side closes, no byte moved in
+// either direction for limits.idleTimeout (bytes flowing one way keep it open: a server that pushes to a client
+// that never sends), the tunnel has been open for limits.tunnelMaxLifetime, or the gateway shuts down. Any
+// other answer is an ordinary response.
 
 var (
 	hdrUpgrade   = []byte("Upgrade")
@@ -150,7 +152,16 @@ func (g *Gateway) switchProtocols(ctx *fasthttp.RequestCtx, s *reqState) {
 type joined struct {
 	client, backend net.Conn
 	once            sync.Once
-	closed          atomic.Bool // set before the connections are woken: a copy that set a deadline since stops
+	closed          atomic.Bool // set before the connections are woken: a watch that runs after does not re-arm
+
+	// The idle limit: each copy stores the time (since start, monotonic) after each read and each write that
+	// moved bytes, and one timer per tunnel (watch) closes it when idle passed since the latest in either
+	// direction. A read that waits on a quiet side and a write that waits on a slow reader set no deadline of
+	// their own, so a tunnel that carries bytes one way only (server push) stays open.
+	start    time.Time
+	idle     time.Duration
+	last     atomic.Int64               // time.Since(start) of the latest read or write that moved bytes
+	idleTime atomic.Pointer[time.Timer] // stored before it is armed
 }
 
 // abort is close (liveSet).
@@ -166,11 +177,27 @@ func (j *joined) close() {
 	})
 }
 
+// moved notes that bytes moved (either direction).
+func (j *joined) moved() { j.last.Store(int64(time.Since(j.start))) }
+
+// watch runs when the idle timer fires: it closes the tunnel when nothing moved for idle, and otherwise arms
+// the timer again for idle after the latest move.
+func (j *joined) watch() {
+	if j.closed.Load() {
+		return
+	}
+	if left := j.idle - (time.Since(j.start) - time.Duration(j.last.Load())); left > 0 {
+		j.idleTime.Load().Reset(left)
+		return
+	}
+	j.close()
+}
+
 // joinConns copies client → backend and backend (from backendR, which may hold bytes already) → client until
-// one side ends, nothing moves for idle in one direction, the tunnel has been open for life (0: no limit) or
-// Shutdown closes it (ts); then both connections are closed.
+// one side ends, no byte moved in either direction for idle, the tunnel has been open for life (0: no limit)
+// or Shutdown closes it (ts); then both connections are closed.
 func joinConns(ts *liveSet[*joined], client net.Conn, clientR io.Reader, backend net.Conn, backendR io.Reader, idle, life time.Duration) {
-	j := &joined{client: client, backend: backend}
+	j := &joined{client: client, backend: backend, start: time.Now(), idle: idle}
 	if !ts.add(j) {
 		return
 	}
@@ -179,40 +206,37 @@ func joinConns(ts *liveSet[*joined], client net.Conn, clientR io.Reader, backend
 		t := time.AfterFunc(life, j.close)
 		defer t.Stop()
 	}
+	idleTime := time.AfterFunc(time.Duration(math.MaxInt64), j.watch)
+	j.idleTime.Store(idleTime)
+	idleTime.Reset(idle)
+	defer idleTime.Stop()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		defer j.close()
-		j.copy(backend, clientR, client, idle)
+		j.copy(backend, clientR)
 	}()
 	go func() {
 		defer wg.Done()
 		defer j.close()
-		j.copy(client, backendR, backend, idle)
+		j.copy(client, backendR)
 	}()
 	wg.Wait()
 }
 
-// copy copies src (read from the connection from) to dst until src ends or fails or the tunnel is closed,
-// giving each read and each write idle to complete. The closed check follows each deadline it sets, so that a
-// close (which sets the deadline to now) cannot be undone by it.
-func (j *joined) copy(dst net.Conn, src io.Reader, from net.Conn, idle time.Duration) {
+// copy copies src to dst until src ends or fails, a write fails, or the tunnel is closed (close wakes both
+// connections), noting each move for the idle watch.
+func (j *joined) copy(dst net.Conn, src io.Reader) {
 	buf := make([]byte, 32<<10)
 	for {
-		from.SetReadDeadline(time.Now().Add(idle))
-		if j.closed.Load() {
-			return
-		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			dst.SetWriteDeadline(time.Now().Add(idle))
-			if j.closed.Load() {
-				return
-			}
+			j.moved()
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
+			j.moved()
 		}
 		if err != nil {
 			return

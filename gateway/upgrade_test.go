@@ -24,11 +24,23 @@ import (
 // every byte; heads receives each request head it read.
 func startUpgradeEcho(t *testing.T) (addr string, heads chan *http.Request) {
 	t.Helper()
+	heads = make(chan *http.Request, 4)
+	addr = startUpgradeBackend(t, func(c net.Conn, br *bufio.Reader, req *http.Request) {
+		heads <- req
+		io.Copy(c, br)
+	})
+	return addr, heads
+}
+
+// startUpgradeBackend starts a backend that answers each request with 101 Switching Protocols (Upgrade: echo,
+// X-Echo: 1) and then hands the connection (br holds what the client sent past the head) to tunnel, closing it
+// when tunnel returns.
+func startUpgradeBackend(t *testing.T, tunnel func(c net.Conn, br *bufio.Reader, req *http.Request)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	heads = make(chan *http.Request, 4)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -42,14 +54,13 @@ func startUpgradeEcho(t *testing.T) (addr string, heads chan *http.Request) {
 				if err != nil {
 					return
 				}
-				heads <- req
 				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\nX-Echo: 1\r\n\r\n")
-				io.Copy(c, br)
+				tunnel(c, br, req)
 			}()
 		}
 	}()
 	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().String(), heads
+	return ln.Addr().String()
 }
 
 // openTunnels reads sfgate_open_tunnels from /metrics.
@@ -137,12 +148,113 @@ func echoOnce(t *testing.T, conn net.Conn, br *bufio.Reader, msg string) {
 func openEchoTunnel(t *testing.T, config string) (*testGateway, net.Conn, *bufio.Reader) {
 	t.Helper()
 	echo, _ := startUpgradeEcho(t)
-	g := startGateway(t, fmt.Sprintf("%sapis:\n  - {name: ws, path: ws, serviceUrl: 'http://%s/'}\n", config, echo), nil)
+	return openTunnelTo(t, echo, config)
+}
+
+// openTunnelTo starts a gateway (with the configuration lines given) routing /ws/ to the upgrade backend at
+// addr, and opens a tunnel through it.
+func openTunnelTo(t *testing.T, addr, config string) (*testGateway, net.Conn, *bufio.Reader) {
+	t.Helper()
+	g := startGateway(t, fmt.Sprintf("%sapis:\n  - {name: ws, path: ws, serviceUrl: 'http://%s/'}\n", config, addr), nil)
 	conn, br, resp := openUpgrade(t, g.addr, "/ws/", "")
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("answer %d, want 101", resp.StatusCode)
 	}
 	return g, conn, br
+}
+
+// tunnelIdle is limits.idleTimeout in the idle tests: small, so that they take a few of it, and ten times the
+// trickle's interval, so that a busy machine does not stretch a gap between two bytes to a whole idle period.
+const tunnelIdle, trickleEvery = 400 * time.Millisecond, 40 * time.Millisecond
+
+// TestTunnelIdleBothWaysIsClosed: a tunnel that carried bytes and then none either way is closed after
+// limits.idleTimeout; the client sees the end of its connection (long before its own 10 s deadline), and so
+// does the backend.
+func TestTunnelIdleBothWaysIsClosed(t *testing.T) {
+	ended := make(chan error, 1)
+	addr := startUpgradeBackend(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
+		_, err := io.Copy(c, br) // echoes until the gateway closes its side
+		ended <- err
+	})
+	_, conn, br := openTunnelTo(t, addr, fmt.Sprintf("limits: {idleTimeout: %s}\n", tunnelIdle))
+	echoOnce(t, conn, br, "hello")
+	if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the idle tunnel still stands (read: %v), with idleTimeout %s", err, tunnelIdle)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("the backend's side ended with %v, want the gateway's close (EOF)", err)
+	}
+}
+
+// TestTunnelOneWayTrafficKeepsItOpen: a tunnel that carries bytes in one direction only stays open past
+// limits.idleTimeout for as long as they flow, and is closed once they stop. Server push: the backend sends a
+// byte every trickleEvery for 4 idleTimeouts (by its clock), then an end mark, and the client never sends; the
+// client must read every byte and the mark, then the close. Client push: the client sends a byte every
+// trickleEvery for 4 idleTimeouts, the backend never sends; once the gateway closes the tunnel, the backend
+// must have read every byte.
+func TestTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
+	config := fmt.Sprintf("limits: {idleTimeout: %s}\n", tunnelIdle)
+	t.Run("server push", func(t *testing.T) {
+		sent, clientSent := make(chan int, 1), make(chan int, 1)
+		addr := startUpgradeBackend(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
+			n := trickle(c, 4*tunnelIdle)
+			c.Write([]byte{'e'})
+			sent <- n
+			got, _ := io.Copy(io.Discard, br) // until the gateway closes its side
+			clientSent <- int(got)
+		})
+		_, _, br := openTunnelTo(t, addr, config)
+		got := 0
+		for {
+			b, err := br.ReadByte()
+			if err != nil {
+				t.Fatalf("the tunnel ended after %d bytes of the server's trickle, before its end mark: %v", got, err)
+			}
+			if b == 'e' {
+				break
+			}
+			got++
+		}
+		if n := <-sent; got != n {
+			t.Errorf("the client read %d bytes of the trickle, the server sent %d", got, n)
+		}
+		if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the tunnel still stands after the trickle stopped (read: %v), with idleTimeout %s", err, tunnelIdle)
+		}
+		if n := <-clientSent; n != 0 {
+			t.Errorf("the backend read %d bytes from a client that sent none", n)
+		}
+	})
+	t.Run("client push", func(t *testing.T) {
+		read := make(chan int64, 1)
+		addr := startUpgradeBackend(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
+			n, _ := io.Copy(io.Discard, br) // until the gateway closes its side
+			read <- n
+		})
+		_, conn, br := openTunnelTo(t, addr, config)
+		n := trickle(conn, 4*tunnelIdle)
+		if got := <-read; got != int64(n) {
+			t.Errorf("the backend read %d bytes of the client's trickle of %d before the tunnel was closed", got, n)
+		}
+		if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the tunnel still stands after the trickle stopped (read: %v), with idleTimeout %s", err, tunnelIdle)
+		}
+	})
+}
+
+// trickle writes a byte to c every trickleEvery until d has passed or a write fails, and returns how many it
+// wrote.
+func trickle(c net.Conn, d time.Duration) int {
+	tick := time.NewTicker(trickleEvery)
+	defer tick.Stop()
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+		if _, err := c.Write([]byte{'t'}); err != nil {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // TestTunnelMaxLifetime: limits.tunnelMaxLifetime closes a tunnel however busy it is, long before the idle limit

@@ -171,7 +171,8 @@ type Limits struct {
 	ReadTimeout time.Duration `yaml:"readTimeout"`
 	// WriteTimeout bounds writing one response to the client. Default 30s.
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
-	// IdleTimeout closes client keep-alive connections idle that long. Default 90s.
+	// IdleTimeout closes client keep-alive connections idle that long, and upgraded (WebSocket) connections
+	// that no byte crossed in either direction for that long. Default 90s.
 	IdleTimeout time.Duration `yaml:"idleTimeout"`
 	// MaxBufferedBodyBytes bounds the memory all request bodies being buffered hold at once, across all
 	// connections. A body that would go past it gets 503 (Retry-After) instead of memory. Default 256 MiB.

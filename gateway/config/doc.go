@@ -38,7 +38,7 @@
 //	  requestTimeout: 120s            whole request incl. resolution and retries
 //	  readTimeout: 30s                reading a request (slow clients are cut off)
 //	  writeTimeout: 30s               writing a response
-//	  idleTimeout: 90s                idle client keep-alive connections; and an upgraded (WebSocket) connection idle one way
+//	  idleTimeout: 90s                idle client keep-alive connections; and an upgraded (WebSocket) connection with no byte either way (bytes one way keep it open)
 //	  tunnelMaxLifetime: 0            an upgraded (WebSocket) connection is closed this long after it opened; 0: no limit
 //	namedValues:                      substituted for {{name}} in policies and backend credentials
 //	  plain: value                    a plain string
