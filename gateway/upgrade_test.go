@@ -197,7 +197,7 @@ func TestTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
 	t.Run("server push", func(t *testing.T) {
 		sent, clientSent := make(chan int, 1), make(chan int, 1)
 		addr := startUpgradeBackend(t, func(c net.Conn, br *bufio.Reader, _ *http.Request) {
-			n := trickle(c, 4*tunnelIdle)
+			n, _ := trickle(c, 4*tunnelIdle) // a failure shows as the client's early end
 			c.Write([]byte{'e'})
 			sent <- n
 			got, _ := io.Copy(io.Discard, br) // until the gateway closes its side
@@ -232,29 +232,32 @@ func TestTunnelOneWayTrafficKeepsItOpen(t *testing.T) {
 			read <- n
 		})
 		_, conn, br := openTunnelTo(t, addr, config)
-		n := trickle(conn, 4*tunnelIdle)
-		if got := <-read; got != int64(n) {
-			t.Errorf("the backend read %d bytes of the client's trickle of %d before the tunnel was closed", got, n)
+		n, err := trickle(conn, 4*tunnelIdle)
+		if err != nil {
+			t.Fatalf("the tunnel was closed after %d bytes of the client's trickle: %v", n, err)
 		}
 		if _, err := br.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("the tunnel still stands after the trickle stopped (read: %v), with idleTimeout %s", err, tunnelIdle)
+		}
+		if got := <-read; got != int64(n) { // the gateway closed the backend's side with the client's
+			t.Errorf("the backend read %d bytes of the client's trickle of %d before the tunnel was closed", got, n)
 		}
 	})
 }
 
 // trickle writes a byte to c every trickleEvery until d has passed or a write fails, and returns how many it
-// wrote.
-func trickle(c net.Conn, d time.Duration) int {
+// wrote and the failure.
+func trickle(c net.Conn, d time.Duration) (int, error) {
 	tick := time.NewTicker(trickleEvery)
 	defer tick.Stop()
 	n := 0
 	for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
 		if _, err := c.Write([]byte{'t'}); err != nil {
-			break
+			return n, err
 		}
 		n++
 	}
-	return n
+	return n, nil
 }
 
 // TestTunnelMaxLifetime: limits.tunnelMaxLifetime closes a tunnel however busy it is, long before the idle limit
