@@ -272,15 +272,15 @@ func (rn *runner) ipFilter(s *ipFilterStmt) error {
 }
 
 // validateCertStmt is APIM's validate-client-certificate: the client's TLS certificate (context.Request.Certificate)
-// must be present, within its validity when asked, not revoked when asked (crls, crl.go), and match one of the
-// identities when any are listed. The chain was verified by the TLS listener against tls.clientCaFile when the
-// client connected (without a verified chain no certificate reaches the policies), which is what validate-trust
-// asks for.
+// must be present, within its validity, not revoked when asked (crls, crl.go), and match one of the identities
+// when any are listed. The chain was verified by the TLS listener against tls.clientCaFile when the client
+// connected (without a verified chain no certificate reaches the policies), which is what validate-trust asks
+// for; the handshake also refused a certificate outside its validity, so the policy's own check of it only
+// catches one that expired while its connection was kept alive.
 type validateCertStmt struct {
-	notBefore, notAfter bool
-	ignoreError         bool
-	crls                *crlCache // validate-revocation="true" (the default); nil when false
-	identities          []certIdentity
+	ignoreError bool
+	crls        *crlCache // validate-revocation="true" (the default); nil when false
+	identities  []certIdentity
 }
 
 // certIdentity is one <identity>: every attribute given must match.
@@ -295,7 +295,7 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 	if err := b.noText(el); err != nil {
 		return nil, err
 	}
-	s := &validateCertStmt{notBefore: true, notAfter: true}
+	s := &validateCertStmt{}
 	var err error
 	if revocation, err := b.literalBool(el, "validate-revocation", true); err != nil {
 		return nil, err
@@ -307,11 +307,14 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 	} else if !trust {
 		return nil, b.errorf(attr(el, "validate-trust").valOff, "<validate-client-certificate> validate-trust=\"false\" is not supported: the TLS listener admits only certificates that chain to tls.clientCaFile")
 	}
-	if s.notBefore, err = b.literalBool(el, "validate-not-before", true); err != nil {
-		return nil, err
-	}
-	if s.notAfter, err = b.literalBool(el, "validate-not-after", true); err != nil {
-		return nil, err
+	// The listener's handshake (VerifyClientCertIfGiven, RequireAndVerifyClientCert) refuses a certificate outside
+	// its validity with a TLS alert, so "false" could never let one through: say so rather than ignore it.
+	for _, name := range []string{"validate-not-before", "validate-not-after"} {
+		if check, err := b.literalBool(el, name, true); err != nil {
+			return nil, err
+		} else if !check {
+			return nil, b.errorf(attr(el, name).valOff, "<validate-client-certificate> "+name+"=\"false\" is not supported: the TLS listener refuses an expired or not yet valid client certificate in the handshake (the client gets a TLS alert), so it never reaches the policy")
+		}
 	}
 	if s.ignoreError, err = b.literalBool(el, "ignore-error", false); err != nil {
 		return nil, err
@@ -355,9 +358,9 @@ func (rn *runner) validateClientCertificate(s *validateCertStmt) error {
 	switch now := time.Now(); {
 	case cert == nil:
 		reason = "ClientCertificateNotPresent"
-	case s.notBefore && now.Before(cert.NotBefore):
+	case now.Before(cert.NotBefore): // the listener checked it at the handshake; a kept-alive connection outlives it
 		reason = "ClientCertificateNotYetValid"
-	case s.notAfter && now.After(cert.NotAfter):
+	case now.After(cert.NotAfter):
 		reason = "ClientCertificateExpired"
 	case len(s.identities) > 0 && !s.matchesAny(cert, rn.c.CertificateChain):
 		reason = "ClientCertificateIdentityNotAllowed"

@@ -197,6 +197,8 @@ func TestValidateClientCertificate(t *testing.T) {
 		}
 		return le.Reason
 	}
+	// The listener refuses these at the handshake; the policy sees them only when the certificate's validity ends
+	// while its connection is kept alive.
 	expired := *client.Leaf
 	expired.NotAfter = time.Now().Add(-time.Minute)
 	notYet := *client.Leaf
@@ -225,6 +227,8 @@ func TestValidateClientCertificate(t *testing.T) {
 	for text, want := range map[string]string{
 		`<validate-client-certificate validate-revocation="maybe" />`:                                                                                             `validate-revocation`,
 		`<validate-client-certificate validate-revocation="false" validate-trust="false" />`:                                                                      `validate-trust="false" is not supported`,
+		`<validate-client-certificate validate-revocation="false" validate-not-before="false" />`:                                                                 `validate-not-before="false" is not supported: the TLS listener refuses an expired or not yet valid client certificate in the handshake`,
+		`<validate-client-certificate validate-revocation="false" validate-not-after="false" />`:                                                                  `validate-not-after="false" is not supported: the TLS listener refuses`,
 		`<validate-client-certificate validate-revocation="false"><identities><identity /></identities></validate-client-certificate>`:                            "needs at least one attribute",
 		`<validate-client-certificate validate-revocation="false"><identities><identity issuer-certificate-id="ca" /></identities></validate-client-certificate>`: "issuer-certificate-id names an APIM certificate resource",
 	} {
