@@ -14,9 +14,9 @@ import (
 // redacted replaces a credential value wherever it would appear in a log line.
 const redacted = "[redacted]"
 
-// minSecretLen: shorter values are not masked (masking "on" or "1" would garble every line, and such a value
-// protects nothing).
-const minSecretLen = 4
+// minSecretLen: shorter values are not masked (masking "on" or "1" would garble every line). A named value marked
+// secret cannot be shorter (config.MinSecretLen, a load error); a credential written without a named value can.
+const minSecretLen = config.MinSecretLen
 
 // configSecrets lists the values a log line, an admin answer or an error body must never show: every named value
 // marked secret, the admin bearer token, every backend credential (header and query values, the Authorization parameter) and the Azure

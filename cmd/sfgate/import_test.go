@@ -29,8 +29,8 @@ func TestImportRoundTrip(t *testing.T) {
 	if err != nil || !strings.Contains(string(data), "# Set these environment variables before running it: SFGATE_NV_PARTNER_KEY SFGATE_NV_VAULT_TOKEN") {
 		t.Fatalf("output: %v\n%s", err, data)
 	}
-	t.Setenv("SFGATE_NV_PARTNER_KEY", "k")
-	t.Setenv("SFGATE_NV_VAULT_TOKEN", "t")
+	t.Setenv("SFGATE_NV_PARTNER_KEY", "partner-key")
+	t.Setenv("SFGATE_NV_VAULT_TOKEN", "vault-token")
 	if code, out, errOut := runCmd(t, "validate", "--config", out); code != 0 {
 		t.Errorf("validate the import: exit %d\n%s%s", code, out, errOut)
 	}

@@ -298,11 +298,12 @@ namedValues:
   admin-token: {env: SFGATE_TEST_NV, secret: true}
   orders-key: {file: orders-key, secret: true}
   open: {env: SFGATE_TEST_NV}
+  flag: {value: "on"}
 `), filepath.Join(dir, "x.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"plain": "value", "api-key": "s3cret", "admin-token": "from-env", "orders-key": "from-file", "open": "from-env"}
+	want := map[string]string{"plain": "value", "api-key": "s3cret", "admin-token": "from-env", "orders-key": "from-file", "open": "from-env", "flag": "on"}
 	if got := cfg.Values(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Values() = %v, want %v", got, want)
 	}
@@ -316,12 +317,18 @@ namedValues:
 		{"missing file", "  k: {file: nowhere, secret: true}\n", "namedValues.k: cannot read nowhere: no such file or directory"},
 		{"two sources", "  k: {value: a, env: SFGATE_TEST_NV}\n", "x.yaml:3:3: namedValues.k: give one of value, env, file and keyVault"},
 		{"empty", "  k: {value: '', secret: true}\n", "x.yaml:3:3: namedValues.k: a named value may not be empty"},
+		{"short secret", "  k: {value: MRK, secret: true}\n", "x.yaml:3:3: namedValues.k: a secret named value must be at least 4 bytes long"},
+		{"short secret from the environment", "  k: {env: SFGATE_TEST_SHORT_NV, secret: true}\n", "x.yaml:3:3: namedValues.k: a secret named value must be at least 4 bytes long"},
 		{"list", "  k: [a]\n", "x.yaml:3:6: namedValues.k: expected a string, or a mapping"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("SFGATE_TEST_SHORT_NV", "MRK")
 			_, err := Parse([]byte("apis: [{name: a}]\nnamedValues:\n"+c.yaml), "x.yaml")
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Parse error = %v, want it to contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "MRK") {
+				t.Fatalf("Parse error = %v: it shows the value", err)
 			}
 		})
 	}

@@ -42,7 +42,7 @@
 //	  tunnelMaxLifetime: 0            an upgraded (WebSocket) connection is closed this long after it opened; 0: no limit
 //	namedValues:                      substituted for {{name}} in policies and backend credentials
 //	  plain: value                    a plain string
-//	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics
+//	  api-key: {value: s3cret, secret: true}                    secret: never in logs, /debug, error bodies, metrics; 4 bytes or more
 //	  admin-token: {env: SFGATE_ADMIN_TOKEN, secret: true}      read at start and on SIGHUP
 //	  orders-key: {file: /run/secrets/orders-key, secret: true} relative to this file; one trailing line break dropped
 //	  vault-key:                                                an Azure Key Vault secret (always secret): at start, on SIGHUP, every keyVaultRefresh

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"slices"
@@ -87,6 +88,9 @@ func (ld *Loader) RefreshKeyVault(ctx context.Context, cfg *Config) (next *Confi
 			continue
 		}
 		v, err := ld.keyVault().Fetch(ctx, nv.KeyVault.ref)
+		if err == nil && len(v) < MinSecretLen {
+			err = errors.New(shortSecret)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				ld.warnKept(name, err)

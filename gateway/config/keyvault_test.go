@@ -146,3 +146,30 @@ func TestKeyVaultRefresh(t *testing.T) {
 		t.Fatal("first load with the vault down succeeded")
 	}
 }
+
+// A Key Vault secret shorter than config.MinSecretLen could not be masked in logs without garbling them: at load
+// it is an error naming the named value, and a refresh that gets one keeps the last good value, with a warning.
+func TestKeyVaultShortSecret(t *testing.T) {
+	v := keyvaulttest.Start(t)
+	v.Set("orders-key", "MRK")
+	logs := &bytes.Buffer{}
+	ld := &Loader{KeyVault: v.Client(), Log: slog.New(slog.NewTextHandler(logs, nil))}
+	ctx := context.Background()
+	text := kvConfig(v.SecretID("orders-key", ""), "")
+	_, err := ld.Parse(ctx, text, "x.yaml")
+	if err == nil || !strings.Contains(err.Error(), "namedValues.vault-key: a secret named value must be at least 4 bytes long") || strings.Contains(err.Error(), "MRK") {
+		t.Fatalf("load of a 3-byte Key Vault secret: %v", err)
+	}
+	v.Set("orders-key", "MRK-long-enough")
+	cfg, err := ld.Parse(ctx, text, "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Set("orders-key", "MRK")
+	if next, changed := ld.RefreshKeyVault(ctx, cfg); next != nil || changed != nil {
+		t.Fatalf("refresh to a 3-byte value: changed %v", changed)
+	}
+	if out := logs.String(); !strings.Contains(out, "namedValue=vault-key") || !strings.Contains(out, "at least 4 bytes") || strings.Contains(out, "MRK") {
+		t.Fatalf("want a warning naming vault-key and why, not the value:\n%s", out)
+	}
+}

@@ -322,6 +322,14 @@ func setDur(p *time.Duration, v time.Duration) {
 	}
 }
 
+// MinSecretLen is the shortest value a secret named value may have, in bytes. The gateway masks a secret by
+// replacing its text wherever it occurs in a log line, so a shorter one ("on", "1") would also mask every
+// status code, duration and word that holds those characters, and the lines would be garbled; not masking it
+// would break the promise that a secret never shows.
+const MinSecretLen = 4
+
+var shortSecret = fmt.Sprintf("a secret named value must be at least %d bytes long: the gateway masks a secret wherever its text occurs in a log line, and a shorter one would mask the same characters in every other field as well", MinSecretLen)
+
 // check validates values the decoder cannot: required fields, URLs, names, cross references.
 func check(l *errorList, cfg *Config) {
 	checkAddr(l, "listen", cfg.Listen)
@@ -392,6 +400,8 @@ func check(l *errorList, cfg *Config) {
 				what += " (the file " + cfg.Path(nv.File) + " is empty)"
 			}
 			l.bad("namedValues."+name, "%s", what)
+		} else if nv.Secret && len(nv.Value) < MinSecretLen {
+			l.bad("namedValues."+name, "%s", shortSecret)
 		}
 	}
 	ids := make([]string, 0, len(cfg.Backends))
