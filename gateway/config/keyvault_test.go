@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +173,96 @@ func TestKeyVaultShortSecret(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "namedValue=vault-key") || !strings.Contains(out, "at least 4 bytes") || strings.Contains(out, "MRK") {
 		t.Fatalf("want a warning naming vault-key and why, not the value:\n%s", out)
+	}
+}
+
+// issueBlock is the configuration block of the "front door" issue, verbatim.
+const issueBlock = `listen: 0.0.0.0:8443
+tls:
+  certificates:
+    - {certFile: server.pem, keyFile: server-key.pem}
+  minVersion: "1.2"
+  clientCertificate: none
+  clientCaFile: clients-ca.pem
+trustedProxies: [10.0.0.0/8, 127.0.0.1/32]
+admin: 127.0.0.1:9901
+adminAuth: {bearerToken: "{{admin-token}}"}
+namedValues:
+  plain: value
+  admin-token: {env: SFGATE_ADMIN_TOKEN, secret: true}
+  api-key: {value: "s3cret", secret: true}
+  orders-key: {file: /run/secrets/orders-key, secret: true}
+  vault-key:
+    keyVault: {secretIdentifier: "https://myvault.vault.azure.net/secrets/orders-key"}
+    secret: true
+`
+
+// The issue's block loads as one piece, with only an apis: entry added, the file: value pointed at a temporary
+// file and the vault at the fake, and every field reads as written.
+func TestIssueConfigurationBlock(t *testing.T) {
+	v := keyvaulttest.Start(t)
+	v.Set("orders-key", "from-the-vault")
+	secretFile := filepath.Join(t.TempDir(), "orders-key")
+	if err := os.WriteFile(secretFile, []byte("from-the-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SFGATE_ADMIN_TOKEN", "from-the-environment")
+	text := strings.NewReplacer(
+		"/run/secrets/orders-key", secretFile,
+		"https://myvault.vault.azure.net/secrets/orders-key", v.SecretID("orders-key", ""),
+	).Replace(issueBlock) + "apis: [{name: orders, path: orders, serviceUrl: 'http://127.0.0.1:1/'}]\n"
+	if strings.Contains(text, "/run/secrets") || strings.Contains(text, "myvault") {
+		t.Fatalf("the replacements did not apply:\n%s", text)
+	}
+	cfg, err := (&Loader{KeyVault: v.Client()}).Parse(context.Background(), []byte(text), filepath.Join(t.TempDir(), "sfgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:8443" || cfg.Admin != "127.0.0.1:9901" || cfg.Health != "" {
+		t.Errorf("listen %q, admin %q, health %q", cfg.Listen, cfg.Admin, cfg.Health)
+	}
+	tl := cfg.TLS
+	if tl == nil {
+		t.Fatal("tls: not read")
+	}
+	if len(tl.Certificates) != 1 || tl.Certificates[0].CertFile != "server.pem" || tl.Certificates[0].KeyFile != "server-key.pem" {
+		t.Errorf("tls.certificates = %+v", tl.Certificates)
+	}
+	if tl.MinVersion != "1.2" || tl.ClientCertificate != "none" || tl.ClientCAFile != "clients-ca.pem" {
+		t.Errorf("tls minVersion %q, clientCertificate %q, clientCaFile %q", tl.MinVersion, tl.ClientCertificate, tl.ClientCAFile)
+	}
+	if got := strings.Join(cfg.TrustedProxies, " "); got != "10.0.0.0/8 127.0.0.1/32" {
+		t.Errorf("trustedProxies = %s", got)
+	}
+	if cfg.AdminAuth == nil || cfg.AdminAuth.BearerToken != "{{admin-token}}" {
+		t.Errorf("adminAuth = %+v", cfg.AdminAuth)
+	}
+	want := map[string]struct {
+		value  string
+		secret bool
+	}{
+		"plain":       {"value", false},
+		"admin-token": {"from-the-environment", true},
+		"api-key":     {"s3cret", true},
+		"orders-key":  {"from-the-file", true},
+		"vault-key":   {"from-the-vault", true},
+	}
+	if len(cfg.NamedValues) != len(want) {
+		t.Errorf("%d named values, want %d", len(cfg.NamedValues), len(want))
+	}
+	for name, w := range want {
+		nv := cfg.NamedValues[name]
+		if nv == nil || nv.Value != w.value || nv.Secret != w.secret {
+			t.Errorf("namedValues.%s = %+v, want %q (secret %v)", name, nv, w.value, w.secret)
+		}
+	}
+	if nv := cfg.NamedValues["vault-key"]; nv != nil && (nv.KeyVault == nil || nv.KeyVault.SecretIdentifier != v.SecretID("orders-key", "")) {
+		t.Errorf("vault-key.keyVault = %+v", nv.KeyVault)
+	}
+	if nv := cfg.NamedValues["orders-key"]; nv != nil && nv.File != secretFile {
+		t.Errorf("orders-key.file = %q", nv.File)
+	}
+	if nv := cfg.NamedValues["admin-token"]; nv != nil && nv.Env != "SFGATE_ADMIN_TOKEN" {
+		t.Errorf("admin-token.env = %q", nv.Env)
 	}
 }
