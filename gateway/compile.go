@@ -126,6 +126,7 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 			return nil
 		}
 		checkBackendIDs(&errs, p, field, doc, cfg)
+		checkClientCertificateAsked(&errs, p, field, doc, cfg)
 		return doc
 	}
 	global := parse(cfg.Policies, "policies")
@@ -244,6 +245,27 @@ func checkBackendIDs(errs *config.Errors, p *config.Policy, field string, doc *p
 		sort.Strings(known)
 		*errs = append(*errs, &config.Error{Pos: policyPos(p, ref.Pos.File, ref.Pos.Line, ref.Pos.Col), Field: field,
 			Msg: fmt.Sprintf("set-backend-service backend-id %q names no backend (configured: %s)", ref.ID, strings.Join(known, ", "))})
+	}
+}
+
+// checkClientCertificateAsked reports a validate-client-certificate on a client listener that asks for no
+// certificate (no tls:, or tls.clientCertificate none): no request could carry one, so the policy would refuse
+// every request it runs for with ClientCertificateNotPresent. One with ignore-error="true" refuses nothing and
+// passes.
+func checkClientCertificateAsked(errs *config.Errors, p *config.Policy, field string, doc *policy.Document, cfg *config.Config) {
+	why := ""
+	switch {
+	case cfg.TLS == nil:
+		why = "the client listener serves plain HTTP (no tls:)"
+	case cfg.TLS.ClientCertificate == "" || cfg.TLS.ClientCertificate == "none":
+		why = "the client listener asks clients for no certificate (tls.clientCertificate: none)"
+	default:
+		return
+	}
+	for _, at := range doc.ClientCertificateChecks() {
+		*errs = append(*errs, &config.Error{Pos: policyPos(p, at.File, at.Line, at.Col), Field: field,
+			Msg: "<validate-client-certificate> would refuse every request with ClientCertificateNotPresent: " + why +
+				"; set tls.clientCertificate to optional or required (with tls.clientCaFile), or remove the policy"})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -440,5 +441,56 @@ apis:
 	}
 	if !strings.Contains(logs.String(), "names no http(s) CRL distribution point") {
 		t.Errorf("the log does not say why no-crl.example was refused:\n%s", logs.String())
+	}
+}
+
+// A validate-client-certificate on a client listener that asks for no certificate would refuse every request it
+// runs for (ClientCertificateNotPresent), so it is a load error at the policy, whether tls: is absent or says
+// clientCertificate: none; with ignore-error="true", or on a listener that asks for a certificate, it loads.
+func TestValidateClientCertificateNeedsAListenerThatAsks(t *testing.T) {
+	ca := testcert.CA(t, "Client CA")
+	cert, key := pemPair(t, ca.Issue(t, "gateway.example"), t.TempDir(), "server")
+	cas := caFile(t, ca)
+	listener := map[string]string{
+		"plain HTTP": "",
+		"none":       fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n  clientCertificate: none\n", cert, key),
+		"unset":      fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n", cert, key),
+		"optional":   fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n  clientCertificate: optional\n  clientCaFile: %s\n", cert, key, cas),
+		"required":   fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n  clientCertificate: required\n  clientCaFile: %s\n", cert, key, cas),
+	}
+	for _, c := range []struct {
+		listener, attrs, want string
+	}{
+		{"plain HTTP", ``, "the client listener serves plain HTTP (no tls:)"},
+		{"none", ``, "the client listener asks clients for no certificate (tls.clientCertificate: none)"},
+		{"unset", ``, "the client listener asks clients for no certificate"},
+		{"plain HTTP", `ignore-error="true"`, ""},
+		{"none", `ignore-error="true"`, ""},
+		{"optional", ``, ""},
+		{"required", ``, ""},
+	} {
+		text := listener[c.listener] + `apis:
+  - name: partners
+    path: partners
+    serviceUrl: http://127.0.0.1:1/
+    policies: |
+      <policies><inbound><base />
+        <validate-client-certificate validate-revocation="false" ` + c.attrs + ` />
+      </inbound></policies>
+`
+		err := validateYAML(t, text)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s %s: %v", c.listener, c.attrs, err)
+			}
+			continue
+		}
+		lines := strings.Split(text, "\n")
+		line := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "<validate-client-certificate") })
+		at := fmt.Sprintf("test.yaml:%d:%d: apis[0].policies: <validate-client-certificate> would refuse every request with ClientCertificateNotPresent: ",
+			line+1, strings.Index(lines[line], "<")+1)
+		if err == nil || !strings.Contains(err.Error(), at+c.want) {
+			t.Errorf("%s %s: error %v, want %q", c.listener, c.attrs, err, at+c.want)
+		}
 	}
 }

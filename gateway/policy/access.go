@@ -319,6 +319,9 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 	if s.ignoreError, err = b.literalBool(el, "ignore-error", false); err != nil {
 		return nil, err
 	}
+	if !s.ignoreError {
+		b.certChecks = append(b.certChecks, b.loc.pos(el.off))
+	}
 	for _, ch := range el.children {
 		if ch.name != "identities" {
 			return nil, b.errorf(ch.off, "<validate-client-certificate> may contain only <identities>, found <"+ch.name+">")

@@ -36,6 +36,7 @@ var sectionNames = [numSections]string{"inbound", "backend", "outbound", "on-err
 type Document struct {
 	sections   [numSections]*section
 	backendIDs []BackendRef
+	certChecks []expr.Pos
 }
 
 // BackendRef is a set-backend-service backend-id written as a literal (named values substituted), and where.
@@ -47,6 +48,11 @@ type BackendRef struct {
 // BackendIDs returns the literal backend-ids the document names, so that a loader can report one that names
 // no configured backend at load time. Expression-valued backend-ids are not listed.
 func (d *Document) BackendIDs() []BackendRef { return d.backendIDs }
+
+// ClientCertificateChecks returns where the document has a validate-client-certificate that refuses a request
+// without a client certificate (ignore-error not "true"), so that a loader can refuse the document on a listener
+// that asks clients for none: there it would refuse every request it runs for.
+func (d *Document) ClientCertificateChecks() []expr.Pos { return d.certChecks }
 
 // section is one section of a document; nil in Document.sections when absent.
 type section struct {
@@ -109,6 +115,7 @@ type builder struct {
 	named      NamedValues
 	sec        sectionKind
 	backendIDs []BackendRef // literal backend-ids seen so far
+	certChecks []expr.Pos   // refusing validate-client-certificate elements seen so far
 }
 
 func (b *builder) errorf(off int, msg string) *Error { return b.loc.errorf(off, msg) }
@@ -159,7 +166,7 @@ func (b *builder) document(root *element) (*Document, error) {
 		}
 		d.sections[k] = &section{pos: b.loc.pos(el.off), stmts: stmts}
 	}
-	d.backendIDs = b.backendIDs
+	d.backendIDs, d.certChecks = b.backendIDs, b.certChecks
 	return d, nil
 }
 
