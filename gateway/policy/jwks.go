@@ -18,11 +18,14 @@ import (
 
 // Signing keys an OpenID provider publishes (validate-jwt's <openid-config url>): its discovery document names the
 // issuer and the JWKS URL; the keys are fetched on first use, kept for jwksMaxAge, fetched again after that (the
-// last good keys stay in use while the provider cannot be reached), and fetched at once when a token names a key
-// ID none of them has, which is how a key rollover shows (at most jwksMissRefreshes times a minute, so that
-// tokens with made-up key IDs cannot make the gateway hammer the provider).
+// last good keys stay in use while the provider cannot be reached, and a failed fetch is not tried again for
+// jwksRetryAfter, so that every request past the hour does not wait for a provider that is down), and fetched at
+// once when a token names a key ID none of them has, which is how a key rollover shows (at most
+// jwksMissRefreshes times a minute, so that tokens with made-up key IDs cannot make the gateway hammer the
+// provider).
 const (
 	jwksMaxAge        = time.Hour
+	jwksRetryAfter    = 10 * time.Second
 	jwksMissRefreshes = 5
 	jwksFetchTimeout  = 10 * time.Second
 	maxJWKSBytes      = 1 << 20
@@ -32,11 +35,13 @@ const (
 type openIDKeys struct {
 	url    string
 	client *http.Client
+	now    func() time.Time // time.Now; tests turn the clock
 
 	mu        sync.Mutex // held while fetching: concurrent requests wait for one fetch
 	cached    []jwtKey
 	iss       string
 	fetched   time.Time
+	failed    time.Time   // of the last failed fetch after fetched (zero when none)
 	refreshes []time.Time // forced refreshes (unknown key ID) in the last minute
 }
 
@@ -45,17 +50,17 @@ func newOpenIDKeys(raw string) (*openIDKeys, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("\"" + raw + "\" is not an absolute https:// URL of an OpenID configuration")
 	}
-	return &openIDKeys{url: raw, client: &http.Client{Timeout: jwksFetchTimeout}}, nil
+	return &openIDKeys{url: raw, client: &http.Client{Timeout: jwksFetchTimeout}, now: time.Now}, nil
 }
 
 // keys returns the provider's signing keys, fetching them when none are cached, when they are older than
-// jwksMaxAge, or when refresh asks (within the rate). When a fetch fails the last good keys are returned; the
-// error only when there are none.
+// jwksMaxAge (and no fetch failed in the last jwksRetryAfter), or when refresh asks (within the rate). When a
+// fetch fails the last good keys are returned; the error only when there are none.
 func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	now := time.Now()
-	stale := o.cached == nil || now.Sub(o.fetched) > jwksMaxAge
+	now := o.now()
+	stale := o.cached == nil || now.Sub(o.fetched) > jwksMaxAge && now.Sub(o.failed) >= jwksRetryAfter
 	if refresh && !stale {
 		recent := o.refreshes[:0]
 		for _, t := range o.refreshes {
@@ -76,11 +81,12 @@ func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	keys, iss, err := o.fetch()
 	if err != nil {
 		if o.cached != nil {
+			o.failed = now
 			return o.cached, nil
 		}
 		return nil, fmt.Errorf("validate-jwt: signing keys of %s: %w", o.url, err)
 	}
-	o.cached, o.iss, o.fetched = keys, iss, now
+	o.cached, o.iss, o.fetched, o.failed = keys, iss, now, time.Time{}
 	return keys, nil
 }
 

@@ -307,3 +307,45 @@ func TestValidateJWTProviderUnreachableAtFirstUse(t *testing.T) {
 		t.Errorf("err = %v, want the gateway's error naming the provider's answer", err)
 	}
 }
+
+// The keys of an OpenID provider are fetched again once they are older than jwksMaxAge (not before); when the
+// provider is down then, the last good keys stay in use, and the failed fetch is not tried again within
+// jwksRetryAfter, so requests past the hour do not each wait for it. The clock is the cache's, turned by hand.
+func TestOpenIDKeysFetchedAgainAfterMaxAge(t *testing.T) {
+	idp := startOpenIDProvider(t)
+	idp.publish("k1", rsaKey(t))
+	o, err := newOpenIDKeys(idp.url + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	o.now = func() time.Time { return clock }
+	step := func(name string, advance time.Duration, wantKey string, wantFetches int) {
+		t.Helper()
+		clock = clock.Add(advance)
+		keys, err := o.keys(false)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(keys) != 1 || keys[0].id != wantKey {
+			t.Errorf("%s: keys %v, want %s", name, keys, wantKey)
+		}
+		if n := idp.fetches(); n != wantFetches {
+			t.Errorf("%s: %d fetches, want %d", name, n, wantFetches)
+		}
+	}
+	step("first use", 0, "k1", 1)
+	idp.publish("k2", rsaKey(t))
+	step("an hour old", jwksMaxAge, "k1", 1)
+	step("older than an hour", time.Second, "k2", 2)
+	step("fresh again", time.Minute, "k2", 2)
+
+	idp.setDown(true)
+	step("older than an hour, provider down", jwksMaxAge, "k2", 3)
+	step("right after the failure", jwksRetryAfter-time.Second, "k2", 3)
+	step("after jwksRetryAfter, still down", time.Second, "k2", 4)
+	idp.setDown(false)
+	idp.publish("k3", rsaKey(t))
+	step("after jwksRetryAfter, back", jwksRetryAfter, "k3", 5)
+	step("fresh", time.Minute, "k3", 5)
+}
