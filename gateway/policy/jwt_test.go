@@ -349,3 +349,76 @@ func TestOpenIDKeysFetchedAgainAfterMaxAge(t *testing.T) {
 	step("after jwksRetryAfter, back", jwksRetryAfter, "k3", 5)
 	step("fresh", time.Minute, "k3", 5)
 }
+
+// require-signed-tokens="false" accepts an unsigned (alg: none) token, whose claims are still checked; by
+// default such a token is refused, as one signed with no known key.
+func TestValidateJWTUnsignedTokens(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	policy := func(attrs string) *Program {
+		return mustCompile(t, Chain{API: mustParse(t, "unsigned.xml", doc(`<inbound>
+<validate-jwt header-name="Authorization" `+attrs+`>
+    <issuer-signing-keys><key>`+base64.StdEncoding.EncodeToString(secret)+`</key></issuer-signing-keys>
+    <audiences><audience>api://orders</audience></audiences>
+</validate-jwt>
+</inbound>`))})
+	}
+	strict, lenient := policy(""), policy(`require-signed-tokens="false"`)
+	exp := time.Now().Add(time.Hour).Unix()
+	unsigned := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", jwt.MapClaims{"aud": "api://orders", "exp": exp})
+	if head, err := base64.RawURLEncoding.DecodeString(strings.Split(unsigned, ".")[0]); err != nil || !strings.Contains(string(head), `"alg":"none"`) || !strings.HasSuffix(unsigned, ".") {
+		t.Fatalf("not an unsigned token: %s", unsigned)
+	}
+	for _, c := range []struct {
+		name   string
+		p      *Program
+		token  string
+		reason string
+	}{
+		{"unsigned, by default", strict, unsigned, "TokenSignatureKeyNotFound"},
+		{"unsigned, require-signed-tokens false", lenient, unsigned, ""},
+		{"unsigned, expired", lenient, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", jwt.MapClaims{"aud": "api://orders", "exp": time.Now().Add(-time.Hour).Unix()}), "TokenExpired"},
+		{"unsigned, wrong audience", lenient, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", jwt.MapClaims{"aud": "api://other", "exp": exp}), "TokenAudienceNotAllowed"},
+		{"signed with another key", lenient, sign(t, jwt.SigningMethodHS256, []byte("another secret of 32 bytes......"), "", jwt.MapClaims{"aud": "api://orders", "exp": exp}), "TokenSignatureInvalid"},
+		{"signed", lenient, sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"aud": "api://orders", "exp": exp}), ""},
+	} {
+		if got := jwtRefusal(t, c.p, request(t, "GET", "http://gw/api/x", "Authorization", "Bearer "+c.token)); got != c.reason {
+			t.Errorf("%s: reason %q, want %q", c.name, got, c.reason)
+		}
+	}
+}
+
+// token-value takes the token from an expression (here a header without a scheme, trimmed); an empty value is
+// TokenNotPresent.
+func TestValidateJWTTokenValue(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	p := mustCompile(t, Chain{API: mustParse(t, "tv.xml", doc(`<inbound>
+<validate-jwt token-value="@(context.Request.Headers.GetValueOrDefault(&quot;X-Token&quot;, &quot;&quot;))" output-token-variable-name="jwt">
+    <issuer-signing-keys><key>`+base64.StdEncoding.EncodeToString(secret)+`</key></issuer-signing-keys>
+</validate-jwt>
+<set-variable name="sub" value="@(((Jwt)context.Variables["jwt"]).Subject)" />
+</inbound>`))})
+	good := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()})
+	for _, c := range []struct {
+		name, header, reason string
+	}{
+		{"the token", good, ""},
+		{"with spaces around it", "  " + good + " ", ""},
+		{"none", "", "TokenNotPresent"},
+		{"with a scheme: not a token", "Bearer " + good, "TokenInvalid"},
+		{"wrongly signed", sign(t, jwt.SigningMethodHS256, []byte("another secret of 32 bytes......"), "", jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix()}), "TokenSignatureInvalid"},
+	} {
+		ctx := request(t, "GET", "http://gw/api/x")
+		if c.header != "" {
+			ctx = request(t, "GET", "http://gw/api/x", "X-Token", c.header)
+		}
+		if got := jwtRefusal(t, p, ctx); got != c.reason {
+			t.Errorf("%s: reason %q, want %q", c.name, got, c.reason)
+			continue
+		}
+		if c.reason == "" {
+			if v, _ := ctx.Variable("sub"); string(v.B) != "alice" {
+				t.Errorf("%s: sub = %q, want alice", c.name, v.B)
+			}
+		}
+	}
+}
