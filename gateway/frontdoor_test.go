@@ -16,6 +16,7 @@ import (
 // The internet-facing gateway end to end, over real TLS: validate-jwt refuses a missing, malformed, expired,
 // wrong-audience, wrong-issuer and wrongly signed token with 401 and APIM's body (nothing reaches the cluster),
 // and a good token is routed to the Service Fabric partition its tenant claim names (AsJwt in sf-partition-key).
+// ip-filter judges the TLS peer's address, or the client a trusted proxy names in X-Forwarded-For.
 func TestFrontDoorJWTRoutesByTenantClaim(t *testing.T) {
 	c := fakesftest.Start(t)
 	ca := testcert.CA(t, "Server CA")
@@ -23,6 +24,7 @@ func TestFrontDoorJWTRoutesByTenantClaim(t *testing.T) {
 	secret := []byte("a-signing-secret-of-32-bytes-ok!")
 	g := startGateway(t, fmt.Sprintf(`
 tls: {certificates: [{certFile: %s, keyFile: %s}], minVersion: "1.2"}
+trustedProxies: [127.0.0.1/32]
 namedValues:
   jwt-key: {value: %s, secret: true}
 backends:
@@ -44,21 +46,24 @@ apis:
         <set-backend-service backend-id="orders"
             sf-partition-key="@(context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt()?.Claims.GetValueOrDefault("tenant",""))" />
       </inbound></policies>
-`, cert, key, base64.StdEncoding.EncodeToString(secret)), c)
+  - name: partners
+    path: partners
+    serviceUrl: http://%s/
+    policies: |
+      <policies><inbound><base />
+        <ip-filter action="allow"><address>127.0.0.1</address><address-range from="198.51.100.0" to="198.51.100.255" /></ip-filter>
+      </inbound></policies>
+`, cert, key, base64.StdEncoding.EncodeToString(secret), startEcho(t, nil)), c)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Leaf)
-	get := func(auth string) rawResponse {
+	send := func(path, header string) rawResponse {
 		t.Helper()
 		conn, err := dialTLS(g.addr, "api.example", roots, nil, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		req := "GET /orders/list HTTP/1.1\r\nHost: api.example\r\n"
-		if auth != "" {
-			req += "Authorization: " + auth + "\r\n"
-		}
-		if _, err := fmt.Fprint(conn, req+"\r\n"); err != nil {
+		if _, err := fmt.Fprint(conn, "GET "+path+" HTTP/1.1\r\nHost: api.example\r\n"+header+"\r\n"); err != nil {
 			t.Fatal(err)
 		}
 		r, err := conn.read()
@@ -66,6 +71,31 @@ apis:
 			t.Fatal(err)
 		}
 		return r
+	}
+	get := func(auth string) rawResponse {
+		t.Helper()
+		if auth != "" {
+			return send("/orders/list", "Authorization: "+auth+"\r\n")
+		}
+		return send("/orders/list", "")
+	}
+	for _, c := range []struct {
+		name, header string
+		status       int
+	}{
+		{"the TLS peer, listed", "", 200},
+		{"a client the trusted proxy names, in the range", "X-Forwarded-For: 198.51.100.7\r\n", 200},
+		{"a client the trusted proxy names, not listed", "X-Forwarded-For: 203.0.113.7\r\n", 403},
+		{"the rightmost untrusted address decides", "X-Forwarded-For: 198.51.100.7, 203.0.113.7\r\n", 403},
+	} {
+		r := send("/partners/x", c.header)
+		var body struct {
+			StatusCode int    `json:"statusCode"`
+			Message    string `json:"message"`
+		}
+		if r.status != c.status || c.status == 403 && (json.Unmarshal(r.body, &body) != nil || body.StatusCode != 403 || body.Message != "Forbidden") {
+			t.Errorf("ip-filter, %s: %d %s, want %d", c.name, r.status, r.body, c.status)
+		}
 	}
 	token := func(key []byte, edit func(jwt.MapClaims)) string {
 		claims := jwt.MapClaims{"iss": "https://login.example/tenant/", "aud": "api://orders", "sub": "alice",
