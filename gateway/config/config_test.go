@@ -284,7 +284,8 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 // Named values: a plain string stays plain; {value}, {env} and {file} give the text, marked secret or not; a
-// missing variable or file, two sources or a Key Vault reference are errors at their place that never show a value.
+// missing variable or file, two sources, an empty value or a secret too short to mask are errors at their place
+// that never show a value. (Key Vault references load: keyvault_test.go.)
 func TestNamedValueForms(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "orders-key"), []byte("from-file\n"), 0o600); err != nil {
