@@ -15,7 +15,9 @@ type Config struct {
 	// Listen is the client-facing address (host:port). Default 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
 	// Admin is the address of the admin listener (/healthz /readyz /metrics /debug/resolve /debug/cache
-	// /debug/pprof/). Empty disables it. It is for operators: keep it on loopback or a management network.
+	// /debug/pprof/). Empty (the default) disables it. It listens where the address says: "127.0.0.1:9901" on
+	// loopback only, ":9901" (no host) on every interface. It is for operators: keep it on loopback or a
+	// management network.
 	Admin string `yaml:"admin"`
 	// TLS, when present, makes the client listener serve HTTPS (certificates by SNI, minimum version, mutual TLS).
 	TLS *ListenerTLS `yaml:"tls"`

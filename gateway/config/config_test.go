@@ -136,14 +136,15 @@ func TestDurationsAndDefaults(t *testing.T) {
 	}
 }
 
-// drainDelay defaults to 5s and may be 0; log.access defaults to on; health is an address like admin.
+// drainDelay defaults to 5s and may be 0; log.access defaults to on; health is an address like admin; the
+// admin and health listeners are off by default (docs/configuration.md says "(off)").
 func TestDrainDelayAccessLogAndHealth(t *testing.T) {
 	cfg, err := Parse([]byte("apis: [{name: a}]\n"), "x.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *cfg.DrainDelay != DefaultDrainDelay || !cfg.Log.AccessLog() || cfg.Health != "" {
-		t.Errorf("defaults: drainDelay %v, access %v, health %q", *cfg.DrainDelay, cfg.Log.AccessLog(), cfg.Health)
+	if *cfg.DrainDelay != DefaultDrainDelay || !cfg.Log.AccessLog() || cfg.Health != "" || cfg.Admin != "" {
+		t.Errorf("defaults: drainDelay %v, access %v, health %q, admin %q", *cfg.DrainDelay, cfg.Log.AccessLog(), cfg.Health, cfg.Admin)
 	}
 	cfg, err = Parse([]byte("apis: [{name: a}]\ndrainDelay: 0s\nlog: {access: false}\nhealth: 0.0.0.0:9902\n"), "x.yaml")
 	if err != nil {
