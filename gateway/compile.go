@@ -54,8 +54,9 @@ type operation struct {
 }
 
 // compile builds a compiled configuration from a checked configuration. Every problem is reported, with positions, as
-// config.Errors.
-func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled, error) {
+// config.Errors. served is the tls: section the client listener serves with cfg (nil: plain HTTP): cfg.TLS, but
+// for a reload that adds or removes tls:, which the listener takes only at a restart.
+func compile(cfg *config.Config, served *config.ListenerTLS, clusters clusterSource, m *metrics) (*compiled, error) {
 	var errs config.Errors
 	fail := func(p config.Pos, field, format string, args ...any) {
 		errs = append(errs, &config.Error{Pos: p, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -126,7 +127,7 @@ func compile(cfg *config.Config, clusters clusterSource, m *metrics) (*compiled,
 			return nil
 		}
 		checkBackendIDs(&errs, p, field, doc, cfg)
-		checkClientCertificateAsked(&errs, p, field, doc, cfg)
+		checkClientCertificateAsked(&errs, p, field, doc, cfg, served)
 		return doc
 	}
 	global := parse(cfg.Policies, "policies")
@@ -249,15 +250,17 @@ func checkBackendIDs(errs *config.Errors, p *config.Policy, field string, doc *p
 }
 
 // checkClientCertificateAsked reports a validate-client-certificate on a client listener that asks for no
-// certificate (no tls:, or tls.clientCertificate none): no request could carry one, so the policy would refuse
-// every request it runs for with ClientCertificateNotPresent. One with ignore-error="true" refuses nothing and
-// passes.
-func checkClientCertificateAsked(errs *config.Errors, p *config.Policy, field string, doc *policy.Document, cfg *config.Config) {
+// certificate (served: no tls:, or tls.clientCertificate none): no request could carry one, so the policy would
+// refuse every request it runs for with ClientCertificateNotPresent. One with ignore-error="true" refuses nothing
+// and passes.
+func checkClientCertificateAsked(errs *config.Errors, p *config.Policy, field string, doc *policy.Document, cfg *config.Config, served *config.ListenerTLS) {
 	why := ""
 	switch {
-	case cfg.TLS == nil:
+	case served == nil && cfg.TLS != nil:
+		why = "the client listener serves plain HTTP until a restart (tls: was added after it started)"
+	case served == nil:
 		why = "the client listener serves plain HTTP (no tls:)"
-	case cfg.TLS.ClientCertificate == "" || cfg.TLS.ClientCertificate == "none":
+	case served.ClientCertificate == "" || served.ClientCertificate == "none":
 		why = "the client listener asks clients for no certificate (tls.clientCertificate: none)"
 	default:
 		return

@@ -65,7 +65,7 @@ type Gateway struct {
 // Validate compiles a configuration without creating resolvers or listening: every policy is parsed and
 // compiled and every reference checked. The error is config.Errors with file:line positions.
 func Validate(cfg *config.Config) error {
-	_, err := compile(cfg, validationClusters{}, newMetrics())
+	_, err := compile(cfg, cfg.TLS, validationClusters{}, newMetrics())
 	if cfg.TLS != nil {
 		if _, terr := prepareListenerTLS(cfg); terr != nil {
 			var errs config.Errors
@@ -115,7 +115,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	rt, err := compile(cfg, g, g.metrics)
+	rt, err := compile(cfg, cfg.TLS, g, g.metrics)
 	if err != nil {
 		g.dropUnusedClusters()
 		return nil, err
@@ -222,7 +222,14 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 			return config.Errors{err.(*config.Error)}
 		}
 	}
-	rt, err := compile(cfg, g, g.metrics)
+	served := cfg.TLS
+	if (cfg.TLS != nil) != (g.tls != nil) { // the listener keeps its protocol, and its settings, until a restart
+		served = nil
+		if g.tls != nil {
+			served = g.tls.settings
+		}
+	}
+	rt, err := compile(cfg, served, g, g.metrics)
 	if err != nil {
 		g.dropUnusedClusters()
 		g.metrics.reloadsFailed.Add(1)
@@ -237,7 +244,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.adminGuard.Store(newAdminGuard(cfg))
 	g.use(rt, old)
 	if nextTLS != nil {
-		g.tls.commit(nextTLS)
+		g.tls.commit(nextTLS, cfg.TLS)
 	} else if (cfg.TLS != nil) != (g.tls != nil) {
 		g.log.Warn("adding or removing tls: takes effect after a restart; the client listener keeps its protocol")
 	}

@@ -17,9 +17,10 @@ import (
 // *tls.Config through GetConfigForClient, so a new set of certificates (a file changed on disk, or Reload on
 // SIGHUP) reaches new connections at once; open connections keep the one they shook hands with.
 type listenerTLS struct {
-	log   *slog.Logger
-	files *certfile.Watched[*tls.Config]
-	poll  time.Duration // 0: certfile.PollInterval
+	log      *slog.Logger
+	files    *certfile.Watched[*tls.Config]
+	settings *config.ListenerTLS // the tls: section served; changed by commit under Gateway.mu
+	poll     time.Duration       // 0: certfile.PollInterval
 	// onReload, when set (tests), is called after each reload the file watcher triggers, with its outcome.
 	onReload func(error)
 	stop     chan struct{}
@@ -87,7 +88,7 @@ func newListenerTLS(cfg *config.Config, log *slog.Logger, poll time.Duration, on
 	if err != nil {
 		return nil, err
 	}
-	return &listenerTLS{log: log, files: certfile.NewWatched(next), poll: poll, onReload: onReload, stop: make(chan struct{})}, nil
+	return &listenerTLS{log: log, files: certfile.NewWatched(next), settings: cfg.TLS, poll: poll, onReload: onReload, stop: make(chan struct{})}, nil
 }
 
 // prepareListenerTLS reads the files of cfg's tls section; commit makes them current.
@@ -95,8 +96,11 @@ func prepareListenerTLS(cfg *config.Config) (*certfile.Loaded[*tls.Config], erro
 	return certfile.Load(listenerTLSFilesOf(cfg).build)
 }
 
-// commit makes loaded files current: the next handshake uses them.
-func (lt *listenerTLS) commit(next *certfile.Loaded[*tls.Config]) { lt.files.Set(next) }
+// commit makes loaded files, and the settings they were loaded with, current: the next handshake uses them.
+func (lt *listenerTLS) commit(next *certfile.Loaded[*tls.Config], settings *config.ListenerTLS) {
+	lt.files.Set(next)
+	lt.settings = settings
+}
 
 // watch reloads the files when they change on disk, until close.
 func (lt *listenerTLS) watch() {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -492,5 +493,58 @@ func TestValidateClientCertificateNeedsAListenerThatAsks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), at+c.want) {
 			t.Errorf("%s %s: error %v, want %q", c.listener, c.attrs, err, at+c.want)
 		}
+	}
+}
+
+// A reload judges validate-client-certificate by what the client listener will serve: adding tls: takes a
+// restart, so a reload that adds it with client certificates still refuses the policy (the listener stays plain
+// HTTP); removing tls: keeps the listener's settings until a restart, so the policy loads while they ask for a
+// certificate; a reload to clientCertificate: none applies, and refuses it.
+func TestValidateClientCertificateOnReloadJudgedByTheListener(t *testing.T) {
+	ca := testcert.CA(t, "Client CA")
+	cert, key := pemPair(t, ca.Issue(t, "gateway.example"), t.TempDir(), "server")
+	cas := caFile(t, ca)
+	withPolicy := func(tlsBlock string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse([]byte(tlsBlock+`apis:
+  - name: partners
+    path: partners
+    serviceUrl: http://127.0.0.1:1/
+    policies: |
+      <policies><inbound><base /><validate-client-certificate validate-revocation="false" /></inbound></policies>
+`), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	optional := fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n  clientCertificate: optional\n  clientCaFile: %s\n", cert, key, cas)
+	none := fmt.Sprintf("tls:\n  certificates: [{certFile: %s, keyFile: %s}]\n", cert, key)
+	start := func(cfg *config.Config) *Gateway {
+		t.Helper()
+		g, err := New(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Shutdown(context.Background()) })
+		return g
+	}
+	plain, err := config.Parse([]byte("apis: [{name: partners, path: partners, serviceUrl: 'http://127.0.0.1:1/'}]\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := start(plain)
+	if err := g.Reload(withPolicy(optional)); err == nil || !strings.Contains(err.Error(), "the client listener serves plain HTTP until a restart (tls: was added after it started)") {
+		t.Errorf("plain HTTP listener, reload adding tls: with the policy: %v", err)
+	}
+	g = start(withPolicy(optional))
+	if err := g.Reload(withPolicy("")); err != nil {
+		t.Errorf("a listener asking for certificates, reload removing tls:: %v", err)
+	}
+	if err := g.Reload(withPolicy(none)); err == nil || !strings.Contains(err.Error(), "the client listener asks clients for no certificate") {
+		t.Errorf("reload to clientCertificate none: %v", err)
+	}
+	if err := g.Reload(withPolicy(optional)); err != nil {
+		t.Errorf("reload back to optional: %v", err)
 	}
 }
