@@ -19,7 +19,8 @@ import (
 // Signing keys an OpenID provider publishes (validate-jwt's <openid-config url>): its discovery document names the
 // issuer and the JWKS URL; the keys are fetched on first use, kept for jwksMaxAge, fetched again after that (the
 // last good keys stay in use while the provider cannot be reached, and a failed fetch is not tried again for
-// jwksRetryAfter, so that every request past the hour does not wait for a provider that is down), and fetched at
+// jwksRetryAfter, so that every request past the hour, or before the first keys, does not wait for a provider
+// that is down), and fetched at
 // once when a token names a key ID none of them has, which is how a key rollover shows (at most
 // jwksMissRefreshes times a minute, so that tokens with made-up key IDs cannot make the gateway hammer the
 // provider).
@@ -42,6 +43,7 @@ type openIDKeys struct {
 	iss       string
 	fetched   time.Time
 	failed    time.Time   // of the last failed fetch after fetched (zero when none)
+	failure   error       // that fetch's error, answered without fetching again while no keys were ever had
 	refreshes []time.Time // forced refreshes (unknown key ID) in the last minute
 }
 
@@ -60,6 +62,9 @@ func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
+	if o.cached == nil && o.failure != nil && now.Sub(o.failed) < jwksRetryAfter {
+		return nil, o.failure // the provider was down moments ago: no fetch per request while it stays down
+	}
 	stale := o.cached == nil || now.Sub(o.fetched) > jwksMaxAge && now.Sub(o.failed) >= jwksRetryAfter
 	if refresh && !stale {
 		recent := o.refreshes[:0]
@@ -80,13 +85,14 @@ func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	}
 	keys, iss, err := o.fetch()
 	if err != nil {
+		o.failed = now
 		if o.cached != nil {
-			o.failed = now
 			return o.cached, nil
 		}
-		return nil, fmt.Errorf("validate-jwt: signing keys of %s: %w", o.url, err)
+		o.failure = fmt.Errorf("validate-jwt: signing keys of %s: %w", o.url, err)
+		return nil, o.failure
 	}
-	o.cached, o.iss, o.fetched, o.failed = keys, iss, now, time.Time{}
+	o.cached, o.iss, o.fetched, o.failed, o.failure = keys, iss, now, time.Time{}, nil
 	return keys, nil
 }
 

@@ -350,6 +350,33 @@ func TestOpenIDKeysFetchedAgainAfterMaxAge(t *testing.T) {
 	step("fresh", time.Minute, "k3", 5)
 }
 
+// A provider that is down before any keys were fetched is asked again only after jwksRetryAfter: the requests in
+// between get the same error without a fetch each, so a flood of tokens cannot hammer a provider that is down.
+func TestOpenIDKeysFirstFetchFailureSpaced(t *testing.T) {
+	idp := startOpenIDProvider(t)
+	idp.publish("k1", rsaKey(t))
+	idp.setDown(true)
+	o, err := newOpenIDKeys(idp.url + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	o.now = func() time.Time { return clock }
+	for i := range 3 {
+		if _, err := o.keys(false); err == nil {
+			t.Fatalf("call %d: keys from a provider that is down", i)
+		}
+	}
+	if n := idp.fetches(); n != 1 {
+		t.Errorf("%d fetches for 3 requests within jwksRetryAfter, want 1", n)
+	}
+	idp.setDown(false)
+	clock = clock.Add(jwksRetryAfter)
+	if keys, err := o.keys(false); err != nil || len(keys) != 1 || idp.fetches() != 2 {
+		t.Errorf("after jwksRetryAfter: %v %v after %d fetches, want k1 after 2", keys, err, idp.fetches())
+	}
+}
+
 // require-signed-tokens="false" accepts an unsigned (alg: none) token, whose claims are still checked; by
 // default such a token is refused, as one signed with no known key.
 func TestValidateJWTUnsignedTokens(t *testing.T) {
