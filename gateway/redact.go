@@ -15,7 +15,8 @@ import (
 const redacted = "[redacted]"
 
 // minSecretLen: shorter values are not masked (masking "on" or "1" would garble every line). A named value marked
-// secret cannot be shorter (config.MinSecretLen, a load error); a credential written without a named value can.
+// secret, or an adminAuth token written out, cannot be shorter (config.MinSecretLen, a load error); a backend
+// credential written without a named value can.
 const minSecretLen = config.MinSecretLen
 
 // configSecrets lists the values a log line, an admin answer or an error body must never show: every named value

@@ -348,6 +348,7 @@ func TestAdminAuth(t *testing.T) {
 	for yaml, want := range map[string]string{
 		"adminAuth: {}\n": "x.yaml:2:1: adminAuth.bearerToken: required",
 		"adminAuth: {bearerToken: '{{missing}}'}\n": "x.yaml:2:13: adminAuth.bearerToken: unknown named value {{missing}}",
+		"adminAuth: {bearerToken: abc}\n":           "x.yaml:2:13: adminAuth.bearerToken: a token shorter than 4 bytes",
 	} {
 		if _, err := Parse([]byte("apis: [{name: a}]\n"+yaml), "x.yaml"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", yaml, err, want)

@@ -351,6 +351,9 @@ func check(l *errorList, cfg *Config) {
 				l.bad("adminAuth.bearerToken", "unknown named value {{%s}}; define it under namedValues:", m[1])
 			}
 		}
+		if a.BearerToken != "" && !NamedRef.MatchString(a.BearerToken) && len(a.BearerToken) < MinSecretLen {
+			l.bad("adminAuth.bearerToken", "a token shorter than %d bytes cannot be kept out of the logs (and is guessable): use a longer one, better through a secret named value such as \"{{admin-token}}\"", MinSecretLen)
+		}
 	}
 	for i, p := range cfg.TrustedProxies {
 		if _, err := ParsePrefix(p); err != nil {
