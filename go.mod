@@ -13,7 +13,6 @@ require (
 	github.com/valyala/fasthttp v1.77.0 // gateway data path: server and pooled keep-alive clients, no allocation per request
 	golang.org/x/net v0.62.0 // fakesf: replicas answer WebSocket (RFC 6455) upgrades; gateway tests are its clients
 	golang.org/x/sync v0.24.0 // resolver: singleflight, one naming call per partition however many requests miss
-	golang.org/x/sys v0.49.0 // gateway: TCP_INFO tells a reset request the replica never acknowledged (resendable) from one it may have run
 	gopkg.in/yaml.v3 v3.0.1 // gateway config and fakesf topologies, decoded via yaml.Node for file:line errors
 )
 
@@ -29,5 +28,6 @@ require (
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )

@@ -12,9 +12,10 @@ import (
 // the loop then takes every connection still queued and stops the socket listening in one step (takeQueued), hands
 // those connections to the server, and closes. A client whose connection the kernel had queued therefore gets its
 // request served; one that dials after the close is refused. Without this a request could be lost on a connection
-// the replica never saw. One case remains, as with any server: a connection whose handshake is still completing
-// on the replica's side at the close (its client already counts it established) is reset when its request
-// arrives; the replica's host acknowledged none of it, which is how the gateway knows to resend it.
+// the replica never saw, which no client can tell from a lost answer. Two instants remain, as with any server: a
+// connection whose handshake is still completing on the replica's side at the close, and one the kernel queues
+// between the last accept and the close (a loaded machine can stall the thread there), are reset after their
+// client wrote its request.
 type drainingListener struct {
 	*net.TCPListener
 	draining atomic.Bool

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"syscall"
 )
@@ -10,20 +9,6 @@ import (
 // errStaleConn: a pooled backend connection was found closed by the backend before any byte of the request was
 // written to it. The request never left the gateway, so it may be resent whatever its method.
 var errStaleConn = errors.New("the pooled connection was closed by the backend before the request was written")
-
-// errNotAcknowledged: the connection failed after the request was written, but the backend's host had
-// acknowledged none of the bytes written on it (neverAcknowledged), so the service cannot have read the request
-// and it may be resent whatever its method.
-var errNotAcknowledged = errors.New("the backend acknowledged no byte of the request")
-
-// unacknowledged wraps err, the failure of an attempt after its request was written on conn, with
-// errNotAcknowledged when the backend provably never received a byte of it.
-func unacknowledged(conn net.Conn, err error) error {
-	if bc, ok := conn.(*backendConn); ok && bc.neverAcknowledged() {
-		return fmt.Errorf("%w: %w", errNotAcknowledged, err)
-	}
-	return err
-}
 
 // backendConn is a connection to a backend endpoint (lazy deadlines as lazyDeadlineConn). Before it carries a
 // request on a connection that already carried one (a pooled keep-alive connection), it checks without

@@ -22,7 +22,7 @@ import (
 // (Reason BackendConnectionFailure or Timeout) and, when retries run out, a 502, 503 or 504.
 type forwardError struct {
 	reason    string        // expr.ReasonBackendConnectionFailure or expr.ReasonTimeout
-	notSent   bool          // proven: the request never reached the service (connect failed, stale, unacknowledged or no free connection)
+	notSent   bool          // proven: the request never reached the service (connect failed, stale or no free connection)
 	stale     bool          // a pooled connection was found closed by the backend before the request was written
 	poolFull  bool          // every connection to the endpoint stayed busy for the backend's connectionWaitTimeout
 	tooLarge  bool          // the response exceeded limits.maxResponseBodyBytes
@@ -82,8 +82,6 @@ func classify(err error, endpoint []byte) *forwardError {
 		}
 	case errors.Is(err, errStaleConn):
 		fe.notSent, fe.stale = true, true
-	case errors.Is(err, errNotAcknowledged):
-		fe.notSent = true
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		fe.notSent, fe.poolFull = true, true
 	case errors.Is(err, fasthttp.ErrDialTimeout):

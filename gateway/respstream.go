@@ -63,7 +63,6 @@ func (t *responseTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Req
 		err = conn.SetReadDeadline(plan.deadline)
 	}
 	if err != nil {
-		err = unacknowledged(conn, err)
 		hc.CloseConn(cc)
 		return true, err
 	}
@@ -72,7 +71,6 @@ func (t *responseTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Req
 	}
 	br := hc.AcquireReader(conn)
 	if err = readResponseHead(resp, br); err != nil {
-		err = unacknowledged(conn, err)
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		return true, err
