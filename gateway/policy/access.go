@@ -300,7 +300,7 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 	if revocation, err := b.literalBool(el, "validate-revocation", true); err != nil {
 		return nil, err
 	} else if revocation {
-		s.crls = newCRLCache()
+		s.crls = processCRLs
 	}
 	if trust, err := b.literalBool(el, "validate-trust", true); err != nil {
 		return nil, err
@@ -369,7 +369,7 @@ func (rn *runner) validateClientCertificate(s *validateCertStmt) error {
 		reason = "ClientCertificateIdentityNotAllowed"
 	}
 	var cause error
-	if reason == "" && s.crls != nil {
+	if reason == "" && s.crls != nil && !s.ignoreError { // ignore-error: nothing to refuse, no list to fetch
 		ctx := rn.ctx
 		if ctx == nil {
 			ctx = context.Background()

@@ -17,18 +17,25 @@ import (
 
 // Revocation of client certificates (validate-client-certificate validate-revocation="true", APIM's default):
 // each certificate of the verified chain but the CA is looked up in the certificate revocation lists (CRLs) its
-// CRL distribution points name over http(s). A CRL is fetched on first use, checked against the signature of the
-// certificate's issuer, and kept until its NextUpdate (at most crlMaxAge when it names none); after that it is
-// fetched again, and a CRL past its NextUpdate that cannot be fetched again no longer vouches for anything. A
-// certificate whose CRL cannot be had (no distribution point, none reachable, none signed by its issuer) has an
-// unknown revocation status, which refuses it as Windows' online check does under APIM. A failed fetch is not
-// tried again for crlRetryAfter, so that clients cannot make the gateway hammer an unreachable CRL server.
+// CRL distribution points name over http(s). A CRL is fetched on first use (the request waits for it), checked
+// against the signature of the certificate's issuer, and valid until its NextUpdate (crlMaxAge when it names
+// none). It is fetched again in the background once it is crlRefreshEvery old (CAs publish the next list before
+// the current one ends), requests meanwhile answered from it; a CRL past its NextUpdate that could not be fetched
+// again no longer vouches for anything. A certificate whose CRL cannot be had (no distribution point, none
+// reachable, none signed by its issuer) has an unknown revocation status, which refuses it as Windows' online
+// check does under APIM. A failed fetch is not tried again for crlRetryAfter, so that clients cannot make the
+// gateway hammer an unreachable CRL server. One cache serves the whole process (processCRLs), keyed by URL, so
+// a reload keeps the lists it has.
 const (
 	crlMaxAge       = 24 * time.Hour
+	crlRefreshEvery = time.Hour
 	crlRetryAfter   = 10 * time.Second
 	crlFetchTimeout = 10 * time.Second
 	maxCRLBytes     = 32 << 20
 )
+
+// processCRLs is the CRL cache of every validate-client-certificate statement, across reloads.
+var processCRLs = newCRLCache()
 
 var (
 	errRevoked           = errors.New("the certificate is revoked")
@@ -42,6 +49,8 @@ type crlCache struct {
 
 	mu    sync.Mutex
 	byURL map[string]*crlEntry
+
+	refreshed func() // tests: called after each background refresh
 }
 
 func newCRLCache() *crlCache {
@@ -50,10 +59,11 @@ func newCRLCache() *crlCache {
 
 // crlEntry is one distribution point's list: the last good one, and when a fetch last failed.
 type crlEntry struct {
-	mu       sync.Mutex // held while fetching: concurrent requests wait for one fetch
-	list     *revocationList
-	failedAt time.Time
-	failure  error
+	mu         sync.Mutex // held during a first fetch: concurrent requests wait for it
+	list       *revocationList
+	failedAt   time.Time
+	failure    error
+	refreshing bool // a background fetch runs
 }
 
 // revocationList is a parsed CRL: its revoked serial numbers, its validity and the issuer it was verified with.
@@ -61,14 +71,18 @@ type revocationList struct {
 	crl        *x509.RevocationList
 	revoked    map[string]struct{} // serial numbers (serialKey)
 	expires    time.Time           // NextUpdate, or the fetch time plus crlMaxAge
+	refreshAt  time.Time           // when to fetch the next list in the background (no later than expires)
 	verifiedBy []byte              // the raw issuer certificate whose key checked the signature
 }
 
 // checkChain checks every certificate of chain (the certificate first, the CA last) but the CA: nil when none is
 // revoked and the status of each is known; errRevoked or errRevocationUnknown (wrapped with the cause) otherwise.
 func (cc *crlCache) checkChain(ctx context.Context, chain []*x509.Certificate) error {
-	if len(chain) < 2 {
+	switch len(chain) {
+	case 0:
 		return fmt.Errorf("%w: no verified chain to its issuer", errRevocationUnknown)
+	case 1: // the certificate is itself a trust anchor of tls.clientCaFile (a pinned self-signed one): no issuer's list
+		return nil
 	}
 	for i := 0; i+1 < len(chain); i++ {
 		if err := cc.check(ctx, chain[i], chain[i+1]); err != nil {
@@ -111,6 +125,11 @@ func (cc *crlCache) list(ctx context.Context, u string, issuer *x509.Certificate
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := cc.now()
+	if e.list != nil && !now.After(e.list.expires) && now.After(e.list.refreshAt) && !e.refreshing &&
+		(e.failure == nil || now.Sub(e.failedAt) >= crlRetryAfter) {
+		e.refreshing = true
+		go cc.refresh(e, u)
+	}
 	if e.list == nil || now.After(e.list.expires) {
 		if e.failure != nil && now.Sub(e.failedAt) < crlRetryAfter {
 			return nil, e.failure
@@ -129,6 +148,22 @@ func (cc *crlCache) list(ctx context.Context, u string, issuer *x509.Certificate
 		e.list.verifiedBy = issuer.Raw
 	}
 	return e.list, nil
+}
+
+// refresh fetches the next list at u in the background; the current one serves until it has.
+func (cc *crlCache) refresh(e *crlEntry, u string) {
+	list, err := cc.fetch(context.Background(), u, cc.now())
+	e.mu.Lock()
+	if err != nil {
+		e.failure, e.failedAt = fmt.Errorf("CRL %s: %w", u, err), cc.now()
+	} else {
+		e.list, e.failure = list, nil
+	}
+	e.refreshing = false
+	e.mu.Unlock()
+	if cc.refreshed != nil {
+		cc.refreshed()
+	}
 }
 
 func (cc *crlCache) fetch(ctx context.Context, u string, now time.Time) (*revocationList, error) {
@@ -173,6 +208,10 @@ func parseCRL(data []byte, now time.Time) (*revocationList, error) {
 		l.expires = now.Add(crlMaxAge)
 	} else if now.After(crl.NextUpdate) {
 		return nil, fmt.Errorf("its NextUpdate (%s) has passed", crl.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	l.refreshAt = now.Add(crlRefreshEvery)
+	if l.refreshAt.After(l.expires) {
+		l.refreshAt = l.expires
 	}
 	for _, r := range crl.RevokedCertificateEntries {
 		if r.SerialNumber != nil {

@@ -79,8 +79,12 @@ func TestCRLCheckAgainstTheIssuersList(t *testing.T) {
 	if err := check(good); !errors.Is(err, errRevocationUnknown) {
 		t.Errorf("a CRL past its NextUpdate: %v, want unknown", err)
 	}
-	if err := newCRLCache().checkChain(context.Background(), []*x509.Certificate{good.Leaf}); !errors.Is(err, errRevocationUnknown) {
+	if err := newCRLCache().checkChain(context.Background(), nil); !errors.Is(err, errRevocationUnknown) {
 		t.Errorf("no verified chain: %v, want unknown", err)
+	}
+	pinned := testcert.SelfSigned(t, "pinned.example") // in tls.clientCaFile itself: its chain is just itself
+	if err := newCRLCache().checkChain(context.Background(), []*x509.Certificate{pinned.Leaf}); err != nil {
+		t.Errorf("a certificate that is its own trust anchor: %v, want nothing to check", err)
 	}
 }
 
@@ -122,6 +126,44 @@ func TestCRLRefetchedAfterNextUpdate(t *testing.T) {
 	srv.serve(ca.CRL(t, now.Add(time.Hour)))
 	if err := check(); err != nil || srv.fetches.Load() != 4 {
 		t.Errorf("after crlRetryAfter: %v after %d fetches, want the new list (4 fetches)", err, srv.fetches.Load())
+	}
+}
+
+// Once a list is crlRefreshEvery old but still before its NextUpdate, the next check answers from it at once and
+// fetches the next list in the background; the check after that sees the new list. A failed background fetch
+// keeps the old list while it is valid.
+func TestCRLRefreshedInTheBackground(t *testing.T) {
+	ca := testcert.CA(t, "Client CA")
+	srv := newCRLServer(t)
+	client := ca.IssueWithCRL(t, "client.example", srv.url)
+	now := time.Now()
+	cc := newCRLCache()
+	cc.now = func() time.Time { return now }
+	refreshed := make(chan struct{}, 1)
+	cc.refreshed = func() { refreshed <- struct{}{} }
+	check := func() error { return cc.checkChain(context.Background(), []*x509.Certificate{client.Leaf, ca.Leaf}) }
+
+	srv.serve(ca.CRL(t, now.Add(6*time.Hour)))
+	if err := check(); err != nil {
+		t.Fatal(err)
+	}
+	srv.serve(nil) // down: the background fetch fails
+	now = now.Add(crlRefreshEvery + time.Second)
+	if err := check(); err != nil {
+		t.Fatalf("while the list is still valid: %v", err)
+	}
+	<-refreshed
+	if err := check(); err != nil || srv.fetches.Load() != 2 {
+		t.Fatalf("after a failed background fetch: %v after %d fetches, want the old list (2 fetches)", err, srv.fetches.Load())
+	}
+	srv.serve(ca.CRL(t, now.Add(6*time.Hour), client)) // revoked now
+	now = now.Add(crlRetryAfter)
+	if err := check(); err != nil {
+		t.Fatalf("the check that starts the refresh answers from the old list: %v", err)
+	}
+	<-refreshed
+	if err := check(); !errors.Is(err, errRevoked) || srv.fetches.Load() != 3 {
+		t.Errorf("after the background fetch: %v after %d fetches, want revoked (3 fetches)", err, srv.fetches.Load())
 	}
 }
 
