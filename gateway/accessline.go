@@ -39,7 +39,7 @@ type requestLine struct {
 	code, detail            string
 	failed                  bool
 	secrets                 *strings.Replacer // masks the configuration's secrets in every string (redact.go)
-	clock                   *clockText        // the request state's cache of the time's text; nil: none
+	clock                   *clockText        // the request state's cache of the time's text
 	timestamp               time.Time
 }
 
@@ -220,9 +220,6 @@ const secondsLen = len("2006-01-02T15:04:05")
 
 // appendTime appends t as slog's JSON (RFC3339Nano) or text (appendRFC3339Millis) layout writes it.
 func (c *clockText) appendTime(b []byte, t time.Time, json bool) []byte {
-	if c == nil {
-		return appendTimeSlow(b, t, json)
-	}
 	if sec := t.Unix(); c.n == 0 || sec != c.sec || t.Location() != c.loc {
 		text := t.Truncate(time.Second).AppendFormat(c.text[:0], "2006-01-02T15:04:05Z07:00")
 		if y := t.Year(); y < 0 || y > 9999 || len(text) > len(c.text) {

@@ -226,7 +226,7 @@ func newServerVerifier(a *Auth, roots *x509.CertPool) (*serverVerifier, error) {
 
 func (v *serverVerifier) verify(certs []*x509.Certificate) error {
 	if len(certs) == 0 {
-		return &CertificateError{Reason: "the server presented no certificate"}
+		return certificateError(nil, "the server presented no certificate")
 	}
 	leaf := certs[0]
 	tp := Thumbprint(leaf)
@@ -248,8 +248,16 @@ func (v *serverVerifier) verify(certs []*x509.Certificate) error {
 		}
 		reasons = append(reasons, fmt.Sprintf("name %q matched but %v", n.Name, err))
 	}
-	return &CertificateError{Thumbprint: tp, Subject: leaf.Subject.CommonName, DNSNames: leaf.DNSNames,
-		Reason: strings.Join(reasons, "; ")}
+	return certificateError(leaf, strings.Join(reasons, "; "))
+}
+
+// certificateError is the CertificateError of a refused leaf certificate (nil: none was presented).
+func certificateError(leaf *x509.Certificate, reason string) *CertificateError {
+	e := &CertificateError{Reason: reason}
+	if leaf != nil {
+		e.Thumbprint, e.Subject, e.DNSNames = Thumbprint(leaf), leaf.Subject.CommonName, leaf.DNSNames
+	}
+	return e
 }
 
 // verifyIssuer checks the trust of a name-matched leaf: pinned issuer thumbprints, or a chain to the roots.

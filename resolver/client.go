@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -233,12 +234,12 @@ func (c *namingClient) transportError(ctx context.Context, op, endpoint string, 
 	}
 	var ve *tls.CertificateVerificationError // standard validation: no thumbprints or names configured
 	if errors.As(err, &ve) {
-		ce := &CertificateError{Reason: "not trusted by the CAs the gateway uses (serverCaFile, or the system's): " + ve.Err.Error()}
+		var leaf *x509.Certificate
 		if len(ve.UnverifiedCertificates) > 0 {
-			leaf := ve.UnverifiedCertificates[0]
-			ce.Thumbprint, ce.Subject, ce.DNSNames = Thumbprint(leaf), leaf.Subject.CommonName, leaf.DNSNames
+			leaf = ve.UnverifiedCertificates[0]
 		}
-		return fmt.Errorf("%s on %s: %w", op, endpoint, ce)
+		reason := "not trusted by the CAs the gateway uses (serverCaFile, or the system's): " + ve.Err.Error()
+		return fmt.Errorf("%s on %s: %w", op, endpoint, certificateError(leaf, reason))
 	}
 	return fmt.Errorf("%s on %s: %w", op, endpoint, err)
 }

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"errors"
 	"net/netip"
@@ -281,6 +280,7 @@ type validateCertStmt struct {
 	ignoreError bool
 	crls        *crlCache // validate-revocation="true" (the default); nil when false
 	identities  []certIdentity
+	byIssuer    bool // an identity names issuer-thumbprint: the issuer's thumbprint is worked out per request
 }
 
 // certIdentity is one <identity>: every attribute given must match.
@@ -349,6 +349,7 @@ func (b *builder) validateClientCertificate(el *element) (*validateCertStmt, err
 				return nil, b.errorf(id.off, "<identity> needs at least one attribute to match")
 			}
 			ci.serial = trimSerial(ci.serial)
+			s.byIssuer = s.byIssuer || ci.issuerThumbprint != ""
 			s.identities = append(s.identities, ci)
 		}
 	}
@@ -370,11 +371,7 @@ func (rn *runner) validateClientCertificate(s *validateCertStmt) error {
 	}
 	var cause error
 	if reason == "" && s.crls != nil && !s.ignoreError { // ignore-error: nothing to refuse, no list to fetch
-		ctx := rn.ctx
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		switch cause = s.crls.checkChain(ctx, rn.c.CertificateChain); {
+		switch cause = s.crls.checkChain(rn.context(), rn.c.CertificateChain); {
 		case errors.Is(cause, errRevoked):
 			reason = "ClientCertificateRevoked"
 		case cause != nil:
@@ -395,7 +392,7 @@ func (s *validateCertStmt) matchesAny(cert *x509.Certificate, chain []*x509.Cert
 		subject:       expr.DistinguishedName(cert.Subject),
 		issuerSubject: expr.DistinguishedName(cert.Issuer),
 	}
-	if len(chain) > 1 {
+	if s.byIssuer && len(chain) > 1 {
 		have.issuerThumbprint = expr.Thumbprint(chain[1])
 	}
 	for _, id := range s.identities {

@@ -23,13 +23,11 @@ import (
 // the current one ends), requests meanwhile answered from it; a CRL past its NextUpdate that could not be fetched
 // again no longer vouches for anything. A certificate whose CRL cannot be had (no distribution point, none
 // reachable, none signed by its issuer) has an unknown revocation status, which refuses it as Windows' online
-// check does under APIM. A failed fetch is not tried again for crlRetryAfter, so that clients cannot make the
-// gateway hammer an unreachable CRL server. One cache serves the whole process (processCRLs), keyed by URL, so
+// check does under APIM. A failed fetch is not tried again for fetchRetryAfter (fetchfailure.go). One cache serves the whole process (processCRLs), keyed by URL, so
 // a reload keeps the lists it has.
 const (
 	crlMaxAge       = 24 * time.Hour
 	crlRefreshEvery = time.Hour
-	crlRetryAfter   = 10 * time.Second
 	crlFetchTimeout = 10 * time.Second
 	maxCRLBytes     = 32 << 20
 )
@@ -38,8 +36,9 @@ const (
 var processCRLs = newCRLCache()
 
 var (
-	errRevoked           = errors.New("the certificate is revoked")
-	errRevocationUnknown = errors.New("the certificate's revocation status is unknown")
+	errRevoked             = errors.New("the certificate is revoked")
+	errRevocationUnknown   = errors.New("the certificate's revocation status is unknown")
+	errNoDistributionPoint = errors.New("it names no http(s) CRL distribution point")
 )
 
 // crlCache holds the CRLs of one validate-client-certificate statement, by distribution point URL.
@@ -57,19 +56,18 @@ func newCRLCache() *crlCache {
 	return &crlCache{client: &http.Client{Timeout: crlFetchTimeout}, now: time.Now, byURL: map[string]*crlEntry{}}
 }
 
-// crlEntry is one distribution point's list: the last good one, and when a fetch last failed.
+// crlEntry is one distribution point's list: the last good one, and the last failed fetch.
 type crlEntry struct {
 	mu         sync.Mutex // held during a first fetch: concurrent requests wait for it
 	list       *revocationList
-	failedAt   time.Time
-	failure    error
+	lastFail   lastFailure
 	refreshing bool // a background fetch runs
 }
 
 // revocationList is a parsed CRL: its revoked serial numbers, its validity and the issuer it was verified with.
 type revocationList struct {
 	crl        *x509.RevocationList
-	revoked    map[string]struct{} // serial numbers (serialKey)
+	revoked    map[string]struct{} // serial numbers (appendSerialKey)
 	expires    time.Time           // NextUpdate, or the fetch time plus crlMaxAge
 	refreshAt  time.Time           // when to fetch the next list in the background (no later than expires)
 	verifiedBy []byte              // the raw issuer certificate whose key checked the signature
@@ -94,7 +92,7 @@ func (cc *crlCache) checkChain(ctx context.Context, chain []*x509.Certificate) e
 
 // check looks cert up in the first CRL of its distribution points that can be had and is signed by issuer.
 func (cc *crlCache) check(ctx context.Context, cert, issuer *x509.Certificate) error {
-	var last error = errors.New("it names no http(s) CRL distribution point")
+	last := errNoDistributionPoint
 	for _, u := range cert.CRLDistributionPoints {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			continue // ldap: and the like are not fetched
@@ -104,7 +102,8 @@ func (cc *crlCache) check(ctx context.Context, cert, issuer *x509.Certificate) e
 			last = err
 			continue
 		}
-		if _, revoked := list.revoked[serialKey(cert.SerialNumber)]; revoked {
+		var buf [maxSerialBytes + 1]byte
+		if _, revoked := list.revoked[string(appendSerialKey(buf[:0], cert.SerialNumber))]; revoked {
 			return errRevoked
 		}
 		return nil
@@ -126,20 +125,20 @@ func (cc *crlCache) list(ctx context.Context, u string, issuer *x509.Certificate
 	defer e.mu.Unlock()
 	now := cc.now()
 	if e.list != nil && !now.After(e.list.expires) && now.After(e.list.refreshAt) && !e.refreshing &&
-		(e.failure == nil || now.Sub(e.failedAt) >= crlRetryAfter) {
+		e.lastFail.recent(now) == nil {
 		e.refreshing = true
 		go cc.refresh(e, u)
 	}
 	if e.list == nil || now.After(e.list.expires) {
-		if e.failure != nil && now.Sub(e.failedAt) < crlRetryAfter {
-			return nil, e.failure
+		if err := e.lastFail.recent(now); err != nil {
+			return nil, err
 		}
 		list, err := cc.fetch(ctx, u, now)
 		if err != nil {
-			e.failure, e.failedAt = fmt.Errorf("CRL %s: %w", u, err), now
-			return nil, e.failure
+			e.lastFail = lastFailure{at: now, err: fmt.Errorf("CRL %s: %w", u, err)}
+			return nil, e.lastFail.err
 		}
-		e.list, e.failure = list, nil
+		e.list, e.lastFail = list, lastFailure{}
 	}
 	if !bytes.Equal(e.list.verifiedBy, issuer.Raw) {
 		if err := e.list.crl.CheckSignatureFrom(issuer); err != nil {
@@ -155,9 +154,9 @@ func (cc *crlCache) refresh(e *crlEntry, u string) {
 	list, err := cc.fetch(context.Background(), u, cc.now())
 	e.mu.Lock()
 	if err != nil {
-		e.failure, e.failedAt = fmt.Errorf("CRL %s: %w", u, err), cc.now()
+		e.lastFail = lastFailure{at: cc.now(), err: fmt.Errorf("CRL %s: %w", u, err)}
 	} else {
-		e.list, e.failure = list, nil
+		e.list, e.lastFail = list, lastFailure{}
 	}
 	e.refreshing = false
 	e.mu.Unlock()
@@ -215,11 +214,24 @@ func parseCRL(data []byte, now time.Time) (*revocationList, error) {
 	}
 	for _, r := range crl.RevokedCertificateEntries {
 		if r.SerialNumber != nil {
-			l.revoked[serialKey(r.SerialNumber)] = struct{}{}
+			l.revoked[string(appendSerialKey(nil, r.SerialNumber))] = struct{}{}
 		}
 	}
 	return l, nil
 }
 
-// serialKey is how revocationList.revoked spells a serial number.
-func serialKey(n *big.Int) string { return n.Text(16) }
+// appendSerialKey appends how revocationList.revoked spells a serial number: '-' when it is negative, then its
+// magnitude's big-endian bytes. Into a buffer of maxSerialBytes+1 it allocates nothing for a serial of up to
+// maxSerialBytes bytes (RFC 5280 allows 20), so a check of a cached list allocates nothing.
+func appendSerialKey(b []byte, n *big.Int) []byte {
+	if n.Sign() < 0 {
+		b = append(b, '-')
+	}
+	start := len(b)
+	b = append(b, make([]byte, (n.BitLen()+7)/8)...)
+	n.FillBytes(b[start:])
+	return b
+}
+
+// maxSerialBytes is the longest serial number appendSerialKey spells in a caller's stack buffer.
+const maxSerialBytes = 32

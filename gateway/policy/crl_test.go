@@ -23,7 +23,7 @@ type crlServer struct {
 	der     []byte
 }
 
-func newCRLServer(t *testing.T) *crlServer {
+func newCRLServer(t testing.TB) *crlServer {
 	s := &crlServer{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		s.fetches.Add(1)
@@ -88,44 +88,59 @@ func TestCRLCheckAgainstTheIssuersList(t *testing.T) {
 	}
 }
 
-// A CRL is kept until its NextUpdate and fetched again after it, so a revocation published meanwhile is seen
-// then; a failed fetch is not tried again before crlRetryAfter.
-func TestCRLRefetchedAfterNextUpdate(t *testing.T) {
-	ca := testcert.CA(t, "Client CA")
-	srv := newCRLServer(t)
-	client := ca.IssueWithCRL(t, "client.example", srv.url)
-	now := time.Now()
-	cc := newCRLCache()
-	cc.now = func() time.Time { return now }
-	check := func() error { return cc.checkChain(context.Background(), []*x509.Certificate{client.Leaf, ca.Leaf}) }
+// crlFixture is a client certificate whose CA serves its CRL from srv, checked by a cache on a clock the test
+// turns (now).
+type crlFixture struct {
+	ca, client *testcert.Cert
+	srv        *crlServer
+	cc         *crlCache
+	now        time.Time
+}
 
-	srv.serve(ca.CRL(t, now.Add(time.Hour)))
-	if err := check(); err != nil {
+func newCRLFixture(tb testing.TB) *crlFixture {
+	f := &crlFixture{ca: testcert.CA(tb, "Client CA"), srv: newCRLServer(tb), cc: newCRLCache(), now: time.Now()}
+	f.client = f.ca.IssueWithCRL(tb, "client.example", f.srv.url)
+	f.cc.now = func() time.Time { return f.now }
+	return f
+}
+
+// check checks the client's chain (the client, then its CA).
+func (f *crlFixture) check() error {
+	return f.cc.checkChain(context.Background(), []*x509.Certificate{f.client.Leaf, f.ca.Leaf})
+}
+
+// A CRL is kept until its NextUpdate and fetched again after it, so a revocation published meanwhile is seen
+// then; a failed fetch is not tried again before fetchRetryAfter.
+func TestCRLRefetchedAfterNextUpdate(t *testing.T) {
+	f := newCRLFixture(t)
+	srv := f.srv
+	f.srv.serve(f.ca.CRL(t, f.now.Add(time.Hour)))
+	if err := f.check(); err != nil {
 		t.Fatal(err)
 	}
-	srv.serve(ca.CRL(t, now.Add(3*time.Hour), client)) // revoked, not yet seen
-	if err := check(); err != nil || srv.fetches.Load() != 1 {
+	srv.serve(f.ca.CRL(t, f.now.Add(3*time.Hour), f.client)) // revoked, not yet seen
+	if err := f.check(); err != nil || srv.fetches.Load() != 1 {
 		t.Fatalf("before NextUpdate: %v after %d fetches, want the cached list (1 fetch)", err, srv.fetches.Load())
 	}
-	now = now.Add(2 * time.Hour)
-	if err := check(); !errors.Is(err, errRevoked) || srv.fetches.Load() != 2 {
+	f.now = f.now.Add(2 * time.Hour)
+	if err := f.check(); !errors.Is(err, errRevoked) || srv.fetches.Load() != 2 {
 		t.Fatalf("after NextUpdate: %v after %d fetches, want revoked (2 fetches)", err, srv.fetches.Load())
 	}
 
-	now = now.Add(2 * time.Hour) // past the second list's NextUpdate, and the server is down
+	f.now = f.now.Add(2 * time.Hour) // past the second list's NextUpdate, and the server is down
 	srv.serve(nil)
 	for range 3 {
-		if err := check(); !errors.Is(err, errRevocationUnknown) {
+		if err := f.check(); !errors.Is(err, errRevocationUnknown) {
 			t.Fatalf("stale list, server down: %v, want unknown", err)
 		}
 	}
 	if n := srv.fetches.Load(); n != 3 {
-		t.Errorf("%d fetches, want 3: a failed fetch is not repeated within crlRetryAfter", n)
+		t.Errorf("%d fetches, want 3: a failed fetch is not repeated within fetchRetryAfter", n)
 	}
-	now = now.Add(crlRetryAfter)
-	srv.serve(ca.CRL(t, now.Add(time.Hour)))
-	if err := check(); err != nil || srv.fetches.Load() != 4 {
-		t.Errorf("after crlRetryAfter: %v after %d fetches, want the new list (4 fetches)", err, srv.fetches.Load())
+	f.now = f.now.Add(fetchRetryAfter)
+	srv.serve(f.ca.CRL(t, f.now.Add(time.Hour)))
+	if err := f.check(); err != nil || srv.fetches.Load() != 4 {
+		t.Errorf("after fetchRetryAfter: %v after %d fetches, want the new list (4 fetches)", err, srv.fetches.Load())
 	}
 }
 
@@ -133,36 +148,31 @@ func TestCRLRefetchedAfterNextUpdate(t *testing.T) {
 // fetches the next list in the background; the check after that sees the new list. A failed background fetch
 // keeps the old list while it is valid.
 func TestCRLRefreshedInTheBackground(t *testing.T) {
-	ca := testcert.CA(t, "Client CA")
-	srv := newCRLServer(t)
-	client := ca.IssueWithCRL(t, "client.example", srv.url)
-	now := time.Now()
-	cc := newCRLCache()
-	cc.now = func() time.Time { return now }
+	f := newCRLFixture(t)
+	srv := f.srv
 	refreshed := make(chan struct{}, 1)
-	cc.refreshed = func() { refreshed <- struct{}{} }
-	check := func() error { return cc.checkChain(context.Background(), []*x509.Certificate{client.Leaf, ca.Leaf}) }
+	f.cc.refreshed = func() { refreshed <- struct{}{} }
 
-	srv.serve(ca.CRL(t, now.Add(6*time.Hour)))
-	if err := check(); err != nil {
+	srv.serve(f.ca.CRL(t, f.now.Add(6*time.Hour)))
+	if err := f.check(); err != nil {
 		t.Fatal(err)
 	}
 	srv.serve(nil) // down: the background fetch fails
-	now = now.Add(crlRefreshEvery + time.Second)
-	if err := check(); err != nil {
+	f.now = f.now.Add(crlRefreshEvery + time.Second)
+	if err := f.check(); err != nil {
 		t.Fatalf("while the list is still valid: %v", err)
 	}
 	<-refreshed
-	if err := check(); err != nil || srv.fetches.Load() != 2 {
+	if err := f.check(); err != nil || srv.fetches.Load() != 2 {
 		t.Fatalf("after a failed background fetch: %v after %d fetches, want the old list (2 fetches)", err, srv.fetches.Load())
 	}
-	srv.serve(ca.CRL(t, now.Add(6*time.Hour), client)) // revoked now
-	now = now.Add(crlRetryAfter)
-	if err := check(); err != nil {
+	srv.serve(f.ca.CRL(t, f.now.Add(6*time.Hour), f.client)) // revoked now
+	f.now = f.now.Add(fetchRetryAfter)
+	if err := f.check(); err != nil {
 		t.Fatalf("the check that starts the refresh answers from the old list: %v", err)
 	}
 	<-refreshed
-	if err := check(); !errors.Is(err, errRevoked) || srv.fetches.Load() != 3 {
+	if err := f.check(); !errors.Is(err, errRevoked) || srv.fetches.Load() != 3 {
 		t.Errorf("after the background fetch: %v after %d fetches, want revoked (3 fetches)", err, srv.fetches.Load())
 	}
 }
@@ -181,4 +191,31 @@ func FuzzParseCRL(f *testing.F) {
 			t.Fatalf("parsed without error but incomplete: %+v", l)
 		}
 	})
+}
+
+// A check against a list already cached allocates nothing: it runs for every request of a client whose policy
+// asks for validate-revocation.
+func TestCRLCheckOfACachedListAllocatesNothing(t *testing.T) {
+	f := newCRLFixture(t)
+	f.srv.serve(f.ca.CRL(t, f.now.Add(time.Hour), f.ca.IssueWithCRL(t, "revoked.example", f.srv.url)))
+	if err := f.check(); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = f.check() }); n != 0 {
+		t.Errorf("%.1f allocations per check of a cached list, want 0", n)
+	}
+}
+
+// BenchmarkCRLCheckCached is the per-request cost of validate-revocation once the list is cached.
+func BenchmarkCRLCheckCached(b *testing.B) {
+	f := newCRLFixture(b)
+	f.cc.now = time.Now // the clock a request reads
+	f.srv.serve(f.ca.CRL(b, f.now.Add(time.Hour)))
+	if err := f.check(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = f.check()
+	}
 }

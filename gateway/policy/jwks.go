@@ -19,14 +19,11 @@ import (
 // Signing keys an OpenID provider publishes (validate-jwt's <openid-config url>): its discovery document names the
 // issuer and the JWKS URL; the keys are fetched on first use, kept for jwksMaxAge, fetched again after that (the
 // last good keys stay in use while the provider cannot be reached, and a failed fetch is not tried again for
-// jwksRetryAfter, so that every request past the hour, or before the first keys, does not wait for a provider
-// that is down), and fetched at
-// once when a token names a key ID none of them has, which is how a key rollover shows (at most
-// jwksMissRefreshes times a minute, so that tokens with made-up key IDs cannot make the gateway hammer the
-// provider).
+// fetchRetryAfter, before the first keys as after the hour), and fetched at once when a token names a key ID none
+// of them has, which is how a key rollover shows (at most jwksMissRefreshes times a minute, so that tokens with
+// made-up key IDs cannot make the gateway hammer the provider).
 const (
 	jwksMaxAge        = time.Hour
-	jwksRetryAfter    = 10 * time.Second
 	jwksMissRefreshes = 5
 	jwksFetchTimeout  = 10 * time.Second
 	maxJWKSBytes      = 1 << 20
@@ -42,8 +39,7 @@ type openIDKeys struct {
 	cached    []jwtKey
 	iss       string
 	fetched   time.Time
-	failed    time.Time   // of the last failed fetch after fetched (zero when none)
-	failure   error       // that fetch's error, answered without fetching again while no keys were ever had
+	lastFail  lastFailure // a fetch that failed since fetched: spaces the next (fetchfailure.go)
 	refreshes []time.Time // forced refreshes (unknown key ID) in the last minute
 }
 
@@ -56,16 +52,16 @@ func newOpenIDKeys(raw string) (*openIDKeys, error) {
 }
 
 // keys returns the provider's signing keys, fetching them when none are cached, when they are older than
-// jwksMaxAge (and no fetch failed in the last jwksRetryAfter), or when refresh asks (within the rate). When a
+// jwksMaxAge (and no fetch failed in the last fetchRetryAfter), or when refresh asks (within the rate). When a
 // fetch fails the last good keys are returned; the error only when there are none.
 func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	if o.cached == nil && o.failure != nil && now.Sub(o.failed) < jwksRetryAfter {
-		return nil, o.failure // the provider was down moments ago: no fetch per request while it stays down
+	if err := o.lastFail.recent(now); err != nil && o.cached == nil {
+		return nil, err // the provider was down moments ago: no fetch per request while it stays down
 	}
-	stale := o.cached == nil || now.Sub(o.fetched) > jwksMaxAge && now.Sub(o.failed) >= jwksRetryAfter
+	stale := o.cached == nil || now.Sub(o.fetched) > jwksMaxAge && o.lastFail.recent(now) == nil
 	if refresh && !stale {
 		recent := o.refreshes[:0]
 		for _, t := range o.refreshes {
@@ -85,14 +81,13 @@ func (o *openIDKeys) keys(refresh bool) ([]jwtKey, error) {
 	}
 	keys, iss, err := o.fetch()
 	if err != nil {
-		o.failed = now
+		o.lastFail = lastFailure{at: now, err: fmt.Errorf("validate-jwt: signing keys of %s: %w", o.url, err)}
 		if o.cached != nil {
 			return o.cached, nil
 		}
-		o.failure = fmt.Errorf("validate-jwt: signing keys of %s: %w", o.url, err)
-		return nil, o.failure
+		return nil, o.lastFail.err
 	}
-	o.cached, o.iss, o.fetched, o.failed, o.failure = keys, iss, now, time.Time{}, nil
+	o.cached, o.iss, o.fetched, o.lastFail = keys, iss, now, lastFailure{}
 	return keys, nil
 }
 

@@ -310,7 +310,7 @@ func TestValidateJWTProviderUnreachableAtFirstUse(t *testing.T) {
 
 // The keys of an OpenID provider are fetched again once they are older than jwksMaxAge (not before); when the
 // provider is down then, the last good keys stay in use, and the failed fetch is not tried again within
-// jwksRetryAfter, so requests past the hour do not each wait for it. The clock is the cache's, turned by hand.
+// fetchRetryAfter, so requests past the hour do not each wait for it. The clock is the cache's, turned by hand.
 func TestOpenIDKeysFetchedAgainAfterMaxAge(t *testing.T) {
 	idp := startOpenIDProvider(t)
 	idp.publish("k1", rsaKey(t))
@@ -342,15 +342,15 @@ func TestOpenIDKeysFetchedAgainAfterMaxAge(t *testing.T) {
 
 	idp.setDown(true)
 	step("older than an hour, provider down", jwksMaxAge, "k2", 3)
-	step("right after the failure", jwksRetryAfter-time.Second, "k2", 3)
-	step("after jwksRetryAfter, still down", time.Second, "k2", 4)
+	step("right after the failure", fetchRetryAfter-time.Second, "k2", 3)
+	step("after fetchRetryAfter, still down", time.Second, "k2", 4)
 	idp.setDown(false)
 	idp.publish("k3", rsaKey(t))
-	step("after jwksRetryAfter, back", jwksRetryAfter, "k3", 5)
+	step("after fetchRetryAfter, back", fetchRetryAfter, "k3", 5)
 	step("fresh", time.Minute, "k3", 5)
 }
 
-// A provider that is down before any keys were fetched is asked again only after jwksRetryAfter: the requests in
+// A provider that is down before any keys were fetched is asked again only after fetchRetryAfter: the requests in
 // between get the same error without a fetch each, so a flood of tokens cannot hammer a provider that is down.
 func TestOpenIDKeysFirstFetchFailureSpaced(t *testing.T) {
 	idp := startOpenIDProvider(t)
@@ -368,12 +368,12 @@ func TestOpenIDKeysFirstFetchFailureSpaced(t *testing.T) {
 		}
 	}
 	if n := idp.fetches(); n != 1 {
-		t.Errorf("%d fetches for 3 requests within jwksRetryAfter, want 1", n)
+		t.Errorf("%d fetches for 3 requests within fetchRetryAfter, want 1", n)
 	}
 	idp.setDown(false)
-	clock = clock.Add(jwksRetryAfter)
+	clock = clock.Add(fetchRetryAfter)
 	if keys, err := o.keys(false); err != nil || len(keys) != 1 || idp.fetches() != 2 {
-		t.Errorf("after jwksRetryAfter: %v %v after %d fetches, want k1 after 2", keys, err, idp.fetches())
+		t.Errorf("after fetchRetryAfter: %v %v after %d fetches, want k1 after 2", keys, err, idp.fetches())
 	}
 }
 

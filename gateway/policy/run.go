@@ -509,11 +509,16 @@ func (rn *runner) forward(s *forwardStmt) error {
 	if err != nil {
 		return err
 	}
-	ctx := rn.ctx
-	if ctx == nil {
-		ctx = context.Background()
+	return rn.f.Forward(rn.context(), rn.c, rn.r, time.Duration(secs)*time.Second)
+}
+
+// context is the request's context for work a statement waits on: the backend section's, or Background in the
+// sections that run without one.
+func (rn *runner) context() context.Context {
+	if rn.ctx == nil {
+		return context.Background()
 	}
-	return rn.f.Forward(ctx, rn.c, rn.r, time.Duration(secs)*time.Second)
+	return rn.ctx
 }
 
 // retry runs its body, then repeats while the condition holds and count allows (up to count+1
